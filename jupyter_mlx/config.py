@@ -1,0 +1,83 @@
+"""Configuration shared by every door: the same traits from the same Jupyter config files.
+
+Set them in ``jupyter_mlx_config.py`` / ``.json`` (any Jupyter config directory or the project
+root), e.g. ``c.MLXConfig.cell_timeout = 600``; the server extension also reads them from
+``jupyter_server_config``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from traitlets import Float, Type, Unicode
+from traitlets.config import Config, Configurable
+
+CONFIG_FILE_NAME = "jupyter_mlx_config"
+STORE_DIRNAME = ".mlx"
+
+
+class MLXConfig(Configurable):
+    """Where runs are stored and how notebooks execute."""
+
+    store_class = Type(
+        default_value="jupyter_mlx.store.sql.SqlRunStore",
+        klass="jupyter_mlx.store.base.RunStore",
+        config=True,
+        help="RunStore implementation; constructed with (store_url, blob_dir).",
+    )
+    store_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the run index. Default: SQLite at <project root>/.mlx/runs.sqlite.",
+    )
+    blob_dir = Unicode(
+        "",
+        config=True,
+        help="Folder of the content-addressed blob store. Default: <project root>/.mlx/blobs.",
+    )
+    kernel_name = Unicode(
+        "",
+        config=True,
+        help="Kernel to run notebooks with. Default: the notebook's own kernelspec, else python3.",
+    )
+    cell_timeout = Float(
+        0.0,
+        config=True,
+        help="Seconds one cell may run before the run fails (0: no limit).",
+    )
+    run_timeout = Float(
+        0.0,
+        config=True,
+        help="Seconds a whole run may take before it is interrupted and fails (0: no limit).",
+    )
+    startup_timeout = Float(60.0, config=True, help="Seconds to wait for a kernel to start.")
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding a ``.mlx`` store, else ``start``.
+
+    Like git, so ``jupyter mlx`` works from any subfolder of a project.
+    """
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / STORE_DIRNAME).is_dir():
+            return folder
+    return start
+
+
+def load_file_config(root: Path) -> Config:
+    """Read ``jupyter_mlx_config`` files from the Jupyter config path, then the project root."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+    merged = Config()
+    folders = [*reversed(jupyter_config_path()), str(root)]
+    for folder in folders:
+        for loader_class, suffix in ((JSONFileConfigLoader, ".json"), (PyFileConfigLoader, ".py")):
+            path = Path(folder) / (CONFIG_FILE_NAME + suffix)
+            if path.is_file():
+                merged.merge(loader_class(path.name, path=str(path.parent)).load_config())
+    return merged
+
+
+def default_store_url(root: Path) -> str:
+    return f"sqlite:///{root / STORE_DIRNAME / 'runs.sqlite'}"

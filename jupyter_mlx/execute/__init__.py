@@ -1,0 +1,1 @@
+"""Running notebooks: parameters, and papermill on a kernel. Never touches the store."""

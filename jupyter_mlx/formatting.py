@@ -1,0 +1,113 @@
+"""Plain-text views of runs for the terminal (the CLI's tables and records)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from .store.records import RunPage, RunRecord
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def format_pairs(values: dict[str, Any]) -> str:
+    return " ".join(f"{name}={_value(value)}" for name, value in values.items())
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def format_time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_run_line(run: RunRecord) -> str:
+    """One line for a finished run: ``train.ipynb v1 succeeded in 2.1s  accuracy=0.95``."""
+    line = f"{run.notebook} v{run.version} {run.status} in {format_duration(run.duration)}"
+    if run.metrics:
+        line += f"  {format_pairs(run.metrics)}"
+    if run.error is not None:
+        where = f" at cell {run.error.cell_index}" if run.error.cell_index is not None else ""
+        line += f"\n  error{where}: {run.error.ename}: {run.error.evalue}"
+    return line
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def format_runs_table(page: RunPage, show_notebook: bool) -> str:
+    if not page.runs:
+        return "no runs"
+    header = ["RUN" if show_notebook else "VERSION", "STATUS", "STARTED", "DURATION", "PARAMS", "METRICS"]
+    rows = [
+        [
+            run.ref if show_notebook else f"v{run.version}",
+            run.status,
+            format_time(run.started_at or run.queued_at),
+            format_duration(run.duration),
+            format_pairs(run.parameters),
+            format_pairs(run.metrics),
+        ]
+        for run in page.runs
+    ]
+    shown = f"{page.offset + 1}-{page.offset + len(page.runs)} of {page.total}"
+    return _table(header, rows) + f"\n({shown} runs)"
+
+
+def format_details(details: dict[str, Any]) -> str:
+    """The full record of a run, for ``jupyter mlx show``."""
+    lines = [
+        f"run        {details['ref']}",
+        f"id         {details['id']}",
+        f"status     {details['status']}",
+        f"parameters {format_pairs(details['parameters']) or '(defaults)'}",
+        f"metrics    {format_pairs(details['metrics']) or '-'}",
+        f"tags       {', '.join(details['tags']) or '-'}",
+        f"queued     {details['queued_at']}",
+        f"started    {details['started_at'] or '-'}",
+        f"finished   {details['finished_at'] or '-'}",
+        f"duration   {format_duration(details['duration'])}",
+        f"backend    {details['backend']} on {details['host']}",
+    ]
+    git = details["git"]
+    lines.append(f"git        {git['commit'][:12]}{' (dirty)' if git['dirty'] else ''}" if git else "git        -")
+    env = details["environment"]
+    if env:
+        lines.append(
+            f"env        python {env['python']}, kernel {env['kernel']}, "
+            f"{len(env['packages'])} packages, {env['platform']}"
+        )
+    lines.append(f"source     sha256:{details['source_hash'][:16]}")
+    series = {}
+    for point in details["metric_history"]:
+        series.setdefault(point["name"], []).append(point)
+    for name, points in series.items():
+        if len(points) > 1:
+            lines.append(f"series     {name}: {len(points)} values, last {_value(points[-1]['value'])}")
+    timings = details["cell_timings"]
+    if timings:
+        slowest = max(timings, key=lambda t: t["duration"] or 0)
+        lines.append(
+            f"cells      {len(timings)} executed; slowest cell {slowest['cell_index']} "
+            f"({format_duration(slowest['duration'])})"
+        )
+    error = details["error"]
+    if error:
+        where = f" in cell {error['cell_index']}" if error["cell_index"] is not None else ""
+        lines.append(f"error      {error['ename']}{where}: {error['evalue']}")
+    return "\n".join(lines)

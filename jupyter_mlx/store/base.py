@@ -1,0 +1,85 @@
+"""The ``RunStore`` interface: every door reaches runs through an implementation of it."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..errors import MLXError
+from ..metrics import Metric
+from .records import STATUSES, Environment, NewRun, NotebookSummary, RunOutcome, RunPage, RunRecord
+
+MAX_PAGE = 1000
+
+
+class RunStore(ABC):
+    """Versioned, immutable runs of notebooks, with their blobs.
+
+    Validation lives here, storage in the subclass (mlflow's abstract store does the same).
+    """
+
+    # -- writes -------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(self, new: NewRun) -> RunRecord:
+        """Record a queued run with the next version number of its notebook (never reused)."""
+
+    @abstractmethod
+    def mark_running(self, run_id: str, started_at: float) -> None:
+        """Move a queued run to running."""
+
+    @abstractmethod
+    def finish_run(self, run_id: str, outcome: RunOutcome) -> RunRecord:
+        """Record the outcome (status, executed notebook, metrics, env) in one transaction."""
+
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and the blobs that no other run uses."""
+
+    @abstractmethod
+    def interrupt_orphans(self, host: str, alive: Any) -> list[str]:
+        """Mark queued/running runs of ``host`` whose pid is not ``alive(pid)`` as interrupted."""
+
+    # -- reads --------------------------------------------------------------------------
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id, or ``not_found``."""
+
+    @abstractmethod
+    def find_run(self, notebook: str, version: int) -> RunRecord:
+        """The run ``notebook@v<version>``, or ``not_found``."""
+
+    @abstractmethod
+    def _list_runs(self, notebook: str | None, status: str | None, limit: int, offset: int) -> RunPage:
+        """A page of runs, newest first."""
+
+    @abstractmethod
+    def list_notebooks(self) -> list[NotebookSummary]:
+        """Every notebook with runs, with its run count and last version."""
+
+    @abstractmethod
+    def executed_notebook(self, run_id: str) -> dict[str, Any]:
+        """The executed notebook of a run (``not_found`` before it finished)."""
+
+    @abstractmethod
+    def source_notebook(self, run_id: str) -> bytes:
+        """The exact bytes of the notebook snapshot the run executed."""
+
+    @abstractmethod
+    def metric_history(self, run_id: str) -> list[Metric]:
+        """Every logged metric value of a run, in order."""
+
+    @abstractmethod
+    def environment(self, environment_id: str) -> Environment:
+        """A stored environment fingerprint."""
+
+    # -- built from the primitives ---------------------------------------------------------
+    def list_runs(
+        self, notebook: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> RunPage:
+        """A page of runs, newest first, optionally of one notebook and/or one status."""
+        if status is not None and status not in STATUSES:
+            raise MLXError("invalid_request", f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise MLXError("invalid_request", f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        if offset < 0:
+            raise MLXError("invalid_request", f"offset must be 0 or more, not {offset}")
+        return self._list_runs(notebook, status, limit, offset)

@@ -1,0 +1,42 @@
+"""Schema migrations (alembic), applied on open; a store from a newer jupyter_mlx is refused."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from ..errors import MLXError
+
+# Revisions this code knows, oldest first; the last is the head. A test checks it against alembic.
+REVISIONS = ("0001",)
+HEAD = REVISIONS[-1]
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def check_revision(revision: str | None, url: str) -> bool:
+    """True when the schema is current; raises for a schema this code does not know."""
+    if revision == HEAD:
+        return True
+    if revision is not None and revision not in REVISIONS:
+        raise MLXError(
+            "store_schema_too_new",
+            f"the run store at {url} has schema revision {revision}, newer than this jupyter_mlx "
+            f"knows (head {HEAD}): upgrade jupyter_mlx (pip install -U jupyter_mlx) to open it",
+        )
+    return False
+
+
+def upgrade(conn: sa.Connection) -> None:
+    """Bring the schema to the head revision on ``conn`` (inside the caller's transaction)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")

@@ -1,0 +1,181 @@
+"""Plain records crossing the store boundary (ORM rows never leave the store)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..metrics import Metric
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+FINAL_STATUSES = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC string (what JSON and the panel show)."""
+    if timestamp is None:
+        return None
+    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Where and how a run failed: the fields a UI links to."""
+
+    ename: str
+    evalue: str
+    cell_index: int | None = None
+    traceback: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the notebook ran on; stored once per distinct fingerprint."""
+
+    python: str
+    platform: str
+    kernel: str
+    packages: dict[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        import hashlib
+        import json
+
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What is known of a run when it is queued."""
+
+    notebook: str
+    source: bytes
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    backend: str = "local"
+    host: str = ""
+    pid: int | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    sweep_id: str | None = None
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CellTiming:
+    cell_index: int
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What execution produced; the store records all of it in one transaction."""
+
+    status: str
+    notebook: dict[str, Any] | None
+    started_at: float | None
+    finished_at: float
+    cell_timings: list[CellTiming] = field(default_factory=list)
+    error: RunError | None = None
+    metrics: list[Metric] = field(default_factory=list)
+    environment: Environment | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A stored run: one numbered, immutable execution of a notebook."""
+
+    id: str
+    notebook: str
+    version: int
+    status: str
+    parameters: dict[str, Any]
+    source_hash: str
+    notebook_hash: str | None
+    git_commit: str | None
+    git_dirty: bool | None
+    environment_id: str | None
+    backend: str
+    host: str
+    pid: int | None
+    queued_at: float
+    started_at: float | None
+    finished_at: float | None
+    cell_timings: list[CellTiming]
+    error: RunError | None
+    metrics: dict[str, float]
+    tags: list[str]
+    sweep_id: str | None
+    parent_id: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.notebook}@v{self.version}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as the REST API and ``--json`` show it."""
+        return {
+            "id": self.id,
+            "notebook": self.notebook,
+            "version": self.version,
+            "ref": self.ref,
+            "status": self.status,
+            "parameters": self.parameters,
+            "metrics": self.metrics,
+            "tags": self.tags,
+            "queued_at": iso(self.queued_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration": self.duration,
+            "error": asdict(self.error) if self.error else None,
+            "git": None
+            if self.git_commit is None
+            else {"commit": self.git_commit, "dirty": self.git_dirty},
+            "backend": self.backend,
+            "host": self.host,
+            "sweep_id": self.sweep_id,
+            "parent_id": self.parent_id,
+            "source_hash": self.source_hash,
+        }
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[RunRecord]
+    total: int
+    limit: int
+    offset: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": [run.to_json() for run in self.runs],
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+        }
+
+
+@dataclass(frozen=True)
+class NotebookSummary:
+    notebook: str
+    runs: int
+    last_version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

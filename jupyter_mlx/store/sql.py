@@ -1,0 +1,376 @@
+"""``SqlRunStore``: the run index in SQL (SQLite by default) and outputs in a blob store."""
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import sqlalchemy as sa
+
+from ..errors import MLXError
+from ..metrics import Metric, summarize
+from . import migrate
+from .base import RunStore
+from .blobs import BlobStore, content_hash
+from .notebook_blobs import join_notebook, split_notebook
+from .records import (
+    FINAL_STATUSES,
+    CellTiming,
+    Environment,
+    NewRun,
+    NotebookSummary,
+    RunError,
+    RunOutcome,
+    RunPage,
+    RunRecord,
+)
+from .tables import environments, metrics, notebooks, run_blobs, runs
+
+_WRITE = "jupyter_mlx_write"
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    """A SQLite engine in WAL mode whose write transactions take the lock up front.
+
+    ``BEGIN IMMEDIATE`` makes concurrent writers (several processes) wait their turn
+    instead of failing on a lock upgrade; readers never block in WAL mode.
+    """
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITE) else "BEGIN")
+
+    return engine
+
+
+class SqlRunStore(RunStore):
+    """The one store implementation: SQLAlchemy for the index, files for blobs."""
+
+    def __init__(self, url: str, blob_dir: Path) -> None:
+        self.url = url
+        self.blobs = BlobStore(blob_dir)
+        if url.startswith("sqlite"):
+            database = sa.engine.make_url(url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self._engine = _sqlite_engine(url)
+        else:
+            self._engine = sa.create_engine(url)
+        self._ensure_schema()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- transactions -------------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._engine.connect() as conn:
+            conn.info[_WRITE] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_WRITE, None)
+
+    def _ensure_schema(self) -> None:
+        try:
+            with self._read() as conn:
+                if migrate.check_revision(migrate.current_revision(conn), self.url):
+                    return
+            with self._write() as conn:  # re-read under the write lock: one process migrates
+                if not migrate.check_revision(migrate.current_revision(conn), self.url):
+                    migrate.upgrade(conn)
+        except sa.exc.OperationalError as exc:
+            raise MLXError("store_error", f"cannot open the run store at {self.url}: {exc.orig}") from None
+
+    # -- writes -------------------------------------------------------------------------
+    def create_run(self, new: NewRun) -> RunRecord:
+        import time
+
+        source_hash = content_hash(new.source)
+        self.blobs.write(source_hash, new.source)
+        run_id = uuid.uuid4().hex
+        with self._write() as conn:
+            notebook_id, version = self._allocate_version(conn, new.notebook)
+            self._ensure_blobs(conn, run_id, {source_hash: new.source})
+            conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    notebook_id=notebook_id,
+                    version=version,
+                    status="queued",
+                    parameters=new.parameters,
+                    source_hash=source_hash,
+                    git_commit=new.git_commit,
+                    git_dirty=new.git_dirty,
+                    backend=new.backend,
+                    host=new.host,
+                    pid=new.pid,
+                    queued_at=time.time(),
+                    cell_timings=[],
+                    metrics={},
+                    tags=list(new.tags),
+                    sweep_id=new.sweep_id,
+                    parent_id=new.parent_id,
+                )
+            )
+            # the run_blobs row must follow the runs row (foreign key)
+            conn.execute(run_blobs.insert().values(run_id=run_id, hash=source_hash))
+        return self.get_run(run_id)
+
+    def _allocate_version(self, conn: sa.Connection, notebook: str) -> tuple[int, int]:
+        """Take the notebook's next version under the write lock: never repeated, never racing."""
+        row = conn.execute(
+            sa.select(notebooks.c.id, notebooks.c.next_version).where(notebooks.c.path == notebook)
+        ).first()
+        if row is None:
+            notebook_id = conn.execute(
+                notebooks.insert().values(path=notebook, next_version=2)
+            ).inserted_primary_key[0]
+            return notebook_id, 1
+        conn.execute(
+            notebooks.update()
+            .where(notebooks.c.id == row.id)
+            .values(next_version=notebooks.c.next_version + 1)
+        )
+        return row.id, row.next_version
+
+    def _ensure_blobs(self, conn: sa.Connection, run_id: str, blobs: dict[str, bytes]) -> None:
+        """Under the write lock, make sure each blob file exists (a concurrent rm may have removed it)."""
+        for digest, data in blobs.items():
+            self.blobs.write(digest, data)
+
+    def mark_running(self, run_id: str, started_at: float) -> None:
+        with self._write() as conn:
+            updated = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status == "queued")
+                .values(status="running", started_at=started_at)
+            ).rowcount
+        if not updated:
+            raise MLXError("conflict", f"run {run_id} is not queued")
+
+    def finish_run(self, run_id: str, outcome: RunOutcome) -> RunRecord:
+        if outcome.status not in FINAL_STATUSES:
+            raise MLXError("invalid_request", f"{outcome.status!r} is not a final status")
+        blobs: dict[str, bytes] = {}
+        notebook_hash = None
+        if outcome.notebook is not None:
+            skeleton, blobs = split_notebook(outcome.notebook)
+            notebook_hash = content_hash(skeleton)
+            blobs[notebook_hash] = skeleton
+        for digest, data in blobs.items():  # outside the lock: the slow part
+            self.blobs.write(digest, data)
+        with self._write() as conn:
+            current = conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
+            if current is None:
+                raise MLXError("not_found", f"no run with id {run_id}")
+            if current in FINAL_STATUSES:
+                raise MLXError("conflict", f"run {run_id} already finished ({current})")
+            self._ensure_blobs(conn, run_id, blobs)
+            environment_id = self._store_environment(conn, outcome.environment)
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(
+                    status=outcome.status,
+                    notebook_hash=notebook_hash,
+                    environment_id=environment_id,
+                    started_at=outcome.started_at,
+                    finished_at=outcome.finished_at,
+                    cell_timings=[asdict(t) for t in outcome.cell_timings],
+                    error=asdict(outcome.error) if outcome.error else None,
+                    metrics=summarize(outcome.metrics),
+                )
+            )
+            if outcome.metrics:
+                conn.execute(
+                    metrics.insert(),
+                    [
+                        {"run_id": run_id, "seq": i, "name": m.name, "step": m.step, "value": m.value}
+                        for i, m in enumerate(outcome.metrics)
+                    ],
+                )
+            if blobs:
+                conn.execute(
+                    sa.insert(run_blobs).prefix_with("OR IGNORE")
+                    if self._engine.dialect.name == "sqlite"
+                    else run_blobs.insert(),
+                    [{"run_id": run_id, "hash": digest} for digest in blobs],
+                )
+        return self.get_run(run_id)
+
+    def _store_environment(self, conn: sa.Connection, environment: Environment | None) -> str | None:
+        if environment is None:
+            return None
+        fingerprint = environment.fingerprint
+        exists = conn.execute(
+            sa.select(environments.c.id).where(environments.c.id == fingerprint)
+        ).first()
+        if exists is None:
+            conn.execute(environments.insert().values(id=fingerprint, **asdict(environment)))
+        return fingerprint
+
+    def delete_run(self, run_id: str) -> None:
+        with self._write() as conn:
+            hashes = conn.execute(
+                sa.select(run_blobs.c.hash).where(run_blobs.c.run_id == run_id)
+            ).scalars().all()
+            conn.execute(metrics.delete().where(metrics.c.run_id == run_id))
+            conn.execute(run_blobs.delete().where(run_blobs.c.run_id == run_id))
+            if not conn.execute(runs.delete().where(runs.c.id == run_id)).rowcount:
+                raise MLXError("not_found", f"no run with id {run_id}")
+            still_used = set()
+            if hashes:
+                still_used = set(
+                    conn.execute(
+                        sa.select(run_blobs.c.hash).where(run_blobs.c.hash.in_(hashes)).distinct()
+                    ).scalars()
+                )
+            # delete files under the write lock, so no writer can be re-using them meanwhile
+            for digest in set(hashes) - still_used:
+                self.blobs.delete(digest)
+
+    def interrupt_orphans(self, host: str, alive: Callable[[int | None], bool]) -> list[str]:
+        import time
+
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.id, runs.c.pid).where(
+                    runs.c.host == host, runs.c.status.in_(("queued", "running"))
+                )
+            ).all()
+            orphans = [row.id for row in rows if not alive(row.pid)]
+            if orphans:
+                conn.execute(
+                    runs.update()
+                    .where(runs.c.id.in_(orphans))
+                    .values(
+                        status="interrupted",
+                        finished_at=time.time(),
+                        error=asdict(RunError("Interrupted", "the process running it ended")),
+                    )
+                )
+        return orphans
+
+    # -- reads --------------------------------------------------------------------------
+    def _select_runs(self) -> sa.Select:
+        return sa.select(runs, notebooks.c.path).join(notebooks, notebooks.c.id == runs.c.notebook_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._read() as conn:
+            row = conn.execute(self._select_runs().where(runs.c.id == run_id)).first()
+        if row is None:
+            raise MLXError("not_found", f"no run with id {run_id}")
+        return _record(row)
+
+    def find_run(self, notebook: str, version: int) -> RunRecord:
+        with self._read() as conn:
+            row = conn.execute(
+                self._select_runs().where(notebooks.c.path == notebook, runs.c.version == version)
+            ).first()
+        if row is None:
+            raise MLXError("not_found", f"{notebook} has no run v{version}")
+        return _record(row)
+
+    def _list_runs(self, notebook: str | None, status: str | None, limit: int, offset: int) -> RunPage:
+        query = self._select_runs()
+        count = sa.select(sa.func.count()).select_from(runs)
+        if notebook is not None:
+            notebook_id = sa.select(notebooks.c.id).where(notebooks.c.path == notebook).scalar_subquery()
+            query = query.where(runs.c.notebook_id == notebook_id).order_by(runs.c.version.desc())
+            count = count.where(runs.c.notebook_id == notebook_id)
+        else:
+            query = query.order_by(runs.c.queued_at.desc(), runs.c.id)
+        if status is not None:
+            query = query.where(runs.c.status == status)
+            count = count.where(runs.c.status == status)
+        with self._read() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).all()
+            total = conn.execute(count).scalar_one()
+        return RunPage([_record(row) for row in rows], total, limit, offset)
+
+    def list_notebooks(self) -> list[NotebookSummary]:
+        query = (
+            sa.select(notebooks.c.path, sa.func.count(runs.c.id), sa.func.max(runs.c.version))
+            .join(runs, runs.c.notebook_id == notebooks.c.id)
+            .group_by(notebooks.c.path)
+            .order_by(notebooks.c.path)
+        )
+        with self._read() as conn:
+            return [NotebookSummary(path, count, last) for path, count, last in conn.execute(query)]
+
+    def executed_notebook(self, run_id: str) -> dict[str, Any]:
+        run = self.get_run(run_id)
+        if run.notebook_hash is None:
+            raise MLXError("not_found", f"{run.ref} has no executed notebook (status {run.status})")
+        return join_notebook(self.blobs.get(run.notebook_hash), self.blobs.get)
+
+    def source_notebook(self, run_id: str) -> bytes:
+        return self.blobs.get(self.get_run(run_id).source_hash)
+
+    def metric_history(self, run_id: str) -> list[Metric]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(metrics.c.name, metrics.c.value, metrics.c.step)
+                .where(metrics.c.run_id == run_id)
+                .order_by(metrics.c.seq)
+            ).all()
+        return [Metric(name, value, step) for name, value, step in rows]
+
+    def environment(self, environment_id: str) -> Environment:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(environments).where(environments.c.id == environment_id)
+            ).first()
+        if row is None:
+            raise MLXError("not_found", f"no environment {environment_id}")
+        return Environment(row.python, row.platform, row.kernel, dict(row.packages))
+
+
+def _record(row: sa.Row) -> RunRecord:
+    error = row.error
+    return RunRecord(
+        id=row.id,
+        notebook=row.path,
+        version=row.version,
+        status=row.status,
+        parameters=row.parameters,
+        source_hash=row.source_hash,
+        notebook_hash=row.notebook_hash,
+        git_commit=row.git_commit,
+        git_dirty=row.git_dirty,
+        environment_id=row.environment_id,
+        backend=row.backend,
+        host=row.host,
+        pid=row.pid,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        cell_timings=[CellTiming(**t) for t in row.cell_timings],
+        error=RunError(**error) if error else None,
+        metrics=row.metrics,
+        tags=row.tags,
+        sweep_id=row.sweep_id,
+        parent_id=row.parent_id,
+    )
+
+
+__all__ = ["SqlRunStore"]

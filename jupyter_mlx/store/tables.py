@@ -1,0 +1,74 @@
+"""The SQL schema of the run index (SQLAlchemy Core). Changes go through an alembic migration."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+notebooks = sa.Table(
+    "notebooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("path", sa.Text, nullable=False, unique=True),
+    sa.Column("next_version", sa.Integer, nullable=False),
+)
+
+environments = sa.Table(
+    "environments",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("python", sa.Text, nullable=False),
+    sa.Column("platform", sa.Text, nullable=False),
+    sa.Column("kernel", sa.Text, nullable=False),
+    sa.Column("packages", sa.JSON, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("notebook_id", sa.Integer, sa.ForeignKey("notebooks.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("source_hash", sa.String(64), nullable=False),
+    sa.Column("notebook_hash", sa.String(64), nullable=True),
+    sa.Column("git_commit", sa.String(64), nullable=True),
+    sa.Column("git_dirty", sa.Boolean, nullable=True),
+    sa.Column("environment_id", sa.String(64), sa.ForeignKey("environments.id"), nullable=True),
+    sa.Column("backend", sa.String(32), nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("queued_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("cell_timings", sa.JSON, nullable=False),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("sweep_id", sa.String(32), nullable=True),
+    sa.Column("parent_id", sa.String(32), nullable=True),
+    sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
+    sa.Index("ix_runs_queued_at", "queued_at"),
+    sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_sweep_id", "sweep_id"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("step", sa.Integer, nullable=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Index("ix_metrics_name", "name"),
+)
+
+run_blobs = sa.Table(
+    "run_blobs",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Index("ix_run_blobs_hash", "hash"),
+)
