@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ..store.records import CellTiming, RunError
 
 log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # nbclient logs timeouts we report as data
 
 ProgressCallback = Callable[[int, int], None]
 _INTERRUPT_GRACE = 10.0
@@ -77,6 +78,12 @@ def _prepare(source: bytes, parameters: dict[str, Any], kernel_name: str, notebo
     return remove_error_markers(nb)
 
 
+def run_sync(coroutine_function: Callable[..., Any]) -> Callable[..., Any]:
+    from jupyter_core.utils import run_sync as _run_sync
+
+    return _run_sync(coroutine_function)
+
+
 class _Watchdog:
     """Interrupts the kernel when the run exceeds its timeout, and kills it if that is ignored."""
 
@@ -96,13 +103,13 @@ class _Watchdog:
     def _interrupt(self) -> None:
         self.fired = True
         try:
-            self.km.interrupt_kernel()
+            run_sync(self.km.interrupt_kernel)()
         except Exception:  # the kernel may already be gone
             log.debug("interrupt after run timeout failed", exc_info=True)
 
     def _kill(self) -> None:
         try:
-            self.km.signal_kernel(9)
+            run_sync(self.km.signal_kernel)(9)
         except Exception:
             log.debug("kill after run timeout failed", exc_info=True)
 
@@ -128,18 +135,18 @@ def _execution_manager(nb: Any, on_cell: ProgressCallback | None) -> Any:
 
 
 def _start_kernel(kernel_name: str, cwd: Path, startup_timeout: float) -> Any:
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
     # IPC sockets in a private folder: no TCP ports to collide between parallel runs,
     # nothing on the network, and nothing left in the notebook's folder
     sockets = tempfile.mkdtemp(prefix="mlx-kernel-")
-    km = KernelManager(
+    km = AsyncKernelManager(
         kernel_name=kernel_name,
         transport="ipc",
         ip=os.path.join(sockets, "kernel"),
         connection_file=os.path.join(sockets, "connection.json"),
     )
-    km.start_kernel(cwd=str(cwd), extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    run_sync(km.start_kernel)(cwd=str(cwd), extra_arguments=["--HistoryManager.hist_file=:memory:"])
     return km
 
 
@@ -248,7 +255,7 @@ def _shutdown_in_background(km: Any) -> None:
 
     def shutdown() -> None:
         try:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
         except Exception:
             log.debug("kernel shutdown failed", exc_info=True)
         finally:

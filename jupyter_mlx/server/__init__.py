@@ -1,0 +1,1 @@
+"""The jupyter_server extension: the run service behind thin REST handlers."""

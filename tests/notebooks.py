@@ -1,0 +1,58 @@
+"""Tiny notebooks written by tests (plain JSON, no nbformat import needed)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def code_cell(source: str, tags: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"tags": tags} if tags else {},
+        "outputs": [],
+        "source": source,
+    }
+
+
+def notebook(*cells: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cells": list(cells),
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def write_notebook(path: Path, *cells: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(notebook(*cells), indent=1))
+    return path
+
+
+def write_tiny(path: Path) -> Path:
+    """Parameters x (int) and label (str); logs score = 2x and a two-point loss series."""
+    return write_notebook(
+        path,
+        code_cell("x = 1  # the input\nlabel = 'a'", tags=["parameters"]),
+        code_cell(
+            "from jupyter_mlx import log_metric\n"
+            "log_metric('score', x * 2)\n"
+            "for step in range(2):\n"
+            "    log_metric('loss', 1.0 / (step + x), step=step)\n"
+            "print('hello', label, x)"
+        ),
+    )
+
+
+def write_failing(path: Path) -> Path:
+    return write_notebook(
+        path,
+        code_cell("n = 1", tags=["parameters"]),
+        code_cell("print('before')"),
+        code_cell("raise ValueError(f'bad n={n}')"),
+        code_cell("print('never')"),
+    )
