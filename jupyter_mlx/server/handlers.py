@@ -106,7 +106,6 @@ class RunNotebookHandler(MLXHandler):
             body = await self.call(self.service.store.source_notebook, run.id)
         else:
             body = json.dumps(await self.call(self.service.executed_notebook, run_id)).encode()
-        self.set_header("Content-Type", "application/x-ipynb+json")
         self.finish(body)
 
 

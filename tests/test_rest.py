@@ -1,0 +1,125 @@
+"""REST API through a real jupyter_server with auth enforced (pytest-jupyter)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from jupyter_mlx.service import RunService
+from jupyter_mlx.store import NewRun
+
+from notebooks import write_failing, write_tiny
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+
+@pytest.fixture(scope="module")
+def recorded_project(tmp_path_factory):
+    """A project with three real runs, made once for the module (kernels are slow)."""
+    root = tmp_path_factory.mktemp("project")
+    write_tiny(root / "tiny.ipynb")
+    write_failing(root / "sub" / "failing.ipynb")
+    service = RunService(root)
+    service.run("tiny.ipynb", {"x": "2"})
+    service.run("tiny.ipynb", {"x": "5"})
+    service.run("sub/failing.ipynb")
+    service.close()
+    return root
+
+
+@pytest.fixture
+def jp_root_dir(recorded_project):
+    return recorded_project
+
+
+@pytest.fixture
+def jp_server_config():
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_mlx": True},
+            "allow_unauthenticated_access": False,
+        }
+    }
+
+
+async def _get(jp_fetch, *parts, **params):
+    response = await jp_fetch("mlx", *parts, params=params or None)
+    return json.loads(response.body)
+
+
+async def _error(jp_fetch, *parts, method="GET", **kwargs):
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("mlx", *parts, method=method, **kwargs)
+    body = json.loads(caught.value.response.body)
+    assert set(body) == {"error", "message"}, body
+    return caught.value.code, body
+
+
+async def test_list_runs_pages_filters_and_describes_runs(jp_fetch):
+    page = await _get(jp_fetch, "runs")
+    assert page["total"] == 3 and page["limit"] == 50 and page["offset"] == 0
+    assert [run["ref"] for run in page["runs"]] == ["sub/failing.ipynb@v1", "tiny.ipynb@v2", "tiny.ipynb@v1"]
+    tiny = page["runs"][1]
+    assert tiny["status"] == "succeeded" and tiny["parameters"] == {"x": 5}
+    assert tiny["metrics"] == {"score": 10.0, "loss": 1 / 6}
+    assert tiny["started_at"].endswith("Z") and tiny["duration"] > 0
+
+    only_tiny = await _get(jp_fetch, "runs", notebook="tiny.ipynb", limit="1", offset="1")
+    assert only_tiny["total"] == 2 and [r["version"] for r in only_tiny["runs"]] == [1]
+    failed = await _get(jp_fetch, "runs", status="failed")
+    assert failed["total"] == 1 and failed["runs"][0]["error"]["ename"] == "ValueError"
+    assert failed["runs"][0]["error"]["cell_index"] == 2  # no parameters given: none injected
+    notebooks = await _get(jp_fetch, "notebooks")
+    assert notebooks == {
+        "notebooks": [
+            {"notebook": "sub/failing.ipynb", "runs": 1, "last_version": 1},
+            {"notebook": "tiny.ipynb", "runs": 2, "last_version": 2},
+        ]
+    }
+
+
+async def test_get_one_run_and_its_notebooks(jp_fetch):
+    run_id = (await _get(jp_fetch, "runs", notebook="tiny.ipynb", limit="1"))["runs"][0]["id"]
+    run = await _get(jp_fetch, "runs", run_id)
+    assert run["ref"] == "tiny.ipynb@v2"
+    assert run["environment"]["kernel"] == "python3" and "pyzmq" in run["environment"]["packages"]
+    assert [t["cell_index"] for t in run["cell_timings"]] == [0, 1, 2]
+    assert [m["value"] for m in run["metric_history"] if m["name"] == "loss"] == [0.2, 1 / 6]
+    executed = await _get(jp_fetch, "runs", run_id, "notebook")
+    assert executed["cells"][2]["outputs"][-1]["text"] == "hello a 5\n"
+    response = await jp_fetch("mlx", "runs", run_id, "notebook", params={"source": "1"})
+    assert json.loads(response.body)["cells"][0]["source"] == "x = 1  # the input\nlabel = 'a'"
+    assert "injected-parameters" not in response.body.decode()
+
+
+async def test_bad_requests_get_4xx_with_one_error_shape(jp_fetch):
+    assert await _error(jp_fetch, "runs", "0" * 32) == (
+        404, {"error": "not_found", "message": f"no run with id {'0' * 32}"}
+    )
+    code, body = await _error(jp_fetch, "runs", params={"status": "done"})
+    assert (code, body["error"]) == (400, "invalid_request") and "unknown status" in body["message"]
+    code, body = await _error(jp_fetch, "runs", params={"limit": "many"})
+    assert (code, body["error"]) == (400, "invalid_request") and "limit" in body["message"]
+    code, body = await _error(jp_fetch, "runs", params={"limit": "0"})
+    assert code == 400
+    code, body = await _error(jp_fetch, "runs", params={"notebook": "nope.ipynb"})
+    assert (code, body["error"]) == (404, "not_found")
+
+
+async def test_delete_removes_a_run(jp_fetch, recorded_project):
+    service = RunService(recorded_project)
+    doomed = service.store.create_run(NewRun("doomed.ipynb", b"{}"))
+    service.close()
+    response = await jp_fetch("mlx", "runs", doomed.id, method="DELETE")
+    assert response.code == 204
+    code, _ = await _error(jp_fetch, "runs", doomed.id)
+    assert code == 404
+    code, _ = await _error(jp_fetch, "runs", doomed.id, method="DELETE")
+    assert code == 404
+
+
+@pytest.mark.parametrize("path", [("runs",), ("notebooks",), ("runs", "0" * 32), ("runs", "0" * 32, "notebook")])
+async def test_every_route_requires_authentication(jp_fetch, path):
+    code, body = await _error(jp_fetch, *path, headers={"Authorization": ""})
+    assert code == 403 and body["error"] == "forbidden"
