@@ -1,0 +1,159 @@
+/**
+ * The REST client of jupyter_mlx's server extension: the only module that talks HTTP.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** Lifecycle states of a run, as the server reports them. */
+export type RunStatus =
+  | 'queued'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'interrupted';
+
+/** Where and how a failed run failed. */
+export interface RunErrorInfo {
+  cell_index: number | null;
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+/** One recorded run, as `GET /mlx/runs` lists it. */
+export interface RunRecord {
+  id: string;
+  /** Project-relative path, e.g. `examples/train.ipynb`. */
+  notebook: string;
+  version: number;
+  /** `notebook@vN`. */
+  ref: string;
+  status: RunStatus;
+  parameters: Record<string, unknown>;
+  metrics: Record<string, number>;
+  tags: string[];
+  /** ISO 8601 timestamps. */
+  queued_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  /** Seconds. */
+  duration: number | null;
+  error: RunErrorInfo | null;
+  git: { commit: string; dirty: boolean | null } | null;
+  backend: string;
+  host: string;
+  sweep_id: string | null;
+  parent_id: string | null;
+  source_hash: string;
+}
+
+/** A page of runs, newest first. */
+export interface RunPage {
+  runs: RunRecord[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface RunQuery {
+  notebook?: string;
+  status?: RunStatus;
+  limit?: number;
+  offset?: number;
+}
+
+/** A notebook that has runs. */
+export interface NotebookSummary {
+  notebook: string;
+  runs: number;
+  last_version: number;
+}
+
+/** A failed request: the server's error code and message, or a network failure. */
+export class MLXApiError extends Error {
+  constructor(
+    message: string,
+    /** The server's stable error code (`not_found`, ...), or `network_error`. */
+    readonly error: string,
+    /** HTTP status; 0 when the server could not be reached. */
+    readonly status: number
+  ) {
+    super(message);
+    this.name = 'MLXApiError';
+  }
+}
+
+/** List runs, newest first. */
+export function listRuns(
+  query: RunQuery = {},
+  settings?: ServerConnection.ISettings
+): Promise<RunPage> {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined && value !== '') {
+      params.set(name, String(value));
+    }
+  }
+  const search = params.toString();
+  return requestJSON<RunPage>(search ? `runs?${search}` : 'runs', settings);
+}
+
+/** List the notebooks that have runs. */
+export async function listNotebooks(
+  settings?: ServerConnection.ISettings
+): Promise<NotebookSummary[]> {
+  const body = await requestJSON<{ notebooks: NotebookSummary[] }>(
+    'notebooks',
+    settings
+  );
+  return body.notebooks;
+}
+
+/** GET `<baseUrl>/mlx/<endPoint>` and parse the JSON body. */
+async function requestJSON<T>(
+  endPoint: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, 'mlx', endPoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, {}, settings);
+  } catch (reason) {
+    throw new MLXApiError(
+      `Cannot reach the Jupyter server: ${describe(reason)}`,
+      'network_error',
+      0
+    );
+  }
+  const text = await response.text();
+  const body = parseJSON(text);
+  if (!response.ok) {
+    const error = body as Partial<{ error: string; message: string }> | null;
+    throw new MLXApiError(
+      error?.message || `${response.status} ${response.statusText}`.trim(),
+      error?.error || 'http_error',
+      response.status
+    );
+  }
+  if (body === null) {
+    throw new MLXApiError(
+      `The server sent an invalid response to ${endPoint}`,
+      'invalid_response',
+      response.status
+    );
+  }
+  return body as T;
+}
+
+function parseJSON(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+function describe(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}

@@ -1,0 +1,164 @@
+/**
+ * The run list's view model: pure functions from server records to display rows (no DOM, no HTTP).
+ */
+import type { RunPage, RunRecord, RunStatus } from './api';
+
+/** What one row of the run list shows, already formatted. */
+export interface RunRow {
+  id: string;
+  /** `notebook@vN`, the run's stable name. */
+  ref: string;
+  notebook: string;
+  /** `v3`. */
+  version: string;
+  status: RunStatus;
+  /** `5 min ago`; empty when the run has no timestamp. */
+  when: string;
+  /** The same moment as a local date and time, for a tooltip. */
+  whenTitle: string;
+  /** `2.1 s`, `1 min 5 s`; empty while unknown. */
+  duration: string;
+  /** `C=0.5, max_iter=200`. */
+  params: string;
+  /** The first few metrics, `accuracy=0.87, loss=0.31`. */
+  metrics: string;
+  /** `ValueError: bad n=7` for a failed run. */
+  error: string;
+}
+
+export interface RowOptions {
+  /** Reference time for relative times (epoch milliseconds). */
+  now?: number;
+  /** How many metrics a row shows. */
+  maxMetrics?: number;
+}
+
+/** Turn a page of runs into display rows, newest first. */
+export function toRows(page: RunPage, options: RowOptions = {}): RunRow[] {
+  const now = options.now ?? Date.now();
+  const maxMetrics = options.maxMetrics ?? 3;
+  return sortNewestFirst(page.runs).map(run => toRow(run, now, maxMetrics));
+}
+
+function toRow(run: RunRecord, now: number, maxMetrics: number): RunRow {
+  const moment = run.started_at ?? run.queued_at;
+  const metrics = Object.entries(run.metrics).slice(0, maxMetrics);
+  return {
+    id: run.id,
+    ref: run.ref,
+    notebook: run.notebook,
+    version: `v${run.version}`,
+    status: run.status,
+    when: moment ? formatRelative(moment, now) : '',
+    whenTitle: moment ? formatAbsolute(moment) : '',
+    duration: formatDuration(run.duration),
+    params: formatPairs(run.parameters),
+    metrics: formatPairs(Object.fromEntries(metrics)),
+    error: run.error ? `${run.error.ename}: ${run.error.evalue}` : ''
+  };
+}
+
+/** Runs ordered by start (or queue) time, newest first; ties by version, highest first. */
+export function sortNewestFirst(runs: readonly RunRecord[]): RunRecord[] {
+  const time = (run: RunRecord): number =>
+    Date.parse(run.started_at ?? run.queued_at ?? '') || 0;
+  return [...runs].sort(
+    (a, b) => time(b) - time(a) || b.version - a.version
+  );
+}
+
+/** Rows whose notebook path contains `text`, ignoring case; all rows for empty text. */
+export function filterRows(rows: readonly RunRow[], text: string): RunRow[] {
+  const needle = text.trim().toLowerCase();
+  if (!needle) {
+    return [...rows];
+  }
+  return rows.filter(row => row.notebook.toLowerCase().includes(needle));
+}
+
+/** `1 run`, `12 runs`, or `50 of 120 runs` when the page holds only some. */
+export function countLabel(shown: number, total: number): string {
+  const noun = total === 1 ? 'run' : 'runs';
+  return shown < total ? `${shown} of ${total} ${noun}` : `${total} ${noun}`;
+}
+
+/** `0.4 s`, `2.1 s`, `1 min 5 s`, `2 h 3 min`; empty for null. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) {
+    return '';
+  }
+  if (seconds < 59.95) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  const whole = Math.round(seconds);
+  const minutes = Math.floor(whole / 60);
+  if (minutes < 60) {
+    const secs = whole % 60;
+    return secs ? `${minutes} min ${secs} s` : `${minutes} min`;
+  }
+  const mins = minutes % 60;
+  const hours = Math.floor(minutes / 60);
+  return mins ? `${hours} h ${mins} min` : `${hours} h`;
+}
+
+/** `just now`, `42 s ago`, `5 min ago`, `3 h ago`, `2 days ago`; a date beyond a week. */
+export function formatRelative(iso: string, now: number): string {
+  const then = Date.parse(iso);
+  if (isNaN(then)) {
+    return '';
+  }
+  const seconds = Math.round((now - then) / 1000);
+  if (seconds < 5) {
+    return 'just now';
+  }
+  if (seconds < 60) {
+    return `${seconds} s ago`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return `${minutes} min ago`;
+  }
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) {
+    return `${hours} h ago`;
+  }
+  const days = Math.floor(hours / 24);
+  if (days < 7) {
+    return days === 1 ? 'yesterday' : `${days} days ago`;
+  }
+  return formatAbsolute(iso).slice(0, 10);
+}
+
+/** The moment in local time, `2025-11-25 21:43:10`. */
+export function formatAbsolute(iso: string): string {
+  const date = new Date(iso);
+  if (isNaN(date.getTime())) {
+    return '';
+  }
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+  );
+}
+
+/** `C=0.5, max_iter=200, label=a`, in the record's order. */
+export function formatPairs(values: Record<string, unknown>): string {
+  return Object.entries(values)
+    .map(([name, value]) => `${name}=${formatValue(value)}`)
+    .join(', ');
+}
+
+/** Numbers to 4 significant digits (integers whole), strings bare, anything else as JSON. */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) || !isFinite(value)) {
+      return String(value);
+    }
+    return String(Number(value.toPrecision(4)));
+  }
+  if (typeof value === 'string') {
+    return value;
+  }
+  return JSON.stringify(value) ?? String(value);
+}

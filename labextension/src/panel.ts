@@ -1,0 +1,253 @@
+/**
+ * The "Runs" sidebar: a notebook filter, a refresh button and the list of recorded runs.
+ */
+import { ServerConnection } from '@jupyterlab/services';
+import {
+  caretDownEmptyIcon,
+  refreshIcon,
+  SidePanel,
+  Toolbar,
+  ToolbarButton
+} from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
+import { Panel, Widget } from '@lumino/widgets';
+
+import {
+  listNotebooks,
+  listRuns,
+  MLXApiError,
+  NotebookSummary,
+  RunPage
+} from './api';
+import { runsIcon } from './icon';
+import { countLabel, filterRows, toRows } from './model';
+import { emptyMessage, errorMessage, message, renderRow } from './rows';
+
+export const PANEL_ID = 'jupyter-mlx-panel';
+
+/** How many runs the panel asks for. */
+const PAGE_SIZE = 50;
+
+/** The run list's state: what the list area shows. */
+type ListState =
+  | { kind: 'loading' }
+  | { kind: 'error'; message: string }
+  | { kind: 'runs'; page: RunPage };
+
+/**
+ * The sidebar panel. It refreshes every `refreshInterval` ms while visible, and never has
+ * two requests in flight: a refresh asked for meanwhile runs once the current one ends.
+ */
+export class RunsPanel extends SidePanel {
+  constructor(options: RunsPanel.IOptions = {}) {
+    super({ content: new Panel() });
+    this._settings = options.serverSettings ?? ServerConnection.makeSettings();
+    this._interval = options.refreshInterval ?? 5000;
+    this.id = PANEL_ID;
+    this.addClass('jp-mlx-panel');
+    this.title.icon = runsIcon;
+    this.title.caption = 'jupyter_mlx runs';
+
+    const heading = new Widget({ node: document.createElement('h2') });
+    heading.node.textContent = 'Runs';
+    this.header.addWidget(heading);
+
+    this._filter = createSelect();
+    this._filter.select.addEventListener('change', () => this._onFilter());
+    this.toolbar.addItem('notebook', this._filter.widget);
+    this.toolbar.addItem('spacer', Toolbar.createSpacerItem());
+    this._count.addClass('jp-mlx-count');
+    this.toolbar.addItem('count', this._count);
+    const refresh: ToolbarButton = new ToolbarButton({
+      icon: refreshIcon,
+      className: 'jp-mlx-refresh',
+      tooltip: 'Refresh the runs',
+      onClick: () => {
+        refresh.pressed = false; // a ToolbarButton toggles on click; this one only acts
+        void this.refresh();
+      }
+    });
+    this.toolbar.addItem('refresh', refresh);
+
+    this._list.addClass('jp-mlx-list');
+    this.addWidget(this._list);
+    this._render();
+  }
+
+  /** Fetch the notebooks and runs again: now, or right after the request in flight. */
+  refresh(): Promise<void> {
+    if (this._inFlight) {
+      this._again = true;
+      return this._inFlight;
+    }
+    this._inFlight = this._load().finally(() => {
+      this._inFlight = null;
+      if (this._again && !this.isDisposed) {
+        this._again = false;
+        void this.refresh();
+      }
+    });
+    return this._inFlight;
+  }
+
+  dispose(): void {
+    this._stopTimer();
+    super.dispose();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) {
+      this._startPolling();
+    }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._startPolling();
+  }
+
+  protected onBeforeHide(msg: Message): void {
+    this._stopTimer();
+    super.onBeforeHide(msg);
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._stopTimer();
+    super.onBeforeDetach(msg);
+  }
+
+  private async _load(): Promise<void> {
+    try {
+      this._setNotebooks(await listNotebooks(this._settings));
+      const notebook = this._filter.select.value;
+      const page = await listRuns(
+        { notebook: notebook || undefined, limit: PAGE_SIZE },
+        this._settings
+      );
+      if (notebook !== this._filter.select.value) {
+        this._again = true; // the filter changed meanwhile: this page is stale
+        return;
+      }
+      this._state = { kind: 'runs', page };
+    } catch (reason) {
+      const message =
+        reason instanceof MLXApiError ? reason.message : String(reason);
+      this._state = { kind: 'error', message };
+    }
+    if (!this.isDisposed) {
+      this._render();
+    }
+  }
+
+  private _onFilter(): void {
+    this._render(); // show the loaded runs of that notebook at once, then ask the server
+    void this.refresh();
+  }
+
+  /** Offer "All notebooks" and each notebook with runs; a vanished selection falls back to all. */
+  private _setNotebooks(notebooks: NotebookSummary[]): void {
+    const select = this._filter.select;
+    const selected = select.value;
+    const values = ['', ...notebooks.map(summary => summary.notebook)];
+    const current = Array.from(select.options, option => option.value);
+    if (values.join('\n') !== current.join('\n')) {
+      select.replaceChildren(
+        new Option('All notebooks', ''),
+        ...notebooks.map(
+          summary => new Option(summary.notebook, summary.notebook)
+        )
+      );
+    }
+    select.value = values.includes(selected) ? selected : '';
+  }
+
+  private _render(): void {
+    const state = this._state;
+    if (state.kind === 'loading') {
+      this._show('', 'loading', () => [
+        message('jp-mlx-message', 'Loading runs…')
+      ]);
+    } else if (state.kind === 'error') {
+      this._show('', `error:${state.message}`, () => [
+        errorMessage(state.message)
+      ]);
+    } else {
+      const rows = filterRows(toRows(state.page), this._filter.select.value);
+      const total =
+        rows.length < state.page.runs.length ? rows.length : state.page.total;
+      this._show(countLabel(rows.length, total), JSON.stringify(rows), () =>
+        rows.length ? rows.map(renderRow) : [emptyMessage()]
+      );
+    }
+  }
+
+  /** Replace the list's content, unless it would look the same (keeps hover and selection). */
+  private _show(count: string, key: string, build: () => HTMLElement[]): void {
+    this._count.node.textContent = count;
+    if (key !== this._shown) {
+      this._shown = key;
+      this._list.node.replaceChildren(...build());
+    }
+  }
+
+  /** Refresh now, then every interval while visible (a tick never queues behind a request). */
+  private _startPolling(): void {
+    void this.refresh();
+    this._stopTimer();
+    this._timer = window.setInterval(() => {
+      if (!this._inFlight) {
+        void this.refresh();
+      }
+    }, this._interval);
+  }
+
+  private _stopTimer(): void {
+    if (this._timer !== null) {
+      window.clearInterval(this._timer);
+      this._timer = null;
+    }
+  }
+
+  private _settings: ServerConnection.ISettings;
+  private _interval: number;
+  private _filter: { widget: Widget; select: HTMLSelectElement };
+  private _count = new Widget({ node: document.createElement('span') });
+  private _list = new Widget({ node: document.createElement('ul') });
+  private _state: ListState = { kind: 'loading' };
+  private _shown = '';
+  private _inFlight: Promise<void> | null = null;
+  private _again = false;
+  private _timer: number | null = null;
+}
+
+export namespace RunsPanel {
+  export interface IOptions {
+    /** The Jupyter server to ask; default: the page's. */
+    serverSettings?: ServerConnection.ISettings;
+    /** Milliseconds between refreshes while the panel is visible. */
+    refreshInterval?: number;
+  }
+}
+
+/** A JupyterLab-styled `<select>` in a toolbar item. */
+function createSelect(): { widget: Widget; select: HTMLSelectElement } {
+  const widget = new Widget();
+  widget.addClass('jp-HTMLSelect');
+  widget.addClass('jp-DefaultStyle');
+  widget.addClass('jp-mlx-filter');
+  const select = document.createElement('select');
+  select.setAttribute('aria-label', 'Notebook');
+  select.title = 'Show the runs of one notebook';
+  select.append(new Option('All notebooks', ''));
+  widget.node.append(
+    select,
+    caretDownEmptyIcon.element({
+      tag: 'span',
+      stylesheet: 'select',
+      right: '4px',
+      top: '4px'
+    })
+  );
+  return { widget, select };
+}

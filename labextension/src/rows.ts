@@ -1,0 +1,73 @@
+/**
+ * The DOM of the run list: one element per run row, and the empty, loading and error messages.
+ */
+import type { RunRow } from './model';
+
+/** A run as a list item: `data-ref` and `data-status` name it for styles and tests. */
+export function renderRow(row: RunRow): HTMLElement {
+  const item = element('li', 'jp-mlx-run');
+  item.dataset.ref = row.ref;
+  item.dataset.status = row.status;
+  item.title = row.ref;
+
+  const head = element('div', 'jp-mlx-run-head');
+  head.append(
+    element('span', 'jp-mlx-run-notebook', row.notebook),
+    element('span', 'jp-mlx-run-version', row.version),
+    element('span', 'jp-mlx-run-when', row.when)
+  );
+  head.lastElementChild?.setAttribute('title', row.whenTitle);
+
+  const status = element('div', 'jp-mlx-run-status');
+  status.append(
+    element('span', `jp-mlx-badge jp-mlx-badge-${row.status}`, row.status),
+    element('span', 'jp-mlx-run-duration', row.duration)
+  );
+  item.append(head, status);
+
+  if (row.error) {
+    item.append(element('div', 'jp-mlx-run-failure', row.error));
+  }
+  if (row.params) {
+    item.append(field('jp-mlx-run-params', 'params', row.params));
+  }
+  if (row.metrics) {
+    item.append(field('jp-mlx-run-metrics', 'metrics', row.metrics));
+  }
+  return item;
+}
+
+function field(className: string, label: string, text: string): HTMLElement {
+  const node = element('div', `jp-mlx-run-field ${className}`);
+  node.title = `${label}: ${text}`;
+  node.append(element('span', 'jp-mlx-run-label', label), element('span', 'jp-mlx-run-value', text));
+  return node;
+}
+
+export function emptyMessage(): HTMLElement {
+  const node = message('jp-mlx-message jp-mlx-empty', 'No runs yet. Run one with ');
+  node.append(element('code', '', 'jupyter mlx run NOTEBOOK'), '.');
+  return node;
+}
+
+export function errorMessage(text: string): HTMLElement {
+  const node = message('jp-mlx-message jp-mlx-error', '');
+  node.setAttribute('role', 'alert');
+  node.append(element('strong', '', 'Cannot load runs'), element('div', '', text));
+  return node;
+}
+
+export function message(className: string, text: string): HTMLElement {
+  return element('li', className, text);
+}
+
+function element(tag: string, className: string, text = ''): HTMLElement {
+  const node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  if (text) {
+    node.textContent = text;
+  }
+  return node;
+}
