@@ -12,7 +12,7 @@ export function renderRow(row: RunRow): HTMLElement {
 
   const head = element('div', 'jp-mlx-run-head');
   head.append(
-    element('span', 'jp-mlx-run-notebook', row.notebook),
+    notebookName(row.notebook),
     element('span', 'jp-mlx-run-version', row.version),
     element('span', 'jp-mlx-run-when', row.when)
   );
@@ -35,6 +35,18 @@ export function renderRow(row: RunRow): HTMLElement {
     item.append(field('jp-mlx-run-metrics', 'metrics', row.metrics));
   }
   return item;
+}
+
+/** `train.ipynb` in bold, then its folder, muted (it is the part cut off when space runs out). */
+function notebookName(path: string): HTMLElement {
+  const node = element('span', 'jp-mlx-run-notebook');
+  node.title = path;
+  const slash = path.lastIndexOf('/');
+  node.append(element('span', 'jp-mlx-run-name', path.slice(slash + 1)));
+  if (slash > 0) {
+    node.append(' ', element('span', 'jp-mlx-run-folder', path.slice(0, slash)));
+  }
+  return node;
 }
 
 function field(className: string, label: string, text: string): HTMLElement {
