@@ -149,7 +149,7 @@ class RunService:
     # -- reading ------------------------------------------------------------------------
     def resolve_notebook(self, name: str, base: Path | None = None) -> str:
         """The stored notebook a user-typed name refers to (a path, or a unique file name)."""
-        known = [summary.notebook for summary in self.store.list_notebooks()]
+        known = self.store.notebook_paths()
         if base is not None:
             candidate = (base / name).resolve()
             root = self.project.root

@@ -95,22 +95,30 @@ def test_failed_run_keeps_its_error_and_partial_notebook(store):
 
 def test_identical_outputs_and_environments_are_stored_once(store, tmp_path):
     for i in range(5):
-        _finish(store, store.create_run(NewRun("a.ipynb", b"{}")), text=f"run {i}")
+        _finish(store, store.create_run(NewRun("a.ipynb", b"{}")), text=f"run {i}\n" * 300)
     blob_files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
-    # 1 source + 1 image + 5 texts + 5 skeletons
+    # 1 source + 1 image + 5 long texts + 5 skeletons
     assert len(blob_files) == 12
     with sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}").connect() as conn:
         assert conn.execute(sa.text("select count(*) from environments")).scalar() == 1
 
 
+def test_small_outputs_stay_inline_and_come_back(store, tmp_path):
+    runs = [_finish(store, store.create_run(NewRun("a.ipynb", b"{}")), text=f"run {i}") for i in range(3)]
+    blob_files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert len(blob_files) == 1 + 1 + 3  # source, image, skeletons: no file per short text
+    for i, run in enumerate(runs):
+        assert store.executed_notebook(run.id) == _executed(f"run {i}")
+
+
 def test_delete_removes_only_blobs_no_other_run_uses(store, tmp_path):
-    keep = _finish(store, store.create_run(NewRun("a.ipynb", b"{}")), text="keep")
-    gone = _finish(store, store.create_run(NewRun("a.ipynb", b"{}")), text="gone")
+    keep = _finish(store, store.create_run(NewRun("a.ipynb", b"{}")), text="keep\n" * 300)
+    gone = _finish(store, store.create_run(NewRun("a.ipynb", b"{}")), text="gone\n" * 300)
     before = {p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file()}
     store.delete_run(gone.id)
     after = {p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file()}
-    assert len(before - after) == 2  # its text output and its skeleton
-    assert store.executed_notebook(keep.id) == _executed("keep")
+    assert len(before - after) == 2  # its long text output and its skeleton
+    assert store.executed_notebook(keep.id) == _executed("keep\n" * 300)
     with pytest.raises(MLXError) as caught:
         store.get_run(gone.id)
     assert caught.value.code == "not_found"
@@ -131,6 +139,10 @@ def test_list_pages_filters_and_counts(store):
     assert [(n.notebook, n.runs, n.last_version) for n in store.list_notebooks()] == [
         ("a.ipynb", 3, 3), ("b.ipynb", 4, 4)
     ]
+    assert store.notebook_paths() == ["a.ipynb", "b.ipynb"]
+    for run in runs[1::2]:
+        store.delete_run(run.id)
+    assert store.notebook_paths() == ["b.ipynb"]  # a notebook whose runs are all gone drops out
     for bad in ({"limit": 0}, {"limit": 5000}, {"offset": -1}, {"status": "done"}):
         with pytest.raises(MLXError) as caught:
             store.list_runs(**bad)

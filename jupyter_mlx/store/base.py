@@ -56,6 +56,10 @@ class RunStore(ABC):
         """Every notebook with runs, with its run count and last version."""
 
     @abstractmethod
+    def notebook_paths(self) -> list[str]:
+        """The paths of the notebooks with runs (cheap: no counting)."""
+
+    @abstractmethod
     def executed_notebook(self, run_id: str) -> dict[str, Any]:
         """The executed notebook of a run (``not_found`` before it finished)."""
 

@@ -317,6 +317,11 @@ class SqlRunStore(RunStore):
         with self._read() as conn:
             return [NotebookSummary(path, count, last) for path, count, last in conn.execute(query)]
 
+    def notebook_paths(self) -> list[str]:
+        has_runs = sa.exists().where(runs.c.notebook_id == notebooks.c.id)
+        with self._read() as conn:
+            return list(conn.scalars(sa.select(notebooks.c.path).where(has_runs).order_by(notebooks.c.path)))
+
     def executed_notebook(self, run_id: str) -> dict[str, Any]:
         run = self.get_run(run_id)
         if run.notebook_hash is None:
