@@ -34,6 +34,44 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cell-timeout", type=float, help="seconds a cell may run (0: no limit)")
     run.add_argument("--timeout", type=float, help="seconds the whole run may take (0: no limit)")
     run.add_argument("--json", action="store_true", help="print the recorded run as JSON")
+    _backend_arguments(run)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a notebook over a grid of parameter values (or a list of parameter sets), in parallel",
+        description="Each -p NAME v1,v2,... is one axis; the runs are every combination. "
+        "--params-file takes an explicit list of parameter sets (JSON or YAML) instead.",
+    )
+    sweep.add_argument("notebook", help="path of the notebook")
+    sweep.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUES"),
+        help="an axis of the grid: comma-separated values of one parameter",
+    )
+    sweep.add_argument("--params-file", help="JSON or YAML file with a list of parameter sets")
+    sweep.add_argument("--yes", action="store_true", help="confirm a sweep of more than 10,000 runs")
+    sweep.add_argument("--tag", action="append", default=[], help="tag every run (repeatable)")
+    sweep.add_argument("--kernel", help="kernel name (default: the notebook's)")
+    sweep.add_argument("--cell-timeout", type=float, help="seconds a cell may run (0: no limit)")
+    sweep.add_argument("--timeout", type=float, help="seconds each run may take (0: no limit)")
+    sweep.add_argument("--concurrency", type=int, help="local runs at once (default: the number of cores)")
+    sweep.add_argument("--json", action="store_true", help="print the sweep and its runs as JSON")
+    _backend_arguments(sweep)
+
+    sweeps = commands.add_parser("sweeps", help="list sweeps, newest first")
+    sweeps.add_argument("notebook", nargs="?", help="only the sweeps of this notebook")
+    sweeps.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    sweeps.add_argument("--json", action="store_true", help="print JSON")
+
+    cancel = commands.add_parser("cancel", help="cancel a queued or running run, or every run of a sweep")
+    cancel.add_argument("target", help="NOTEBOOK@vN, a run id or a sweep id")
+    cancel.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the runs to stop (default 30)")
+
+    requeue = commands.add_parser(
+        "requeue", help="run interrupted or cancelled runs (of a run or a sweep) again, as new versions"
+    )
+    requeue.add_argument("target", help="NOTEBOOK@vN, a run id or a sweep id")
+    requeue.add_argument("--failed", action="store_true", help="failed runs too")
+    requeue.add_argument("--json", action="store_true", help="print the new runs as JSON")
 
     runs = commands.add_parser("runs", help="list runs, newest first")
     runs.add_argument("notebook", nargs="?", help="only the runs of this notebook (path or file name)")
@@ -57,6 +95,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backend_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("backend")
+    group.add_argument("--backend", choices=("local", "gateway", "dask"), help="where runs execute (default: local)")
+    group.add_argument("--gateway-url", help="gateway backend: base URL of a Kernel/Enterprise Gateway")
+    group.add_argument("--gateway-token", help="gateway backend: auth token (default: $JUPYTER_MLX_GATEWAY_TOKEN)")
+    group.add_argument("--scheduler", help="dask backend: scheduler address, e.g. tcp://127.0.0.1:8786")
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.gateway_url and args.scheduler:
+        raise MLXError("invalid_request", "give --gateway-url or --scheduler, not both")
+    return {
+        "backend": args.backend,
+        "backend_address": args.gateway_url or args.scheduler,
+        "backend_token": args.gateway_token,
+    }
+
+
 def _service(args: argparse.Namespace) -> Any:
     from .config import MLXConfig, find_project_root, load_file_config
     from .service import RunService
@@ -67,7 +123,12 @@ def _service(args: argparse.Namespace) -> Any:
             raise MLXError("invalid_path", f"project root {args.root} is not a folder")
     else:
         root = find_project_root(Path(os.environ.get("JUPYTER_MLX_ROOT", os.getcwd())))
-    return RunService(root, MLXConfig(config=load_file_config(root)))
+    config = MLXConfig(config=load_file_config(root))
+    if getattr(args, "concurrency", None):
+        if args.concurrency < 1:
+            raise MLXError("invalid_request", f"--concurrency must be 1 or more, not {args.concurrency}")
+        config.concurrency = args.concurrency
+    return RunService(root, config)
 
 
 def _progress(index: int, count: int) -> None:
@@ -76,13 +137,25 @@ def _progress(index: int, count: int) -> None:
 
 
 def _cmd_run(service: Any, args: argparse.Namespace) -> int:
-    from .execute.runner import wait_for_kernel_shutdowns
+    from .execute.kernels import wait_for_kernel_shutdowns
 
     parameters: dict[str, Any] = {}
     for name, value in args.parameter:
         if name in parameters:
             raise MLXError("invalid_parameter", f"parameter {name} is given twice")
         parameters[name] = value
+    options = _backend_options(args)
+    if (options["backend"] or service.config.default_backend) != "local":
+        queued = service.submit(
+            args.notebook, parameters, base=Path.cwd(), tags=args.tag, kernel_name=args.kernel,
+            cell_timeout=args.cell_timeout, run_timeout=args.timeout, **options,
+        )
+        if not args.json:
+            print(f"{queued.ref} queued on {queued.backend}", file=sys.stderr)
+        run = _wait_or_cancel(service, [queued])[0]
+        wait_for_kernel_shutdowns()
+        print(json.dumps(run.to_json(), indent=2) if args.json else format_run_line(run))
+        return 0 if run.status == "succeeded" else EXIT_RUN_FAILED
     prepared = service.prepare(
         args.notebook,
         parameters,
@@ -146,7 +219,125 @@ def _cmd_rm(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "runs": _cmd_runs, "show": _cmd_show, "open": _cmd_open, "rm": _cmd_rm}
+def _sweep_spec(args: argparse.Namespace) -> dict[str, Any]:
+    from .sweeps import load_parameter_sets, split_axis
+
+    if args.params_file and args.parameter:
+        raise MLXError("invalid_request", "give -p axes or --params-file, not both")
+    if args.params_file:
+        return {"list": load_parameter_sets(Path(args.params_file))}
+    grid: dict[str, list[str]] = {}
+    for name, values in args.parameter:
+        if name in grid:
+            raise MLXError("invalid_parameter", f"parameter {name} is given twice")
+        grid[name] = split_axis(values)
+    if not grid:
+        raise MLXError("invalid_request", "the sweep grid is empty: give -p NAME v1,v2,... or --params-file")
+    return {"grid": grid}
+
+
+def _wait_or_cancel(service: Any, runs: list[Any], report: Any = None) -> list[Any]:
+    """Wait for ``runs``, printing each as it finishes; Ctrl-C cancels those still open."""
+    from .queue import wait_all
+
+    futures = [service.queue.future(run.id) for run in runs]
+    if report is not None:
+        for future in futures:
+            if future is not None:
+                future.add_done_callback(lambda f: f.exception() is None and report(f.result()))
+    try:
+        wait_all([f for f in futures if f is not None])
+    except KeyboardInterrupt:
+        print("\ninterrupted: cancelling the runs still open ...", file=sys.stderr)
+        service.queue.cancel([run.id for run in runs], "cancelled from the command line (Ctrl-C)")
+        wait_all([f for f in futures if f is not None], 30)
+        raise
+    return service.wait(runs, timeout=5)
+
+
+def _cmd_sweep(service: Any, args: argparse.Namespace) -> int:
+    import time
+
+    from .execute.kernels import wait_for_kernel_shutdowns
+    from .formatting import format_counts
+
+    started = time.monotonic()
+    sweep, runs = service.sweep(
+        args.notebook, _sweep_spec(args), confirm=args.yes, base=Path.cwd(), tags=args.tag,
+        kernel_name=args.kernel, cell_timeout=args.cell_timeout, run_timeout=args.timeout,
+        **_backend_options(args),
+    )
+    executor = service.executor(service_backend(service, args))
+    if not args.json:
+        print(
+            f"sweep {sweep.id}: {len(runs)} runs of {sweep.notebook} on {sweep.backend} "
+            f"({executor.concurrency} at a time)",
+            file=sys.stderr,
+        )
+    report = None if args.json else (lambda run: print(format_run_line(run, with_parameters=True), flush=True))
+    final = _wait_or_cancel(service, runs, report)
+    wait_for_kernel_shutdowns()
+    if args.json:
+        print(json.dumps({"sweep": service.get_sweep(sweep.id).to_json(), "runs": [r.to_json() for r in final]}, indent=2))
+    else:
+        counts: dict[str, int] = {}
+        for run in final:
+            counts[run.status] = counts.get(run.status, 0) + 1
+        print(f"{len(final)} runs: {format_counts(counts)} in {time.monotonic() - started:.1f}s (sweep {sweep.id})")
+    return 0 if all(run.status == "succeeded" for run in final) else EXIT_RUN_FAILED
+
+
+def service_backend(service: Any, args: argparse.Namespace) -> Any:
+    from .execute.backends import choose_backend
+
+    options = _backend_options(args)
+    return choose_backend(service.config, options["backend"], options["backend_address"], options["backend_token"])
+
+
+def _cmd_sweeps(service: Any, args: argparse.Namespace) -> int:
+    from .formatting import format_sweeps_table
+
+    sweeps = service.list_sweeps(args.notebook, limit=args.limit, base=Path.cwd())
+    print(json.dumps([s.to_json() for s in sweeps], indent=2) if args.json else format_sweeps_table(sweeps))
+    return 0
+
+
+def _cmd_cancel(service: Any, args: argparse.Namespace) -> int:
+    open_runs = service.cancel(args.target, base=Path.cwd())
+    if not open_runs:
+        print(f"nothing to cancel: no run of {args.target} is queued or running")
+        return 0
+    final = service.wait(open_runs, timeout=max(0.0, args.wait))
+    for run in final:
+        print(f"{run.ref} {run.status}" + ("" if run.status != "running" else " (cancel requested; still stopping)"))
+    return 0
+
+
+def _cmd_requeue(service: Any, args: argparse.Namespace) -> int:
+    from .execute.kernels import wait_for_kernel_shutdowns
+
+    runs = service.requeue(args.target, base=Path.cwd(), include_failed=args.failed)
+    if not args.json:
+        print(f"re-queued {len(runs)} run(s) of {args.target}", file=sys.stderr)
+    report = None if args.json else (lambda run: print(format_run_line(run, with_parameters=True), flush=True))
+    final = _wait_or_cancel(service, runs, report)
+    wait_for_kernel_shutdowns()
+    if args.json:
+        print(json.dumps([run.to_json() for run in final], indent=2))
+    return 0 if all(run.status == "succeeded" for run in final) else EXIT_RUN_FAILED
+
+
+COMMANDS = {
+    "run": _cmd_run,
+    "runs": _cmd_runs,
+    "show": _cmd_show,
+    "open": _cmd_open,
+    "rm": _cmd_rm,
+    "sweep": _cmd_sweep,
+    "sweeps": _cmd_sweeps,
+    "cancel": _cmd_cancel,
+    "requeue": _cmd_requeue,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traitlets import Float, Type, Unicode
+from traitlets import Bool, Float, Int, Type, Unicode
 from traitlets.config import Config, Configurable
 
 CONFIG_FILE_NAME = "jupyter_mlx_config"
@@ -50,6 +50,34 @@ class MLXConfig(Configurable):
         help="Seconds a whole run may take before it is interrupted and fails (0: no limit).",
     )
     startup_timeout = Float(60.0, config=True, help="Seconds to wait for a kernel to start.")
+    default_backend = Unicode(
+        "local", config=True, help="Backend of runs that do not name one: local, gateway or dask."
+    )
+    concurrency = Int(
+        0, config=True, help="Local runs executing at once (0: the number of cores this process may use)."
+    )
+    prestart_kernels = Bool(
+        True,
+        config=True,
+        help="Keep kernels pre-started (up to the concurrency) while runs are coming, so a run does "
+        "not wait for a kernel to boot.",
+    )
+    kernel_idle_timeout = Float(
+        600.0, config=True, help="Seconds an unused pre-started kernel is kept before it is shut down."
+    )
+    gateway_url = Unicode(
+        "", config=True, help="Base URL of a Jupyter Kernel/Enterprise Gateway for the gateway backend."
+    )
+    gateway_token = Unicode(
+        "", config=True, help="Auth token of the gateway (default: $JUPYTER_MLX_GATEWAY_TOKEN)."
+    )
+    gateway_concurrency = Int(2, config=True, help="Runs executing at once on the gateway.")
+    dask_scheduler = Unicode(
+        "", config=True, help="Address of a dask.distributed scheduler for the dask backend (tcp://host:port)."
+    )
+    dask_concurrency = Int(
+        0, config=True, help="Runs executing at once on the cluster (0: its worker threads)."
+    )
 
 
 def find_project_root(start: Path) -> Path:

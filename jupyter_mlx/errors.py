@@ -12,6 +12,7 @@ HTTP_STATUS: dict[str, int] = {
     "ambiguous_reference": 400,
     "not_found": 404,
     "conflict": 409,
+    "backend_unavailable": 503,
     "store_schema_too_new": 500,
     "store_error": 500,
     "execution_error": 500,

@@ -5,7 +5,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from .store.records import RunPage, RunRecord
+from .store.records import RunPage, RunRecord, SweepRecord
 
 
 def _value(value: Any) -> str:
@@ -33,9 +33,11 @@ def format_time(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def format_run_line(run: RunRecord) -> str:
+def format_run_line(run: RunRecord, with_parameters: bool = False) -> str:
     """One line for a finished run: ``train.ipynb v1 succeeded in 2.1s  accuracy=0.95``."""
     line = f"{run.notebook} v{run.version} {run.status} in {format_duration(run.duration)}"
+    if with_parameters and run.parameters:
+        line += f"  {format_pairs(run.parameters)}  ->"
     if run.metrics:
         line += f"  {format_pairs(run.metrics)}"
     if run.error is not None:
@@ -57,7 +59,7 @@ def format_runs_table(page: RunPage, show_notebook: bool) -> str:
     rows = [
         [
             run.ref if show_notebook else f"v{run.version}",
-            run.status,
+            _status(run),
             format_time(run.started_at or run.queued_at),
             format_duration(run.duration),
             format_pairs(run.parameters),
@@ -67,6 +69,27 @@ def format_runs_table(page: RunPage, show_notebook: bool) -> str:
     ]
     shown = f"{page.offset + 1}-{page.offset + len(page.runs)} of {page.total}"
     return _table(header, rows) + f"\n({shown} runs)"
+
+
+def _status(run: RunRecord) -> str:
+    progress = run.progress
+    return f"{run.status} {progress['cell']}/{progress['cells']}" if progress else run.status
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    order = ("succeeded", "failed", "cancelled", "interrupted", "running", "queued")
+    return ", ".join(f"{counts[status]} {status}" for status in order if counts.get(status))
+
+
+def format_sweeps_table(sweeps: list[SweepRecord]) -> str:
+    if not sweeps:
+        return "no sweeps"
+    header = ["SWEEP", "NOTEBOOK", "CREATED", "BACKEND", "RUNS", "STATUS"]
+    rows = [
+        [sweep.id, sweep.notebook, format_time(sweep.created_at), sweep.backend, str(sweep.size), format_counts(sweep.counts)]
+        for sweep in sweeps
+    ]
+    return _table(header, rows)
 
 
 def format_details(details: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@ execute it (papermill), read its metrics back, and record the outcome.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import socket
 import threading
@@ -15,12 +17,32 @@ from typing import Any
 
 from .config import MLXConfig, STORE_DIRNAME, default_store_url
 from .errors import MLXError
+from .events import EventBus
+from .execute.backends import BackendChoice, choose_backend, create_executor
+from .execute.executor import CancelToken, Executor
+from .execute.local import LocalExecutor
 from .execute.parameters import resolve_parameters
 from .execute.runner import ProgressCallback, RunResult, RunTask, execute_run, kernel_name_of
 from .metrics import read_metrics
 from .project import Project
+from .queue import RunQueue, wait_all
 from .refs import match_notebook, parse_ref
-from .store import Environment, NewRun, NotebookSummary, RunOutcome, RunPage, RunRecord, RunStore
+from .store import (
+    Environment,
+    NewRun,
+    NewSweep,
+    NotebookSummary,
+    RunOutcome,
+    RunPage,
+    RunRecord,
+    RunStore,
+    SweepRecord,
+)
+from .store.base import MAX_PAGE
+from .store.records import FINAL_STATUSES
+from .sweeps import expand
+
+log = logging.getLogger(__name__)
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -43,14 +65,36 @@ class PreparedRun:
     task: RunTask
 
 
-class RunService:
-    """Runs of the notebooks of one project."""
+@dataclass(frozen=True)
+class _Plan:
+    """A checked request, not yet recorded: the notebook, its snapshot and the parameter sets."""
 
-    def __init__(self, root: Path, config: MLXConfig | None = None) -> None:
+    notebook: str
+    source: bytes
+    parameter_sets: list[dict[str, Any]]
+    cwd: Path
+    kernel_name: str
+    cell_timeout: float
+    run_timeout: float
+
+
+class RunService:
+    """Runs of the notebooks of one project.
+
+    ``keep_warm`` (the server's choice) keeps pre-started kernels ready between runs; the CLI
+    pre-starts only for the runs it knows are coming.
+    """
+
+    def __init__(self, root: Path, config: MLXConfig | None = None, keep_warm: bool = False) -> None:
         self.project = Project(Path(root).resolve())
         self.config = config or MLXConfig()
+        self.keep_warm = keep_warm
+        self.events = EventBus()
         self._store: RunStore | None = None
         self._store_lock = threading.Lock()
+        self._executors: dict[BackendChoice, Executor] = {}
+        self._executors_lock = threading.Lock()
+        self._queue: RunQueue | None = None
 
     @property
     def store(self) -> RunStore:
@@ -63,11 +107,108 @@ class RunService:
                 self._store = self.config.store_class(url, blob_dir)
             return self._store
 
-    def close(self) -> None:
+    @property
+    def queue(self) -> RunQueue:
+        with self._store_lock:
+            if self._queue is None:
+                self._queue = RunQueue(self._execute_queued, lambda ids: self.store.cancel_requests(ids))
+            return self._queue
+
+    def executor(self, backend: BackendChoice) -> Executor:
+        """The executor of a backend, created on first use and kept."""
+        with self._executors_lock:
+            executor = self._executors.get(backend)
+            if executor is None:
+                executor = create_executor(backend, self.config, self.keep_warm)
+                self._executors[backend] = executor
+            return executor
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Stop queued and running runs (recorded as cancelled), executors, then the store."""
+        if self._queue is not None:
+            futures = [f for f in map(self._queue.future, self._queue.active()) if f is not None]
+            self._queue.close("the jupyter_mlx service stopped")
+            wait_all(futures, timeout)
+        with self._executors_lock:
+            executors, self._executors = list(self._executors.values()), {}
+        for executor in executors:
+            executor.close()
         if self._store is not None and hasattr(self._store, "close"):
             self._store.close()
 
     # -- running ------------------------------------------------------------------------
+    def _plan(
+        self,
+        notebook: str | Path,
+        parameter_sets: list[dict[str, Any]],
+        base: Path | None,
+        kernel_name: str | None,
+        cell_timeout: float | None,
+        run_timeout: float | None,
+    ) -> _Plan:
+        """Check everything about a request before anything is recorded."""
+        name = self.project.notebook_path(notebook, base)
+        source, parsed = self.project.read_notebook(name)
+        resolved = [resolve_parameters(parsed, dict(p or {})) for p in parameter_sets]
+        for value in (cell_timeout, run_timeout):
+            if value is not None and value < 0:
+                raise MLXError("invalid_request", f"timeouts must be 0 (no limit) or more, not {value}")
+        return _Plan(
+            notebook=name,
+            source=source,
+            parameter_sets=resolved,
+            cwd=self.project.absolute(name).parent,
+            kernel_name=kernel_name_of(parsed, kernel_name or self.config.kernel_name),
+            cell_timeout=self.config.cell_timeout if cell_timeout is None else cell_timeout,
+            run_timeout=self.config.run_timeout if run_timeout is None else run_timeout,
+        )
+
+    def _record(
+        self,
+        plan: _Plan,
+        backend: BackendChoice,
+        tags: list[str] | tuple[str, ...] = (),
+        sweep: NewSweep | None = None,
+        parents: list[RunRecord] | None = None,
+    ) -> list[PreparedRun]:
+        """Record the plan's runs as queued, in one transaction."""
+        from .provenance import git_state
+
+        commit, dirty = git_state(self.project.root)
+        news = [
+            NewRun(
+                notebook=plan.notebook,
+                source=plan.source,
+                parameters=parameters,
+                tags=list(tags) if parents is None else list(parents[i].tags),
+                backend=backend.name,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                git_commit=commit,
+                git_dirty=dirty,
+                sweep_id=None if parents is None else parents[i].sweep_id,
+                parent_id=None if parents is None else parents[i].id,
+            )
+            for i, parameters in enumerate(plan.parameter_sets)
+        ]
+        records = self.store.create_runs(news, sweep)
+        return [
+            PreparedRun(
+                record,
+                RunTask(
+                    notebook=plan.notebook,
+                    source=plan.source,
+                    parameters=record.parameters,
+                    cwd=plan.cwd,
+                    kernel_name=plan.kernel_name,
+                    cell_timeout=plan.cell_timeout,
+                    run_timeout=plan.run_timeout,
+                    startup_timeout=self.config.startup_timeout,
+                ),
+            )
+            for record in records
+        ]
+
     def prepare(
         self,
         notebook: str | Path,
@@ -81,58 +222,86 @@ class RunService:
         backend: str = "local",
     ) -> PreparedRun:
         """Check the request and record the run as queued. Bad input raises and stores nothing."""
-        name = self.project.notebook_path(notebook, base)
-        source, parsed = self.project.read_notebook(name)
-        resolved = resolve_parameters(parsed, dict(parameters or {}))
-        for value in (cell_timeout, run_timeout):
-            if value is not None and value < 0:
-                raise MLXError("invalid_request", f"timeouts must be 0 (no limit) or more, not {value}")
-        from .provenance import git_state
+        plan = self._plan(notebook, [parameters or {}], base, kernel_name, cell_timeout, run_timeout)
+        return self._record(plan, choose_backend(self.config, backend), tags)[0]
 
-        commit, dirty = git_state(self.project.root)
-        record = self.store.create_run(
-            NewRun(
-                notebook=name,
-                source=source,
-                parameters=resolved,
-                tags=list(tags),
-                backend=backend,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                git_commit=commit,
-                git_dirty=dirty,
-            )
-        )
-        task = RunTask(
-            notebook=name,
-            source=source,
-            parameters=resolved,
-            cwd=self.project.absolute(name).parent,
-            kernel_name=kernel_name_of(parsed, kernel_name or self.config.kernel_name),
-            cell_timeout=self.config.cell_timeout if cell_timeout is None else cell_timeout,
-            run_timeout=self.config.run_timeout if run_timeout is None else run_timeout,
-            startup_timeout=self.config.startup_timeout,
-        )
-        return PreparedRun(record, task)
+    def execute(
+        self,
+        prepared: PreparedRun,
+        on_cell: ProgressCallback | None = None,
+        executor: Executor | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RunRecord:
+        """Execute a prepared run now, on this thread, and record its outcome.
 
-    def execute(self, prepared: PreparedRun, on_cell: ProgressCallback | None = None) -> RunRecord:
-        """Execute a prepared run and record its outcome (also when interrupted)."""
+        ``executor`` None: a fresh local kernel started for this run alone.
+        """
         from .provenance import kernel_environment
 
+        record = prepared.record
+        cancel = cancel or CancelToken()
         environment: dict[str, Environment] = {}
+        local = executor is None or isinstance(executor, LocalExecutor)
         fingerprint = threading.Thread(
             target=lambda: environment.update(env=kernel_environment(prepared.task.kernel_name)),
             daemon=True,
         )
-        fingerprint.start()  # off the critical path: overlaps with execution
-        self.store.mark_running(prepared.record.id, time.time())
+        if local:
+            fingerprint.start()  # off the critical path: overlaps with execution
+        started = time.time()
+        self.store.mark_running(record.id, started)
+        self._publish_run(record.id)
+
+        def progress(index: int, count: int) -> None:
+            try:
+                self.store.set_progress(record.id, index, count)
+            except Exception:  # progress is best effort; the outcome is what counts
+                pass
+            self.events.publish(
+                {"type": "progress", "run_id": record.id, "ref": record.ref, "sweep_id": record.sweep_id,
+                 "cell": index + 1, "cells": count, "elapsed": round(time.time() - started, 3)}
+            )
+            if on_cell is not None:
+                on_cell(index, count)
+
         try:
-            result = execute_run(prepared.task, on_cell)
+            if executor is None:
+                result = execute_run(prepared.task, progress, cancel=cancel)
+            else:
+                result = executor.execute(prepared.task, progress, cancel)
         except BaseException:
-            self.store.finish_run(prepared.record.id, _interrupted())
+            self.store.finish_run(record.id, _interrupted())
+            self._publish_run(record.id)
             raise
-        fingerprint.join()
-        return self.store.finish_run(prepared.record.id, _outcome(result, environment.get("env")))
+        if local:
+            fingerprint.join()
+        final = self.store.finish_run(
+            record.id, _outcome(result, environment.get("env") or getattr(result, "environment", None))
+        )
+        self._publish_run(final)
+        return final
+
+    def _execute_queued(self, prepared: PreparedRun, executor: Executor, cancel: CancelToken) -> RunRecord:
+        """What a queue worker does with a run: skip it if cancelled meanwhile, else execute it."""
+        run_id = prepared.record.id
+        try:
+            if not cancel.cancelled and run_id in self.store.cancel_requests([run_id]):
+                cancel.cancel("cancelled on request")
+            if cancel.cancelled:
+                final = self.store.finish_run(run_id, _cancelled(cancel.reason))
+                self._publish_run(final)
+                return final
+            return self.execute(prepared, None, executor, cancel)
+        except Exception:
+            log.exception("run %s could not be executed", prepared.record.ref)
+            raise
+
+    def _publish_run(self, run: RunRecord | str) -> None:
+        try:
+            record = run if isinstance(run, RunRecord) else self.store.get_run(run)
+        except MLXError:
+            return
+        self.events.publish({"type": "run", "run": record.to_json()})
 
     def run(
         self, notebook: str | Path, parameters: dict[str, Any] | None = None, **options: Any
@@ -141,6 +310,181 @@ class RunService:
         on_cell = options.pop("on_cell", None)
         self.interrupt_orphans()
         return self.execute(self.prepare(notebook, parameters, **options), on_cell)
+
+    def submit(
+        self,
+        notebook: str | Path,
+        parameters: dict[str, Any] | None = None,
+        *,
+        backend: str | None = None,
+        backend_address: str | None = None,
+        backend_token: str | None = None,
+        base: Path | None = None,
+        tags: list[str] | tuple[str, ...] = (),
+        kernel_name: str | None = None,
+        cell_timeout: float | None = None,
+        run_timeout: float | None = None,
+    ) -> RunRecord:
+        """Queue one run on a backend and return it (queued) at once."""
+        return self._launch(
+            notebook, [parameters or {}], None, backend, backend_address, backend_token,
+            base, tags, kernel_name, cell_timeout, run_timeout,
+        )[0]
+
+    def sweep(
+        self,
+        notebook: str | Path,
+        spec: dict[str, Any],
+        *,
+        confirm: bool = False,
+        backend: str | None = None,
+        backend_address: str | None = None,
+        backend_token: str | None = None,
+        base: Path | None = None,
+        tags: list[str] | tuple[str, ...] = (),
+        kernel_name: str | None = None,
+        cell_timeout: float | None = None,
+        run_timeout: float | None = None,
+    ) -> tuple[SweepRecord, list[RunRecord]]:
+        """Queue a sweep: ``{"grid": {name: [values]}}`` or ``{"list": [{...}, ...]}``.
+
+        Every parameter set is checked before anything is recorded; the runs share a sweep id.
+        """
+        sets = expand(spec, confirm)
+        runs = self._launch(
+            notebook, sets, spec, backend, backend_address, backend_token,
+            base, tags, kernel_name, cell_timeout, run_timeout,
+        )
+        return self.store.get_sweep(runs[0].sweep_id or ""), runs
+
+    def _launch(
+        self,
+        notebook: str | Path,
+        parameter_sets: list[dict[str, Any]],
+        spec: dict[str, Any] | None,
+        backend: str | None,
+        backend_address: str | None,
+        backend_token: str | None,
+        base: Path | None,
+        tags: list[str] | tuple[str, ...],
+        kernel_name: str | None,
+        cell_timeout: float | None,
+        run_timeout: float | None,
+    ) -> list[RunRecord]:
+        choice = choose_backend(self.config, backend, backend_address, backend_token)
+        plan = self._plan(notebook, parameter_sets, base, kernel_name, cell_timeout, run_timeout)
+        executor = self.executor(choice)
+        executor.check()  # an unreachable backend records nothing
+        self.interrupt_orphans()
+        sweep = NewSweep(plan.notebook, choice.name, spec) if spec is not None else None
+        prepared = self._record(plan, choice, tags, sweep)
+        return self._enqueue(prepared, executor)
+
+    def _enqueue(self, prepared: list[PreparedRun], executor: Executor) -> list[RunRecord]:
+        if isinstance(executor, LocalExecutor):
+            executor.prepare(len(prepared), prepared[0].task.kernel_name)
+        else:
+            executor.prepare(len(prepared))
+        self.queue.submit(prepared, executor)
+        for run in prepared:
+            self._publish_run(run.record)
+        return [run.record for run in prepared]
+
+    def wait(self, runs: list[RunRecord], timeout: float | None = None, poll: float = 0.5) -> list[RunRecord]:
+        """Wait until ``runs`` are final (those of other processes by polling the store)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        futures = [f for f in (self.queue.future(r.id) for r in runs) if f is not None]
+        wait_all(futures, timeout)
+        current = [self.store.get_run(r.id) for r in runs]
+        while any(r.status not in FINAL_STATUSES for r in current):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(poll)
+            current = [self.store.get_run(r.id) for r in current]
+        return current
+
+    def cancel(self, target: str, base: Path | None = None, kind: str | None = None) -> list[RunRecord]:
+        """Cancel a run or a whole sweep; returns the runs that were still queued or running."""
+        runs = [r for r in self.resolve_runs(target, base, kind) if r.status not in FINAL_STATUSES]
+        ids = [r.id for r in runs]
+        self.store.request_cancel(ids)  # seen by whichever process runs them
+        self.queue.cancel(ids, "cancelled on request")
+        self.interrupt_orphans()  # runs whose process is gone cannot be stopped: they are over
+        return [self.store.get_run(run_id) for run_id in ids]
+
+    def requeue(
+        self, target: str, base: Path | None = None, include_failed: bool = False, kind: str | None = None
+    ) -> list[RunRecord]:
+        """Run again, as new versions, the interrupted or cancelled runs of a run or sweep
+        (each once: a run already re-queued is not re-queued again).
+
+        Each new run executes the stored source snapshot with the same parameters, on the same
+        backend kind, in the same sweep, with ``parent_id`` naming the run it repeats.
+        """
+        self.interrupt_orphans()
+        again = ("interrupted", "cancelled", "failed") if include_failed else ("interrupted", "cancelled")
+        runs = [r for r in self.resolve_runs(target, base, kind) if r.status in again]
+        done = self.store.requeued([r.id for r in runs])
+        runs = [r for r in runs if r.id not in done]
+        if not runs:
+            raise MLXError("conflict", f"{target} has no {' or '.join(again)} runs to re-queue")
+        launched: list[RunRecord] = []
+        by_source: dict[tuple[str, str, str], list[RunRecord]] = {}
+        for run in runs:
+            by_source.setdefault((run.notebook, run.source_hash, run.backend), []).append(run)
+        for (notebook, _, backend_name), group in by_source.items():
+            source = self.store.source_notebook(group[0].id)
+            parsed = json.loads(source)
+            folder = self.project.absolute(notebook).parent
+            plan = _Plan(
+                notebook=notebook,
+                source=source,
+                parameter_sets=[dict(r.parameters) for r in group],
+                cwd=folder if folder.is_dir() else self.project.root,
+                kernel_name=kernel_name_of(parsed, self.config.kernel_name),
+                cell_timeout=self.config.cell_timeout,
+                run_timeout=self.config.run_timeout,
+            )
+            choice = choose_backend(self.config, backend_name)
+            executor = self.executor(choice)
+            executor.check()
+            launched += self._enqueue(self._record(plan, choice, parents=group), executor)
+        return launched
+
+    def resolve_runs(self, target: str, base: Path | None = None, kind: str | None = None) -> list[RunRecord]:
+        """The runs a user names: a run (``NOTEBOOK@vN`` or id) or a sweep id (``kind``: only one)."""
+        if kind != "sweep":
+            try:
+                return [self.get_run(target, base)]
+            except MLXError as exc:
+                if kind == "run" or exc.code != "not_found" or not _looks_like_id(target):
+                    raise
+        sweep = self.get_sweep(target)
+        return self.sweep_runs(sweep.id)
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord:
+        if not _looks_like_id(sweep_id):
+            raise MLXError("invalid_reference", f"{sweep_id!r} is not a sweep id")
+        try:
+            return self.store.get_sweep(sweep_id)
+        except MLXError as exc:
+            if exc.code == "not_found":
+                raise MLXError("not_found", f"no run or sweep with id {sweep_id}") from None
+            raise
+
+    def sweep_runs(self, sweep_id: str) -> list[RunRecord]:
+        runs: list[RunRecord] = []
+        while True:
+            page = self.store.list_runs(sweep_id=sweep_id, limit=MAX_PAGE, offset=len(runs))
+            runs += page.runs
+            if len(runs) >= page.total or not page.runs:
+                return sorted(runs, key=lambda r: (r.notebook, r.version))
+
+    def list_sweeps(self, notebook: str | None = None, limit: int = 50, offset: int = 0, base: Path | None = None) -> list[SweepRecord]:
+        resolved = self.resolve_notebook(notebook, base) if notebook else None
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise MLXError("invalid_request", f"limit must be 1..{MAX_PAGE} and offset 0 or more")
+        return self.store.list_sweeps(resolved, limit, offset)
 
     def interrupt_orphans(self) -> list[str]:
         """Mark runs of dead processes on this host as interrupted, so none stay stuck."""
@@ -192,10 +536,11 @@ class RunService:
         limit: int = 50,
         offset: int = 0,
         base: Path | None = None,
+        sweep_id: str | None = None,
     ) -> RunPage:
         """A page of runs, newest first; ``notebook`` may be a path or a unique file name."""
         resolved = self.resolve_notebook(notebook, base) if notebook else None
-        return self.store.list_runs(resolved, status, limit, offset)
+        return self.store.list_runs(resolved, status, limit, offset, sweep_id)
 
     def list_notebooks(self) -> list[NotebookSummary]:
         return self.store.list_notebooks()
@@ -206,7 +551,7 @@ class RunService:
     def delete_run(self, ref: str, base: Path | None = None) -> RunRecord:
         """Delete a run and the blobs no other run uses; returns what was deleted."""
         run = self.get_run(ref, base)
-        if run.status in ("queued", "running") and _pid_alive(run.pid):
+        if run.status in ("queued", "running") and (_pid_alive(run.pid) or (run.host and run.host != socket.gethostname())):
             raise MLXError("conflict", f"{run.ref} is {run.status}; cancel it before deleting it")
         self.store.delete_run(run.id)
         return run
@@ -222,6 +567,22 @@ def _outcome(result: RunResult, environment: Environment | None) -> RunOutcome:
         error=result.error,
         metrics=read_metrics(result.notebook) if result.notebook else [],
         environment=environment,
+    )
+
+
+def _looks_like_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def _cancelled(reason: str) -> RunOutcome:
+    from .store import RunError
+
+    return RunOutcome(
+        status="cancelled",
+        notebook=None,
+        started_at=None,
+        finished_at=time.time(),
+        error=RunError("RunCancelled", reason or "the run was cancelled before it started"),
     )
 
 

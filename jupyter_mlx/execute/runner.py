@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..store.records import CellTiming, RunError
+from .kernels import run_sync, wait_for_kernel_shutdowns  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from .executor import CancelToken
+    from .kernels import KernelProvider
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # nbclient logs timeouts we report as data
@@ -43,7 +45,7 @@ class RunTask:
 
 @dataclass
 class RunResult:
-    status: str  # succeeded | failed
+    status: str  # succeeded | failed | cancelled
     notebook: dict[str, Any] | None
     kernel_name: str
     started_at: float
@@ -78,44 +80,49 @@ def _prepare(source: bytes, parameters: dict[str, Any], kernel_name: str, notebo
     return remove_error_markers(nb)
 
 
-def run_sync(coroutine_function: Callable[..., Any]) -> Callable[..., Any]:
-    from jupyter_core.utils import run_sync as _run_sync
-
-    return _run_sync(coroutine_function)
-
-
 class _Watchdog:
-    """Interrupts the kernel when the run exceeds its timeout, and kills it if that is ignored."""
+    """Interrupts the kernel when the run exceeds its timeout or is cancelled, then kills it
+    if the interrupt is ignored."""
 
-    def __init__(self, km: Any, timeout: float) -> None:
+    def __init__(self, km: Any, timeout: float, cancel: "CancelToken | None") -> None:
         self.km = km
-        self.fired = False
-        self._timers = []
+        self.timed_out = False
+        self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
         if timeout > 0:
-            self._timers = [
-                threading.Timer(timeout, self._interrupt),
-                threading.Timer(timeout + _INTERRUPT_GRACE, self._kill),
-            ]
-            for timer in self._timers:
+            self._arm(timeout, timed_out=True)
+        self._unregister = cancel.on_cancel(self._stop) if cancel is not None else (lambda: None)
+
+    def _arm(self, delay: float, timed_out: bool) -> None:
+        with self._lock:
+            first = threading.Timer(delay, self._interrupt, kwargs={"timed_out": timed_out})
+            second = threading.Timer(delay + _INTERRUPT_GRACE, self._kill)
+            for timer in (first, second):
                 timer.daemon = True
                 timer.start()
+            self._timers += [first, second]
 
-    def _interrupt(self) -> None:
-        self.fired = True
+    def _stop(self) -> None:
+        self._arm(0.0, timed_out=False)
+
+    def _interrupt(self, timed_out: bool) -> None:
+        self.timed_out = self.timed_out or timed_out
         try:
             run_sync(self.km.interrupt_kernel)()
         except Exception:  # the kernel may already be gone
-            log.debug("interrupt after run timeout failed", exc_info=True)
+            log.debug("interrupt failed", exc_info=True)
 
     def _kill(self) -> None:
         try:
             run_sync(self.km.signal_kernel)(9)
         except Exception:
-            log.debug("kill after run timeout failed", exc_info=True)
+            log.debug("kill failed", exc_info=True)
 
     def cancel(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
+        self._unregister()
+        with self._lock:
+            for timer in self._timers:
+                timer.cancel()
 
 
 def _execution_manager(nb: Any, on_cell: ProgressCallback | None) -> Any:
@@ -132,22 +139,6 @@ def _execution_manager(nb: Any, on_cell: ProgressCallback | None) -> Any:
                 on_cell(cell_index, len(self.nb.cells))
 
     return Tracker(nb, output_path=None, progress_bar=False, log_output=False, autosave_cell_every=0)
-
-
-def _start_kernel(kernel_name: str, cwd: Path, startup_timeout: float) -> Any:
-    from jupyter_client.manager import AsyncKernelManager
-
-    # IPC sockets in a private folder: no TCP ports to collide between parallel runs,
-    # nothing on the network, and nothing left in the notebook's folder
-    sockets = tempfile.mkdtemp(prefix="mlx-kernel-")
-    km = AsyncKernelManager(
-        kernel_name=kernel_name,
-        transport="ipc",
-        ip=os.path.join(sockets, "kernel"),
-        connection_file=os.path.join(sockets, "connection.json"),
-    )
-    run_sync(km.start_kernel)(cwd=str(cwd), extra_arguments=["--HistoryManager.hist_file=:memory:"])
-    return km
 
 
 def _failing_cell_error(nb: Any) -> RunError | None:
@@ -185,33 +176,74 @@ def _as_dict(nb: Any) -> dict[str, Any]:
     return json.loads(json.dumps(nb))
 
 
-def execute_run(task: RunTask, on_cell: ProgressCallback | None = None) -> RunResult:
-    """Execute ``task`` and describe the outcome; only programming errors raise."""
+def _client_class() -> type:
+    """papermill's notebook client, able to move a pre-started kernel into the run's folder."""
+    global _CLIENT_CLASS
+    if _CLIENT_CLASS is None:
+        from papermill.clientwrap import PapermillNotebookClient
+
+        class Client(PapermillNotebookClient):
+            chdir: str | None = None
+
+            async def async_start_new_kernel_client(self) -> Any:
+                kc = await super().async_start_new_kernel_client()
+                if self.chdir:
+                    code = f"__import__('os').chdir({self.chdir!r})"
+                    msg_id = kc.execute(code, silent=True, store_history=False)
+                    await self.async_wait_for_reply(msg_id)
+                return kc
+
+            start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+        _CLIENT_CLASS = Client
+    return _CLIENT_CLASS
+
+
+_CLIENT_CLASS: type | None = None
+
+
+def execute_run(
+    task: RunTask,
+    on_cell: ProgressCallback | None = None,
+    *,
+    kernels: "KernelProvider | None" = None,
+    cancel: "CancelToken | None" = None,
+) -> RunResult:
+    """Execute ``task`` on a kernel from ``kernels`` (default: a fresh one started here).
+
+    A failing, timed-out or cancelled run is a result; only programming errors raise.
+    """
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.clientwrap import PapermillNotebookClient
+
+    from .kernels import FreshKernels
 
     started_at = time.time()
     kernel_name = kernel_name_of(json.loads(task.source), task.kernel_name)
     nb = _prepare(task.source, task.parameters, kernel_name, task.notebook)
     manager = _execution_manager(nb, on_cell)
     error: RunError | None = None
-    km = client = watchdog = None
+    lease = client = watchdog = None
     try:
-        km = _start_kernel(kernel_name, task.cwd, task.startup_timeout)
-        watchdog = _Watchdog(km, task.run_timeout)
-        client = PapermillNotebookClient(
+        if cancel is not None and cancel.cancelled:
+            raise _Cancelled()
+        lease = (kernels or FreshKernels()).acquire(kernel_name, task.cwd, task.startup_timeout)
+        watchdog = _Watchdog(lease.km, task.run_timeout, cancel)
+        client = _client_class()(
             manager,
-            km=km,
+            km=lease.km,
             kernel_name=kernel_name,
             timeout=task.cell_timeout or None,
             startup_timeout=int(task.startup_timeout),
             log=log,
         )
+        client.chdir = lease.chdir
         manager.notebook_start()
         try:
             client.execute()
         finally:
             manager.notebook_complete()
+    except _Cancelled:
+        pass
     except CellTimeoutError:
         error = RunError(
             "CellTimeoutError",
@@ -227,17 +259,22 @@ def execute_run(task: RunTask, on_cell: ProgressCallback | None = None) -> RunRe
             watchdog.cancel()
         if client is not None and client.kc is not None:
             client.kc.stop_channels()
-        if km is not None:
-            _shutdown_in_background(km)
-    if watchdog is not None and watchdog.fired:
+        if lease is not None:
+            lease.release()
+    status = "failed"
+    if cancel is not None and cancel.cancelled:
+        status = "cancelled"
+        error = RunError("RunCancelled", cancel.reason or "the run was cancelled", manager.current_cell)
+    elif watchdog is not None and watchdog.timed_out:
         error = RunError(
             "RunTimeoutError",
             f"the run took longer than its timeout of {task.run_timeout:g} s",
             manager.current_cell,
         )
-    error = error or _failing_cell_error(nb)
+    else:
+        error = error or _failing_cell_error(nb)
     return RunResult(
-        status="failed" if error else "succeeded",
+        status=status if error else "succeeded",
         notebook=_as_dict(nb),
         kernel_name=kernel_name,
         started_at=started_at,
@@ -247,38 +284,5 @@ def execute_run(task: RunTask, on_cell: ProgressCallback | None = None) -> RunRe
     )
 
 
-_shutdowns: list[threading.Thread] = []
-
-
-def _shutdown_in_background(km: Any) -> None:
-    """Shut the kernel down now, off the critical path (a graceful shutdown costs ~0.5 s)."""
-
-    def shutdown() -> None:
-        try:
-            run_sync(km.shutdown_kernel)(now=True)
-        except Exception:
-            log.debug("kernel shutdown failed", exc_info=True)
-        finally:
-            shutil.rmtree(os.path.dirname(km.connection_file), ignore_errors=True)
-            _close_thread_event_loop()
-
-    thread = threading.Thread(target=shutdown, name="mlx-kernel-shutdown", daemon=True)
-    thread.start()
-    _shutdowns.append(thread)
-
-
-def _close_thread_event_loop() -> None:
-    """Close the loop jupyter_core's ``run_sync`` made for this thread (else it warns at exit)."""
-    import asyncio
-
-    try:
-        asyncio.get_event_loop_policy().get_event_loop().close()
-    except RuntimeError:
-        pass
-
-
-def wait_for_kernel_shutdowns(timeout: float = 10.0) -> None:
-    """Join pending kernel shutdowns (before a CLI process exits)."""
-    deadline = time.monotonic() + timeout
-    while _shutdowns:
-        _shutdowns.pop().join(max(0.0, deadline - time.monotonic()))
+class _Cancelled(Exception):
+    """Cancelled before a kernel was acquired."""

@@ -29,14 +29,23 @@ class MLXExtensionApp(ExtensionApp):
         from ..service import RunService
 
         root = Path(self.root_dir or self.serverapp.root_dir).expanduser()
-        service = RunService(root, MLXConfig(parent=self))
+        service = RunService(root, MLXConfig(parent=self), keep_warm=True)
         self.settings["mlx_service"] = service
         self.log.info("jupyter_mlx: runs of %s in %s", root, service.config.store_url or root / ".mlx")
+        try:  # recovery: runs a dead server left queued or running are over, never stuck
+            interrupted = service.interrupt_orphans()
+        except Exception as exc:  # a broken store must not stop the server; requests will say why
+            self.log.warning("jupyter_mlx: could not check for interrupted runs: %s", exc)
+        else:
+            if interrupted:
+                self.log.info("jupyter_mlx: %d run(s) left by a stopped process marked interrupted", len(interrupted))
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(route_handlers())
 
     async def stop_extension(self) -> None:
+        import asyncio
+
         service = self.settings.get("mlx_service")
         if service is not None:
-            service.close()
+            await asyncio.to_thread(service.close)

@@ -53,6 +53,29 @@ class MLXHandler(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
+    def json_body(self, allowed: dict[str, type | tuple[type, ...]], required: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The request's JSON object, with known keys of the expected types; 400 otherwise."""
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise web.HTTPError(400, log_message=f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, log_message="the request body must be a JSON object")
+        unknown = sorted(set(body) - set(allowed))
+        if unknown:
+            raise web.HTTPError(
+                400, log_message=f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
+            )
+        for name in required:
+            if body.get(name) in (None, ""):
+                raise web.HTTPError(400, log_message=f"the field {name!r} is required")
+        for name, value in body.items():
+            kinds = allowed[name] if isinstance(allowed[name], tuple) else (allowed[name],)
+            if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+                names = " or ".join(kind.__name__ for kind in kinds)
+                raise web.HTTPError(400, log_message=f"the field {name!r} must be {names}")
+        return body
+
     def int_argument(self, name: str, default: int) -> int:
         raw = self.get_argument(name, None)
         if raw is None:
@@ -63,8 +86,36 @@ class MLXHandler(ExtensionHandlerMixin, APIHandler):
             raise web.HTTPError(400, log_message=f"{name} must be an integer, not {raw!r}") from None
 
 
+_LAUNCH_FIELDS: dict[str, Any] = {
+    "notebook": str,
+    "tags": list,
+    "kernel": str,
+    "cell_timeout": (int, float),
+    "timeout": (int, float),
+    "backend": str,
+    "gateway_url": str,
+    "gateway_token": str,
+    "scheduler": str,
+}
+
+
+def _launch_options(body: dict[str, Any]) -> dict[str, Any]:
+    """Service keyword arguments from a launch request body."""
+    address = body.get("gateway_url") or body.get("scheduler")
+    return {
+        "backend": body.get("backend"),
+        "backend_address": address,
+        "backend_token": body.get("gateway_token"),
+        "tags": [str(tag) for tag in body.get("tags") or []],
+        "kernel_name": body.get("kernel"),
+        "cell_timeout": body.get("cell_timeout"),
+        "run_timeout": body.get("timeout"),
+    }
+
+
 class RunsHandler(MLXHandler):
-    """``GET /mlx/runs?notebook=&status=&limit=&offset=``: a page of runs, newest first."""
+    """``GET /mlx/runs?notebook=&status=&sweep=&limit=&offset=``: a page of runs, newest first.
+    ``POST /mlx/runs`` queues a run: ``{"notebook", "parameters", "backend", ...}``."""
 
     @web.authenticated
     @authorized
@@ -75,8 +126,96 @@ class RunsHandler(MLXHandler):
             self.get_argument("status", None) or None,
             self.int_argument("limit", 50),
             self.int_argument("offset", 0),
+            sweep_id=self.get_argument("sweep", None) or None,
         )
         self.finish(page.to_json())
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body({**_LAUNCH_FIELDS, "parameters": dict}, required=("notebook",))
+        run = await self.call(
+            self.service.submit, body["notebook"], body.get("parameters") or {}, **_launch_options(body)
+        )
+        self.set_status(201)
+        self.finish(run.to_json())
+
+
+class SweepsHandler(MLXHandler):
+    """``GET /mlx/sweeps?notebook=&limit=&offset=``: sweeps, newest first.
+    ``POST /mlx/sweeps`` queues a sweep: ``{"notebook", "grid": {name: [values]}}`` or ``"list"``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        sweeps = await self.call(
+            self.service.list_sweeps,
+            self.get_argument("notebook", None) or None,
+            self.int_argument("limit", 50),
+            self.int_argument("offset", 0),
+        )
+        self.finish({"sweeps": [sweep.to_json() for sweep in sweeps]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body({**_LAUNCH_FIELDS, "grid": dict, "list": list, "confirm": bool}, required=("notebook",))
+        if ("grid" in body) == ("list" in body):
+            raise web.HTTPError(400, log_message='give exactly one of "grid" ({name: [values]}) or "list" ([{...}])')
+        spec = {"grid": body["grid"]} if "grid" in body else {"list": body["list"]}
+        sweep, runs = await self.call(
+            self.service.sweep, body["notebook"], spec, confirm=bool(body.get("confirm")), **_launch_options(body)
+        )
+        self.set_status(201)
+        self.finish({"sweep": sweep.to_json(), "runs": [run.to_json() for run in runs]})
+
+
+class SweepHandler(MLXHandler):
+    """``GET /mlx/sweeps/<id>``: a sweep with its runs."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, sweep_id: str) -> None:
+        sweep = await self.call(self.service.get_sweep, sweep_id)
+        runs = await self.call(self.service.sweep_runs, sweep_id)
+        self.finish({"sweep": sweep.to_json(), "runs": [run.to_json() for run in runs]})
+
+
+class CancelHandler(MLXHandler):
+    """``POST /mlx/runs/<id>/cancel`` or ``/mlx/sweeps/<id>/cancel``: stop queued and running runs."""
+
+    kind = "run"
+
+    @web.authenticated
+    @authorized
+    async def post(self, target: str) -> None:
+        runs = await self.call(self.service.cancel, target, kind=self.kind)
+        self.finish({"runs": [run.to_json() for run in runs]})
+
+
+class RequeueHandler(MLXHandler):
+    """``POST /mlx/runs/<id>/requeue`` or ``/mlx/sweeps/<id>/requeue``: run interrupted or
+    cancelled runs again as new versions (``{"include_failed": true}``: failed ones too)."""
+
+    kind = "run"
+
+    @web.authenticated
+    @authorized
+    async def post(self, target: str) -> None:
+        body = self.json_body({"include_failed": bool})
+        runs = await self.call(
+            self.service.requeue, target, include_failed=bool(body.get("include_failed")), kind=self.kind
+        )
+        self.set_status(201)
+        self.finish({"runs": [run.to_json() for run in runs]})
+
+
+class SweepCancelHandler(CancelHandler):
+    kind = "sweep"
+
+
+class SweepRequeueHandler(RequeueHandler):
+    kind = "sweep"
 
 
 class RunHandler(MLXHandler):
@@ -119,10 +258,21 @@ class NotebooksHandler(MLXHandler):
         self.finish({"notebooks": [summary.to_json() for summary in summaries]})
 
 
-def route_handlers() -> list[tuple[str, type[MLXHandler]]]:
+def route_handlers() -> list[tuple[str, type[APIHandler]]]:
+    from .events import EventsHandler
+    from .openapi import OpenAPIHandler
+
     return [
         (r"/mlx/runs", RunsHandler),
         (rf"/mlx/runs/{_RUN_ID}", RunHandler),
         (rf"/mlx/runs/{_RUN_ID}/notebook", RunNotebookHandler),
+        (r"/mlx/runs/(?P<target>[0-9a-f]{32})/cancel", CancelHandler),
+        (r"/mlx/runs/(?P<target>[0-9a-f]{32})/requeue", RequeueHandler),
+        (r"/mlx/sweeps", SweepsHandler),
+        (r"/mlx/sweeps/(?P<sweep_id>[0-9a-f]{32})", SweepHandler),
+        (r"/mlx/sweeps/(?P<target>[0-9a-f]{32})/cancel", SweepCancelHandler),
+        (r"/mlx/sweeps/(?P<target>[0-9a-f]{32})/requeue", SweepRequeueHandler),
         (r"/mlx/notebooks", NotebooksHandler),
+        (r"/mlx/events", EventsHandler),
+        (r"/mlx/openapi.json", OpenAPIHandler),
     ]

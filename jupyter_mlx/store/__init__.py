@@ -4,21 +4,25 @@ from .records import (
     CellTiming,
     Environment,
     NewRun,
+    NewSweep,
     NotebookSummary,
     RunError,
     RunOutcome,
     RunPage,
     RunRecord,
+    SweepRecord,
 )
 
 __all__ = [
     "CellTiming",
     "Environment",
     "NewRun",
+    "NewSweep",
     "NotebookSummary",
     "RunError",
     "RunOutcome",
     "RunPage",
     "RunRecord",
     "RunStore",
+    "SweepRecord",
 ]

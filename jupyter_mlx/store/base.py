@@ -6,7 +6,17 @@ from typing import Any
 
 from ..errors import MLXError
 from ..metrics import Metric
-from .records import STATUSES, Environment, NewRun, NotebookSummary, RunOutcome, RunPage, RunRecord
+from .records import (
+    STATUSES,
+    Environment,
+    NewRun,
+    NewSweep,
+    NotebookSummary,
+    RunOutcome,
+    RunPage,
+    RunRecord,
+    SweepRecord,
+)
 
 MAX_PAGE = 1000
 
@@ -19,8 +29,25 @@ class RunStore(ABC):
 
     # -- writes -------------------------------------------------------------------------
     @abstractmethod
+    def create_runs(self, news: list[NewRun], sweep: NewSweep | None = None) -> list[RunRecord]:
+        """Record queued runs, each with the next version of its notebook (never reused), in one
+        transaction; with ``sweep``, also the sweep that groups them."""
+
     def create_run(self, new: NewRun) -> RunRecord:
-        """Record a queued run with the next version number of its notebook (never reused)."""
+        """Record one queued run."""
+        return self.create_runs([new])[0]
+
+    @abstractmethod
+    def request_cancel(self, run_ids: list[str]) -> list[str]:
+        """Flag queued/running runs for cancellation (their owner stops them); returns the flagged."""
+
+    @abstractmethod
+    def cancel_requests(self, run_ids: list[str]) -> set[str]:
+        """Which of ``run_ids`` have a cancel request."""
+
+    @abstractmethod
+    def set_progress(self, run_id: str, cell_index: int, cell_count: int) -> None:
+        """Record the cell a running run is at."""
 
     @abstractmethod
     def mark_running(self, run_id: str, started_at: float) -> None:
@@ -48,8 +75,22 @@ class RunStore(ABC):
         """The run ``notebook@v<version>``, or ``not_found``."""
 
     @abstractmethod
-    def _list_runs(self, notebook: str | None, status: str | None, limit: int, offset: int) -> RunPage:
+    def _list_runs(
+        self, notebook: str | None, status: str | None, limit: int, offset: int, sweep_id: str | None
+    ) -> RunPage:
         """A page of runs, newest first."""
+
+    @abstractmethod
+    def requeued(self, run_ids: list[str]) -> set[str]:
+        """Which of ``run_ids`` some other run names as its parent (they were run again)."""
+
+    @abstractmethod
+    def get_sweep(self, sweep_id: str) -> SweepRecord:
+        """The sweep with this id and its runs' counts per status, or ``not_found``."""
+
+    @abstractmethod
+    def list_sweeps(self, notebook: str | None = None, limit: int = 50, offset: int = 0) -> list[SweepRecord]:
+        """Sweeps, newest first."""
 
     @abstractmethod
     def list_notebooks(self) -> list[NotebookSummary]:
@@ -77,7 +118,12 @@ class RunStore(ABC):
 
     # -- built from the primitives ---------------------------------------------------------
     def list_runs(
-        self, notebook: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        notebook: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        sweep_id: str | None = None,
     ) -> RunPage:
         """A page of runs, newest first, optionally of one notebook and/or one status."""
         if status is not None and status not in STATUSES:
@@ -86,4 +132,4 @@ class RunStore(ABC):
             raise MLXError("invalid_request", f"limit must be between 1 and {MAX_PAGE}, not {limit}")
         if offset < 0:
             raise MLXError("invalid_request", f"offset must be 0 or more, not {offset}")
-        return self._list_runs(notebook, status, limit, offset)
+        return self._list_runs(notebook, status, limit, offset, sweep_id)

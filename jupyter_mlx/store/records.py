@@ -117,6 +117,9 @@ class RunRecord:
     tags: list[str]
     sweep_id: str | None
     parent_id: str | None
+    cancel_requested: bool = False
+    current_cell: int | None = None  # 0-based index of the cell running now
+    cell_count: int | None = None
 
     @property
     def ref(self) -> str:
@@ -152,7 +155,16 @@ class RunRecord:
             "sweep_id": self.sweep_id,
             "parent_id": self.parent_id,
             "source_hash": self.source_hash,
+            "progress": self.progress,
+            "cancel_requested": self.cancel_requested,
         }
+
+    @property
+    def progress(self) -> dict[str, int] | None:
+        """``{"cell": i, "cells": n}`` (1-based) while running, else None."""
+        if self.status != "running" or self.current_cell is None or not self.cell_count:
+            return None
+        return {"cell": self.current_cell + 1, "cells": self.cell_count}
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,50 @@ class RunPage:
             "total": self.total,
             "limit": self.limit,
             "offset": self.offset,
+        }
+
+
+@dataclass(frozen=True)
+class NewSweep:
+    """A group of runs of one notebook over a parameter grid or list."""
+
+    notebook: str
+    backend: str
+    spec: dict[str, Any]  # {"grid": {name: [values]}} or {"list": [{...}, ...]}
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    id: str
+    notebook: str
+    created_at: float
+    backend: str
+    spec: dict[str, Any]
+    size: int
+    counts: dict[str, int]  # runs per status
+
+    @property
+    def status(self) -> str:
+        """running while any run is queued or running; else succeeded only if all succeeded."""
+        if self.counts.get("queued") or self.counts.get("running"):
+            return "running"
+        if self.counts.get("succeeded", 0) == sum(self.counts.values()):
+            return "succeeded"
+        for status in ("failed", "interrupted", "cancelled"):
+            if self.counts.get(status):
+                return status
+        return "succeeded"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "notebook": self.notebook,
+            "created_at": iso(self.created_at),
+            "backend": self.backend,
+            "spec": self.spec,
+            "size": self.size,
+            "counts": self.counts,
+            "status": self.status,
         }
 
 

@@ -20,13 +20,15 @@ from .records import (
     CellTiming,
     Environment,
     NewRun,
+    NewSweep,
     NotebookSummary,
     RunError,
     RunOutcome,
     RunPage,
     RunRecord,
+    SweepRecord,
 )
-from .tables import environments, metrics, notebooks, run_blobs, runs
+from .tables import environments, metrics, notebooks, run_blobs, runs, sweeps
 
 _WRITE = "jupyter_mlx_write"
 
@@ -101,39 +103,94 @@ class SqlRunStore(RunStore):
             raise MLXError("store_error", f"cannot open the run store at {self.url}: {exc.orig}") from None
 
     # -- writes -------------------------------------------------------------------------
-    def create_run(self, new: NewRun) -> RunRecord:
+    def create_runs(self, news: list[NewRun], sweep: NewSweep | None = None) -> list[RunRecord]:
         import time
 
-        source_hash = content_hash(new.source)
-        self.blobs.write(source_hash, new.source)
-        run_id = uuid.uuid4().hex
+        sources = {content_hash(new.source): new.source for new in news}
+        for digest, data in sources.items():  # outside the lock: the slow part
+            self.blobs.write(digest, data)
+        now = time.time()
+        sweep_id = uuid.uuid4().hex if sweep is not None else None
+        run_ids = [uuid.uuid4().hex for _ in news]
         with self._write() as conn:
-            notebook_id, version = self._allocate_version(conn, new.notebook)
-            self._ensure_blobs(conn, run_id, {source_hash: new.source})
-            conn.execute(
-                runs.insert().values(
-                    id=run_id,
-                    notebook_id=notebook_id,
-                    version=version,
-                    status="queued",
-                    parameters=new.parameters,
-                    source_hash=source_hash,
-                    git_commit=new.git_commit,
-                    git_dirty=new.git_dirty,
-                    backend=new.backend,
-                    host=new.host,
-                    pid=new.pid,
-                    queued_at=time.time(),
-                    cell_timings=[],
-                    metrics={},
-                    tags=list(new.tags),
-                    sweep_id=new.sweep_id,
-                    parent_id=new.parent_id,
+            self._ensure_blobs(conn, run_ids[0] if run_ids else "", sources)
+            if sweep is not None:
+                conn.execute(
+                    sweeps.insert().values(
+                        id=sweep_id,
+                        notebook_id=self._notebook_id(conn, sweep.notebook),
+                        created_at=now,
+                        backend=sweep.backend,
+                        spec=sweep.spec,
+                        size=len(news),
+                    )
                 )
+            rows = []
+            for run_id, new in zip(run_ids, news):
+                notebook_id, version = self._allocate_version(conn, new.notebook)
+                rows.append(
+                    dict(
+                        id=run_id,
+                        notebook_id=notebook_id,
+                        version=version,
+                        status="queued",
+                        parameters=new.parameters,
+                        source_hash=content_hash(new.source),
+                        git_commit=new.git_commit,
+                        git_dirty=new.git_dirty,
+                        backend=new.backend,
+                        host=new.host,
+                        pid=new.pid,
+                        queued_at=now,
+                        cell_timings=[],
+                        metrics={},
+                        tags=list(new.tags),
+                        sweep_id=sweep_id or new.sweep_id,
+                        parent_id=new.parent_id,
+                    )
+                )
+            if rows:
+                conn.execute(runs.insert(), rows)
+                # the run_blobs rows must follow the runs rows (foreign key)
+                conn.execute(run_blobs.insert(), [{"run_id": r["id"], "hash": r["source_hash"]} for r in rows])
+            records = conn.execute(self._select_runs().where(runs.c.id.in_(run_ids))).all()
+        by_id = {row.id: _record(row) for row in records}
+        return [by_id[run_id] for run_id in run_ids]
+
+    def _notebook_id(self, conn: sa.Connection, notebook: str) -> int:
+        row = conn.execute(sa.select(notebooks.c.id).where(notebooks.c.path == notebook)).first()
+        if row is not None:
+            return row.id
+        return conn.execute(notebooks.insert().values(path=notebook, next_version=1)).inserted_primary_key[0]
+
+    def request_cancel(self, run_ids: list[str]) -> list[str]:
+        if not run_ids:
+            return []
+        with self._write() as conn:
+            open_runs = conn.execute(
+                sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.status.in_(("queued", "running")))
+            ).scalars().all()
+            if open_runs:
+                conn.execute(runs.update().where(runs.c.id.in_(open_runs)).values(cancel_requested=True))
+        return list(open_runs)
+
+    def cancel_requests(self, run_ids: list[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        with self._read() as conn:
+            return set(
+                conn.execute(
+                    sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.cancel_requested.is_(True))
+                ).scalars()
             )
-            # the run_blobs row must follow the runs row (foreign key)
-            conn.execute(run_blobs.insert().values(run_id=run_id, hash=source_hash))
-        return self.get_run(run_id)
+
+    def set_progress(self, run_id: str, cell_index: int, cell_count: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status == "running")
+                .values(current_cell=cell_index, cell_count=cell_count)
+            )
 
     def _allocate_version(self, conn: sa.Connection, notebook: str) -> tuple[int, int]:
         """Take the notebook's next version under the write lock: never repeated, never racing."""
@@ -290,15 +347,20 @@ class SqlRunStore(RunStore):
             raise MLXError("not_found", f"{notebook} has no run v{version}")
         return _record(row)
 
-    def _list_runs(self, notebook: str | None, status: str | None, limit: int, offset: int) -> RunPage:
+    def _list_runs(
+        self, notebook: str | None, status: str | None, limit: int, offset: int, sweep_id: str | None
+    ) -> RunPage:
         query = self._select_runs()
         count = sa.select(sa.func.count()).select_from(runs)
+        if sweep_id is not None:
+            query = query.where(runs.c.sweep_id == sweep_id)
+            count = count.where(runs.c.sweep_id == sweep_id)
         if notebook is not None:
             notebook_id = sa.select(notebooks.c.id).where(notebooks.c.path == notebook).scalar_subquery()
             query = query.where(runs.c.notebook_id == notebook_id).order_by(runs.c.version.desc())
             count = count.where(runs.c.notebook_id == notebook_id)
         else:
-            query = query.order_by(runs.c.queued_at.desc(), runs.c.id)
+            query = query.order_by(runs.c.queued_at.desc(), runs.c.version.desc(), runs.c.id)
         if status is not None:
             query = query.where(runs.c.status == status)
             count = count.where(runs.c.status == status)
@@ -306,6 +368,46 @@ class SqlRunStore(RunStore):
             rows = conn.execute(query.limit(limit).offset(offset)).all()
             total = conn.execute(count).scalar_one()
         return RunPage([_record(row) for row in rows], total, limit, offset)
+
+    def requeued(self, run_ids: list[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        with self._read() as conn:
+            return set(conn.execute(sa.select(runs.c.parent_id).where(runs.c.parent_id.in_(run_ids))).scalars())
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord:
+        sweeps_found = self._sweeps(sweeps.c.id == sweep_id, limit=1, offset=0)
+        if not sweeps_found:
+            raise MLXError("not_found", f"no sweep with id {sweep_id}")
+        return sweeps_found[0]
+
+    def list_sweeps(self, notebook: str | None = None, limit: int = 50, offset: int = 0) -> list[SweepRecord]:
+        condition = sa.true() if notebook is None else notebooks.c.path == notebook
+        return self._sweeps(condition, limit, offset)
+
+    def _sweeps(self, condition: Any, limit: int, offset: int) -> list[SweepRecord]:
+        query = (
+            sa.select(sweeps, notebooks.c.path)
+            .join(notebooks, notebooks.c.id == sweeps.c.notebook_id)
+            .where(condition)
+            .order_by(sweeps.c.created_at.desc(), sweeps.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+            counts: dict[str, dict[str, int]] = {row.id: {} for row in rows}
+            if rows:
+                for sweep_id, status, count in conn.execute(
+                    sa.select(runs.c.sweep_id, runs.c.status, sa.func.count())
+                    .where(runs.c.sweep_id.in_(list(counts)))
+                    .group_by(runs.c.sweep_id, runs.c.status)
+                ):
+                    counts[sweep_id][status] = count
+        return [
+            SweepRecord(row.id, row.path, row.created_at, row.backend, row.spec, row.size, counts[row.id])
+            for row in rows
+        ]
 
     def list_notebooks(self) -> list[NotebookSummary]:
         query = (
@@ -375,6 +477,9 @@ def _record(row: sa.Row) -> RunRecord:
         tags=row.tags,
         sweep_id=row.sweep_id,
         parent_id=row.parent_id,
+        cancel_requested=bool(row.cancel_requested),
+        current_cell=row.current_cell,
+        cell_count=row.cell_count,
     )
 
 

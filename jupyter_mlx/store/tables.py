@@ -48,10 +48,25 @@ runs = sa.Table(
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("sweep_id", sa.String(32), nullable=True),
     sa.Column("parent_id", sa.String(32), nullable=True),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("current_cell", sa.Integer, nullable=True),
+    sa.Column("cell_count", sa.Integer, nullable=True),
     sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
     sa.Index("ix_runs_queued_at", "queued_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_sweep_id", "sweep_id"),
+)
+
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("notebook_id", sa.Integer, sa.ForeignKey("notebooks.id"), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("backend", sa.String(32), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Index("ix_sweeps_created_at", "created_at"),
 )
 
 metrics = sa.Table(

@@ -1,0 +1,281 @@
+"""Where a run's kernel comes from: started on demand, or pre-started in a pool.
+
+Every run gets a fresh kernel (a reused one carries state). A ``KernelPool`` starts them
+ahead of need, in the background, so a run does not wait for a kernel to boot. Kernels talk
+over IPC sockets in a private folder each: no TCP port can collide between parallel runs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
+
+
+def run_sync(coroutine_function: Any) -> Any:
+    from jupyter_core.utils import run_sync as _run_sync
+
+    return _run_sync(coroutine_function)
+
+
+@dataclass
+class KernelLease:
+    """A started kernel lent to one run; ``release`` disposes of it (never reused)."""
+
+    km: Any
+    chdir: str | None = None  # folder the kernel must change to before the notebook runs
+    started_at: float = field(default_factory=time.time)
+
+    def release(self) -> None:
+        shutdown_in_background(self.km)
+
+
+class KernelProvider(ABC):
+    """Hands out fresh, started kernels."""
+
+    @abstractmethod
+    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
+        """A started kernel of ``kernel_name`` that will run in ``cwd``."""
+
+    def prepare(self, kernel_name: str, expected_runs: int) -> None:
+        """A hint: this many runs of ``kernel_name`` are coming."""
+
+    def close(self) -> None:
+        """Shut down every kernel not lent out."""
+
+
+def start_local_kernel(kernel_name: str, cwd: Path | str, startup_timeout: float) -> Any:
+    """Start a local kernel in ``cwd`` on private IPC sockets and wait until it answers."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    sockets = tempfile.mkdtemp(prefix="mlx-kernel-")
+    km = AsyncKernelManager(
+        kernel_name=kernel_name,
+        transport="ipc",
+        ip=os.path.join(sockets, "kernel"),
+        connection_file=os.path.join(sockets, "connection.json"),
+    )
+    try:
+        run_sync(km.start_kernel)(cwd=str(cwd), extra_arguments=KERNEL_ARGUMENTS)
+    except BaseException:
+        shutil.rmtree(sockets, ignore_errors=True)
+        raise
+    return km
+
+
+def wait_until_ready(km: Any, timeout: float) -> None:
+    """Block until the kernel answers a ``kernel_info`` request (it has booted)."""
+    kc = km.blocking_client() if hasattr(km, "blocking_client") else km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=timeout)
+    finally:
+        kc.stop_channels()
+
+
+class FreshKernels(KernelProvider):
+    """A new kernel started for each run, in the run's folder (nothing kept warm)."""
+
+    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
+        return KernelLease(start_local_kernel(kernel_name, cwd, startup_timeout))
+
+
+class KernelPool(KernelProvider):
+    """Kernels started ahead of need, at most ``size`` per kernel name, refilled as runs take them.
+
+    How many are kept warm: as many as the runs announced with ``prepare`` still need (up to
+    ``size``); with ``keep_warm``, ``size`` until no run came for ``idle_timeout`` seconds.
+    Kernels boot in a neutral folder; a run's kernel changes to the run's folder before the
+    notebook's first cell (one silent request, about 10 ms).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        startup_timeout: float = 60.0,
+        idle_timeout: float = 600.0,
+        keep_warm: bool = False,
+    ) -> None:
+        self.size = max(0, size)
+        self.startup_timeout = startup_timeout
+        self.idle_timeout = idle_timeout
+        self.keep_warm = keep_warm
+        self._folder = tempfile.gettempdir()  # neutral, and never removed under a booting kernel
+        self._lock = threading.Condition()
+        self._ready: dict[str, deque[Any]] = {}
+        self._starting: dict[str, int] = {}
+        self._demand: dict[str, int] = {}  # announced runs that have not taken a kernel yet
+        self._last_use: dict[str, float] = {}
+        self._closed = False
+        self._reaper: threading.Timer | None = None
+
+    # -- public ----------------------------------------------------------------------------
+    def prepare(self, kernel_name: str, expected_runs: int) -> None:
+        with self._lock:
+            self._demand[kernel_name] = self._demand.get(kernel_name, 0) + max(0, expected_runs)
+            self._last_use[kernel_name] = time.monotonic()
+            self._fill(kernel_name)
+
+    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the kernel pool is closed")
+            self._last_use[kernel_name] = time.monotonic()
+            ready = self._ready.setdefault(kernel_name, deque())
+            deadline = time.monotonic() + startup_timeout
+            # a kernel already booting will be ready sooner than a new one would be
+            while not ready and self._starting.get(kernel_name) and not self._closed:
+                if not self._lock.wait(max(0.0, deadline - time.monotonic())):
+                    break
+            km = ready.popleft() if ready else None
+            self._demand[kernel_name] = max(0, self._demand.get(kernel_name, 0) - 1)
+            self._fill(kernel_name)
+        if km is None or not _alive(km):
+            if km is not None:
+                shutdown_in_background(km)
+            # nothing warm: start one for this run, in its folder
+            return KernelLease(start_local_kernel(kernel_name, cwd, startup_timeout))
+        return KernelLease(km, chdir=str(cwd))
+
+    def warm(self, kernel_name: str) -> int:
+        """How many kernels of ``kernel_name`` are ready now."""
+        with self._lock:
+            return len(self._ready.get(kernel_name, ()))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            kernels = [km for ready in self._ready.values() for km in ready]
+            self._ready.clear()
+            if self._reaper is not None:
+                self._reaper.cancel()
+            self._lock.notify_all()
+        for km in kernels:
+            shutdown_in_background(km)
+
+    # -- internals (called with the lock held) -----------------------------------------------
+    def _target(self, kernel_name: str) -> int:
+        recent = time.monotonic() - self._last_use.get(kernel_name, -1e9) < self.idle_timeout
+        if self.keep_warm and recent:
+            return self.size
+        return min(self.size, self._demand.get(kernel_name, 0))
+
+    def _fill(self, kernel_name: str) -> None:
+        if self._closed:
+            return
+        missing = (
+            self._target(kernel_name)
+            - len(self._ready.get(kernel_name, ()))
+            - self._starting.get(kernel_name, 0)
+        )
+        for _ in range(max(0, missing)):
+            self._starting[kernel_name] = self._starting.get(kernel_name, 0) + 1
+            threading.Thread(
+                target=self._start_one, args=(kernel_name,), name="mlx-kernel-prestart", daemon=True
+            ).start()
+        self._schedule_reaper()
+
+    def _start_one(self, kernel_name: str) -> None:
+        km = None
+        try:
+            km = start_local_kernel(kernel_name, self._folder, self.startup_timeout)
+            wait_until_ready(km, self.startup_timeout)
+        except Exception:
+            log.warning("could not pre-start a %s kernel", kernel_name, exc_info=True)
+            if km is not None:
+                shutdown_in_background(km)
+            km = None
+        finally:
+            _close_thread_event_loop()
+        with self._lock:
+            self._starting[kernel_name] -= 1
+            if km is not None:
+                if self._closed:
+                    shutdown_in_background(km)
+                else:
+                    self._ready.setdefault(kernel_name, deque()).append(km)
+            self._lock.notify_all()
+
+    def _schedule_reaper(self) -> None:
+        if self._reaper is None and self.idle_timeout > 0 and not self._closed:
+            self._reaper = threading.Timer(min(self.idle_timeout, 60.0), self._reap)
+            self._reaper.daemon = True
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        idle: list[Any] = []
+        with self._lock:
+            self._reaper = None
+            for name, last in list(self._last_use.items()):
+                if now - last >= self.idle_timeout:
+                    self._demand[name] = 0
+                    idle.extend(self._ready.pop(name, ()))
+            if any(self._ready.values()) or any(self._starting.values()):
+                self._schedule_reaper()
+        for km in idle:
+            shutdown_in_background(km)
+
+
+def _alive(km: Any) -> bool:
+    try:
+        return bool(run_sync(km.is_alive)())
+    except Exception:
+        return False
+
+
+_shutdowns: list[threading.Thread] = []
+_shutdowns_lock = threading.Lock()
+
+
+def shutdown_in_background(km: Any) -> None:
+    """Shut a kernel down now, off the critical path (a graceful shutdown costs ~0.5 s)."""
+
+    def shutdown() -> None:
+        try:
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:
+            log.debug("kernel shutdown failed", exc_info=True)
+        finally:
+            connection_file = getattr(km, "connection_file", "")
+            if connection_file and os.path.basename(os.path.dirname(connection_file)).startswith("mlx-kernel-"):
+                shutil.rmtree(os.path.dirname(connection_file), ignore_errors=True)
+            _close_thread_event_loop()
+
+    thread = threading.Thread(target=shutdown, name="mlx-kernel-shutdown", daemon=True)
+    thread.start()
+    with _shutdowns_lock:
+        _shutdowns[:] = [t for t in _shutdowns if t.is_alive()]
+        _shutdowns.append(thread)
+
+
+def _close_thread_event_loop() -> None:
+    """Close the loop jupyter_core's ``run_sync`` made for this thread (else it warns at exit)."""
+    import asyncio
+
+    try:
+        asyncio.get_event_loop_policy().get_event_loop().close()
+    except RuntimeError:
+        pass
+
+
+def wait_for_kernel_shutdowns(timeout: float = 10.0) -> None:
+    """Join pending kernel shutdowns (before a process exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _shutdowns_lock:
+            if not _shutdowns:
+                return
+            thread = _shutdowns.pop()
+        thread.join(max(0.0, deadline - time.monotonic()))

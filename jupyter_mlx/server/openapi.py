@@ -1,0 +1,266 @@
+"""``GET /mlx/openapi.json``: the OpenAPI 3 description of the REST API.
+
+Written next to the routes and tested against them (every route and method is described,
+nothing else is).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .._version import __version__
+from .handlers import MLXHandler
+
+_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {400: "bad request", 403: "not authenticated or not allowed", 404: "not found",
+             409: "conflict with the run's state", 503: "backend unavailable"}
+    return {str(code): _json(_ref("Error"), texts[code]) for code in (*codes, 403)}
+
+
+def _path_id(name: str, what: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _ID, "description": what}
+
+
+def _query(name: str, kind: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": description}
+
+
+_PAGING = [_query("limit", "integer", "page size, 1..1000 (default 50)"), _query("offset", "integer", "runs to skip")]
+_LAUNCH = {
+    "notebook": {"type": "string", "description": "path of the notebook, relative to the project root"},
+    "tags": {"type": "array", "items": {"type": "string"}},
+    "kernel": {"type": "string", "description": "kernel name (default: the notebook's)"},
+    "cell_timeout": {"type": "number", "description": "seconds a cell may run (0: no limit)"},
+    "timeout": {"type": "number", "description": "seconds the run may take (0: no limit)"},
+    "backend": {"type": "string", "enum": ["local", "gateway", "dask"]},
+    "gateway_url": {"type": "string", "description": "gateway backend: base URL (default: configured)"},
+    "gateway_token": {"type": "string", "description": "gateway backend: auth token"},
+    "scheduler": {"type": "string", "description": "dask backend: scheduler address"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {"error": {"type": "string", "description": "stable code"}, "message": {"type": "string"}},
+    },
+    "Run": {
+        "type": "object",
+        "required": ["id", "notebook", "version", "ref", "status", "parameters", "metrics"],
+        "properties": {
+            "id": _ID,
+            "notebook": {"type": "string"},
+            "version": {"type": "integer"},
+            "ref": {"type": "string", "example": "train.ipynb@v3"},
+            "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]},
+            "parameters": {"type": "object"},
+            "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "queued_at": {"type": "string", "format": "date-time"},
+            "started_at": {"type": "string", "format": "date-time", "nullable": True},
+            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+            "duration": {"type": "number", "nullable": True},
+            "error": {"type": "object", "nullable": True},
+            "backend": {"type": "string"},
+            "sweep_id": {**_ID, "nullable": True},
+            "parent_id": {**_ID, "nullable": True},
+            "progress": {
+                "type": "object",
+                "nullable": True,
+                "properties": {"cell": {"type": "integer"}, "cells": {"type": "integer"}},
+            },
+        },
+    },
+    "RunPage": {
+        "type": "object",
+        "properties": {
+            "runs": {"type": "array", "items": _ref("Run")},
+            "total": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "Runs": {"type": "object", "properties": {"runs": {"type": "array", "items": _ref("Run")}}},
+    "Sweep": {
+        "type": "object",
+        "properties": {
+            "id": _ID,
+            "notebook": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "backend": {"type": "string"},
+            "spec": {"type": "object"},
+            "size": {"type": "integer"},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "status": {"type": "string"},
+        },
+    },
+    "SweepWithRuns": {
+        "type": "object",
+        "properties": {"sweep": _ref("Sweep"), "runs": {"type": "array", "items": _ref("Run")}},
+    },
+    "LaunchRun": {
+        "type": "object",
+        "required": ["notebook"],
+        "additionalProperties": False,
+        "properties": {**_LAUNCH, "parameters": {"type": "object"}},
+    },
+    "LaunchSweep": {
+        "type": "object",
+        "required": ["notebook"],
+        "additionalProperties": False,
+        "description": "exactly one of grid or list",
+        "properties": {
+            **_LAUNCH,
+            "grid": {"type": "object", "additionalProperties": {"type": "array"}, "example": {"C": [0.1, 1, 10]}},
+            "list": {"type": "array", "items": {"type": "object"}},
+            "confirm": {"type": "boolean", "description": "required for more than 10,000 runs"},
+        },
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    run_id = _path_id("run_id", "run id")
+    sweep_id = _path_id("sweep_id", "sweep id")
+    requeue_body = {
+        "required": False,
+        "content": {"application/json": {"schema": {"type": "object", "properties": {"include_failed": {"type": "boolean"}}}}},
+    }
+    paths: dict[str, Any] = {
+        "/mlx/runs": {
+            "get": {
+                "summary": "List runs, newest first",
+                "parameters": [
+                    _query("notebook", "string", "only this notebook (path or unique file name)"),
+                    _query("status", "string", "only this status"),
+                    _query("sweep", "string", "only the runs of this sweep"),
+                    *_PAGING,
+                ],
+                "responses": {"200": _json(_ref("RunPage"), "a page of runs"), **_errors(400, 404)},
+            },
+            "post": {
+                "summary": "Queue a run",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("LaunchRun")}}},
+                "responses": {"201": _json(_ref("Run"), "the queued run"), **_errors(400, 404, 503)},
+            },
+        },
+        "/mlx/runs/{run_id}": {
+            "parameters": [run_id],
+            "get": {
+                "summary": "One run with its environment, cell timings and metric history",
+                "responses": {"200": _json(_ref("Run"), "the run"), **_errors(404)},
+            },
+            "delete": {
+                "summary": "Delete a run and the blobs no other run uses",
+                "responses": {"204": {"description": "deleted"}, **_errors(404, 409)},
+            },
+        },
+        "/mlx/runs/{run_id}/notebook": {
+            "parameters": [run_id, _query("source", "boolean", "the snapshot before execution")],
+            "get": {
+                "summary": "The executed notebook (nbformat 4 JSON)",
+                "responses": {"200": _json({"type": "object"}, "the notebook"), **_errors(404)},
+            },
+        },
+        "/mlx/runs/{run_id}/cancel": {
+            "parameters": [run_id],
+            "post": {
+                "summary": "Cancel a queued or running run",
+                "responses": {"200": _json(_ref("Runs"), "the runs that were still open"), **_errors(404)},
+            },
+        },
+        "/mlx/runs/{run_id}/requeue": {
+            "parameters": [run_id],
+            "post": {
+                "summary": "Run an interrupted or cancelled run again, as a new version",
+                "requestBody": requeue_body,
+                "responses": {"201": _json(_ref("Runs"), "the new runs"), **_errors(400, 404, 409, 503)},
+            },
+        },
+        "/mlx/sweeps": {
+            "get": {
+                "summary": "List sweeps, newest first",
+                "parameters": [_query("notebook", "string", "only this notebook"), *_PAGING],
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"sweeps": {"type": "array", "items": _ref("Sweep")}}}, "sweeps"),
+                    **_errors(400, 404),
+                },
+            },
+            "post": {
+                "summary": "Queue a sweep over a parameter grid or list",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("LaunchSweep")}}},
+                "responses": {"201": _json(_ref("SweepWithRuns"), "the sweep and its queued runs"), **_errors(400, 404, 503)},
+            },
+        },
+        "/mlx/sweeps/{sweep_id}": {
+            "parameters": [sweep_id],
+            "get": {"summary": "A sweep with its runs", "responses": {"200": _json(_ref("SweepWithRuns"), "the sweep"), **_errors(404)}},
+        },
+        "/mlx/sweeps/{sweep_id}/cancel": {
+            "parameters": [sweep_id],
+            "post": {
+                "summary": "Cancel every queued or running run of a sweep",
+                "responses": {"200": _json(_ref("Runs"), "the runs that were still open"), **_errors(404)},
+            },
+        },
+        "/mlx/sweeps/{sweep_id}/requeue": {
+            "parameters": [sweep_id],
+            "post": {
+                "summary": "Run a sweep's interrupted or cancelled runs again",
+                "requestBody": requeue_body,
+                "responses": {"201": _json(_ref("Runs"), "the new runs"), **_errors(400, 404, 409, 503)},
+            },
+        },
+        "/mlx/notebooks": {
+            "get": {
+                "summary": "Notebooks with runs",
+                "responses": {"200": _json({"type": "object"}, "notebooks with run counts")},
+            },
+        },
+        "/mlx/events": {
+            "get": {
+                "summary": "Server-sent events: `run` on every status change, `progress` per cell",
+                "parameters": [
+                    _query("run", "string", "only this run"),
+                    _query("sweep", "string", "only this sweep"),
+                    _query("notebook", "string", "only this notebook"),
+                ],
+                "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+            },
+        },
+        "/mlx/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": _json({"type": "object"}, "OpenAPI 3")}},
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "jupyter_mlx", "version": __version__, "description": "Versioned, parameterized notebook runs."},
+        "security": [{"token": []}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "token <your Jupyter token>"}
+            },
+        },
+        "paths": paths,
+    }
+
+
+class OpenAPIHandler(MLXHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(openapi_document())
