@@ -124,7 +124,7 @@ def _service(args: argparse.Namespace) -> Any:
     else:
         root = find_project_root(Path(os.environ.get("JUPYTER_MLX_ROOT", os.getcwd())))
     config = MLXConfig(config=load_file_config(root))
-    if getattr(args, "concurrency", None):
+    if getattr(args, "concurrency", None) is not None:
         if args.concurrency < 1:
             raise MLXError("invalid_request", f"--concurrency must be 1 or more, not {args.concurrency}")
         config.concurrency = args.concurrency
@@ -237,20 +237,20 @@ def _sweep_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _wait_or_cancel(service: Any, runs: list[Any], report: Any = None) -> list[Any]:
-    """Wait for ``runs``, printing each as it finishes; Ctrl-C cancels those still open."""
+    """Wait for ``runs``, reporting each as it finishes; Ctrl-C cancels those still open."""
+    from concurrent.futures import as_completed
+
     from .queue import wait_all
 
-    futures = [service.queue.future(run.id) for run in runs]
-    if report is not None:
-        for future in futures:
-            if future is not None:
-                future.add_done_callback(lambda f: f.exception() is None and report(f.result()))
+    futures = [f for f in (service.queue.future(run.id) for run in runs) if f is not None]
     try:
-        wait_all([f for f in futures if f is not None])
+        for future in as_completed(futures):
+            if report is not None and future.exception() is None:
+                report(future.result())
     except KeyboardInterrupt:
         print("\ninterrupted: cancelling the runs still open ...", file=sys.stderr)
         service.queue.cancel([run.id for run in runs], "cancelled from the command line (Ctrl-C)")
-        wait_all([f for f in futures if f is not None], 30)
+        wait_all(futures, 30)
         raise
     return service.wait(runs, timeout=5)
 

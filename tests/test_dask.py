@@ -343,3 +343,30 @@ def test_dask_missing_distributed_names_the_extra(monkeypatch):
     assert raised.value.code == "backend_unavailable"
     assert raised.value.message == EXTRA_MISSING
     assert "pip install 'jupyter_mlx[dask]'" in raised.value.message
+
+
+# -- through the service: the CLI a user types --------------------------------------------------
+def _cli(root: Path, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_mlx.cli", *argv], cwd=root, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_dask_sweep_from_the_cli_records_runs_executed_on_the_cluster(cluster, tmp_path):
+    write_tiny(tmp_path / "tiny.ipynb")
+    done = _cli(tmp_path, "sweep", "tiny.ipynb", "-p", "x", "2,3", "--backend", "dask", "--scheduler", cluster.address)
+    assert done.returncode == 0, done.stderr + cluster.logs()
+    assert "2 runs of tiny.ipynb on dask (2 at a time)" in done.stderr
+    runs = json.loads(_cli(tmp_path, "runs", "--json").stdout)["runs"]
+    assert sorted((r["parameters"]["x"], r["metrics"]["score"], r["backend"]) for r in runs) == [
+        (2, 4.0, "dask"), (3, 6.0, "dask"),
+    ]
+
+
+def test_dask_unreachable_scheduler_is_one_line_and_records_nothing(tmp_path):
+    write_tiny(tmp_path / "tiny.ipynb")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    done = _cli(tmp_path, "sweep", "tiny.ipynb", "-p", "x", "1,2", "--backend", "dask", "--scheduler", address)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert address in done.stderr
+    assert json.loads(_cli(tmp_path, "runs", "--json").stdout)["total"] == 0

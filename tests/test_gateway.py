@@ -379,3 +379,34 @@ def test_gateway_leaves_no_kernels_behind(executor, gateway, tmp_path, monkeypat
     executor.close()
     assert time.monotonic() - started < 5
     assert gateway.kernel_ids() == set()
+
+
+# -- through the service: the CLI a user types --------------------------------------------------
+def _cli(root: Path, *argv: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_mlx.cli", *argv],
+        cwd=root, capture_output=True, text=True, timeout=180, env={**os.environ, **env},
+    )
+
+
+def test_gateway_sweep_from_the_cli_records_runs_executed_on_the_gateway(gateway, tmp_path):
+    write_tiny(tmp_path / "tiny.ipynb")
+    done = _cli(
+        tmp_path, "sweep", "tiny.ipynb", "-p", "x", "2,3", "--backend", "gateway", "--gateway-url", gateway.url,
+        JUPYTER_MLX_GATEWAY_TOKEN=gateway.token,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 runs of tiny.ipynb on gateway" in done.stderr
+    runs = json.loads(_cli(tmp_path, "runs", "--json").stdout)["runs"]
+    assert sorted((r["parameters"]["x"], r["metrics"]["score"], r["backend"]) for r in runs) == [
+        (2, 4.0, "gateway"), (3, 6.0, "gateway"),
+    ]
+
+
+def test_gateway_unreachable_or_refusing_is_one_line_and_records_nothing(gateway, tmp_path):
+    write_tiny(tmp_path / "tiny.ipynb")
+    for url, token in ((f"http://127.0.0.1:{_free_port()}", "x"), (gateway.url, "wrong-token")):
+        done = _cli(tmp_path, "run", "tiny.ipynb", "--backend", "gateway", "--gateway-url", url, "--gateway-token", token)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert url in done.stderr
+    assert json.loads(_cli(tmp_path, "runs", "--json").stdout)["total"] == 0
