@@ -46,6 +46,8 @@ export interface RunRecord {
   sweep_id: string | null;
   parent_id: string | null;
   source_hash: string;
+  /** While running: the cell in progress, 1-based, of `cells`. */
+  progress?: { cell: number; cells: number } | null;
 }
 
 /** A page of runs, newest first. */

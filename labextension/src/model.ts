@@ -16,7 +16,7 @@ export interface RunRow {
   when: string;
   /** The same moment as a local date and time, for a tooltip. */
   whenTitle: string;
-  /** `2.1 s`, `1 min 5 s`; empty while unknown. */
+  /** `2.1 s`, `1 min 5 s`; `cell 3/7` while running; empty while unknown. */
   duration: string;
   /** `C=0.5, max_iter=200`. */
   params: string;
@@ -51,7 +51,9 @@ function toRow(run: RunRecord, now: number, maxMetrics: number): RunRow {
     status: run.status,
     when: moment ? formatRelative(moment, now) : '',
     whenTitle: moment ? formatAbsolute(moment) : '',
-    duration: formatDuration(run.duration),
+    duration: run.progress
+      ? `cell ${run.progress.cell}/${run.progress.cells}`
+      : formatDuration(run.duration),
     params: formatPairs(run.parameters),
     metrics: formatPairs(Object.fromEntries(metrics)),
     error: run.error ? `${run.error.ename}: ${run.error.evalue}` : ''

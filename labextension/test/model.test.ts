@@ -69,6 +69,14 @@ describe('toRows', () => {
     assert.equal(row.error, '');
   });
 
+  test('a running run shows the cell in progress', () => {
+    const [row] = toRows(
+      page(run({ status: 'running', finished_at: null, duration: null, progress: { cell: 3, cells: 7 } })),
+      { now: NOW }
+    );
+    assert.equal(row.duration, 'cell 3/7');
+  });
+
   test('a queued run is timed from its queue time and has no duration', () => {
     const [row] = toRows(
       page(run({ status: 'queued', started_at: null, finished_at: null, duration: null })),
