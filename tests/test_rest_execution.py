@@ -254,3 +254,19 @@ async def test_openapi_document_describes_exactly_the_real_routes(jp_fetch):
         for verb in verbs:
             if verb in item:
                 assert "403" in item[verb]["responses"] or path in ("/mlx/notebooks", "/mlx/events", "/mlx/openapi.json")
+
+
+async def test_an_unreachable_gateway_is_503_and_records_nothing(jp_fetch):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    for route, extra in (("runs", {}), ("sweeps", {"grid": {"x": [1, 2]}})):
+        code, message = await _error(
+            jp_fetch, "POST", route, body={"notebook": "tiny.ipynb", "backend": "gateway", "gateway_url": url, **extra}
+        )
+        assert code == 503 and url in message, message
+    _, page = await _call(jp_fetch, "GET", "runs")
+    _, sweeps = await _call(jp_fetch, "GET", "sweeps")
+    assert page["total"] == 0 and sweeps["sweeps"] == []
