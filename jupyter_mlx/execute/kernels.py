@@ -36,6 +36,7 @@ class KernelLease:
     km: Any
     chdir: str | None = None  # folder the kernel must change to before the notebook runs
     started_at: float = field(default_factory=time.time)
+    local: bool = False  # a local jupyter_client kernel: the runner's quick ready check applies
 
     def release(self) -> None:
         shutdown_in_background(self.km)
@@ -88,7 +89,7 @@ class FreshKernels(KernelProvider):
     """A new kernel started for each run, in the run's folder (nothing kept warm)."""
 
     def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
-        return KernelLease(start_local_kernel(kernel_name, cwd, startup_timeout))
+        return KernelLease(start_local_kernel(kernel_name, cwd, startup_timeout), local=True)
 
 
 class KernelPool(KernelProvider):
@@ -145,8 +146,8 @@ class KernelPool(KernelProvider):
             if km is not None:
                 shutdown_in_background(km)
             # nothing warm: start one for this run, in its folder
-            return KernelLease(start_local_kernel(kernel_name, cwd, startup_timeout))
-        return KernelLease(km, chdir=str(cwd))
+            return KernelLease(start_local_kernel(kernel_name, cwd, startup_timeout), local=True)
+        return KernelLease(km, chdir=str(cwd), local=True)
 
     def warm(self, kernel_name: str) -> int:
         """How many kernels of ``kernel_name`` are ready now."""

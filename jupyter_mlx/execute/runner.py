@@ -184,9 +184,13 @@ def _client_class() -> type:
 
         class Client(PapermillNotebookClient):
             chdir: str | None = None
+            quick_ready: bool = False
 
             async def async_start_new_kernel_client(self) -> Any:
-                kc = await super().async_start_new_kernel_client()
+                if self.quick_ready:
+                    kc = await self._quick_start_client()
+                else:
+                    kc = await super().async_start_new_kernel_client()
                 if self.chdir:
                     code = f"__import__('os').chdir({self.chdir!r})"
                     msg_id = kc.execute(code, silent=True, store_history=False)
@@ -195,11 +199,65 @@ def _client_class() -> type:
 
             start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
+            async def _quick_start_client(self) -> Any:
+                """A client ready in milliseconds: ``wait_for_ready`` ends by draining iopub
+                until it has been silent for 0.2 s, on every run. Instead: ask for kernel_info
+                until its reply and the matching ``idle`` status on iopub both arrive (which
+                also proves iopub is connected, so no output can be lost)."""
+                self.kc = kc = self.km.client()
+                await ensure_async(kc.start_channels())
+                try:
+                    await _handshake(kc, self.km, self.startup_timeout)
+                except Exception:
+                    await self._async_cleanup_kernel()
+                    raise
+                kc.allow_stdin = False
+                return kc
+
         _CLIENT_CLASS = Client
     return _CLIENT_CLASS
 
 
 _CLIENT_CLASS: type | None = None
+
+
+async def ensure_async(value: Any) -> Any:
+    import inspect
+
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _handshake(kc: Any, km: Any, timeout: float) -> None:
+    """Wait until the kernel answers kernel_info on shell and reports idle for it on iopub."""
+    from queue import Empty
+
+    deadline = time.monotonic() + timeout
+    while True:
+        msg_id = kc.kernel_info()
+        replied = idle = False
+        attempt_end = min(deadline, time.monotonic() + 1.0)
+        while not (replied and idle) and time.monotonic() < attempt_end:
+            if not replied:
+                try:
+                    reply = await ensure_async(kc.shell_channel.get_msg(timeout=0.05))
+                    replied = reply.get("parent_header", {}).get("msg_id") == msg_id
+                except Empty:
+                    pass
+            try:
+                message = await ensure_async(kc.iopub_channel.get_msg(timeout=0.01 if not replied else 0.05))
+            except Empty:
+                continue
+            idle = idle or (
+                message.get("parent_header", {}).get("msg_id") == msg_id
+                and message.get("msg_type") == "status"
+                and message.get("content", {}).get("execution_state") == "idle"
+            )
+        if replied and idle:
+            return
+        if not await ensure_async(km.is_alive()):
+            raise RuntimeError("the kernel died before it answered kernel_info")
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"the kernel did not answer within {timeout:g} s")
 
 
 def execute_run(
@@ -237,6 +295,7 @@ def execute_run(
             log=log,
         )
         client.chdir = lease.chdir
+        client.quick_ready = lease.local
         manager.notebook_start()
         try:
             client.execute()
