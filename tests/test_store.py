@@ -1,6 +1,7 @@
 """Contract tests of the run store (SqlRunStore on SQLite)."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from jupyter_mlx.errors import MLXError
 from jupyter_mlx.metrics import Metric
 from jupyter_mlx.store import CellTiming, Environment, NewRun, RunError, RunOutcome
 from jupyter_mlx.store import migrate
+from jupyter_mlx.store.blobs import content_hash
 from jupyter_mlx.store.sql import SqlRunStore
 
 PNG = {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo" * 500}, "metadata": {}}
@@ -46,13 +48,13 @@ def _executed(text: str) -> dict:
     }
 
 
-def _finish(store, run, text="hi", status="succeeded", metrics=()):
+def _finish(store, run, text="hi", status="succeeded", metrics=(), notebook=None):
     now = time.time()
     store.mark_running(run.id, now)
     return store.finish_run(
         run.id,
         RunOutcome(
-            status, _executed(text), now, now + 1, [CellTiming(0, now, now + 0.5)],
+            status, notebook or _executed(text), now, now + 1, [CellTiming(0, now, now + 0.5)],
             RunError("ValueError", "bad", 1, ["tb"]) if status == "failed" else None,
             list(metrics), ENV,
         ),
@@ -230,3 +232,281 @@ def test_a_store_from_a_newer_schema_is_refused_with_a_fix(tmp_path):
         _store(tmp_path)
     assert caught.value.code == "store_schema_too_new"
     assert "pip install -U jupyter_mlx" in caught.value.message
+
+
+# -- compact storage: reference counts, skeletons against their source, compact timings ------------
+def _blob_names(root: Path) -> set[str]:
+    return {p.parent.name + p.name for p in (root / "blobs").rglob("*") if p.is_file()}
+
+
+def _refs(root: Path) -> dict[str, int]:
+    with sa.create_engine(f"sqlite:///{root / 'runs.sqlite'}").connect() as conn:
+        return dict(conn.execute(sa.text("select hash, refs from blob_refs")).all())
+
+
+def test_blob_store_reads_plain_and_dictionary_files(tmp_path):
+    import zlib
+
+    from jupyter_mlx.store.blobs import DICT_MAGIC, BlobStore, content_hash
+    from jupyter_mlx.store.notebook_blobs import split_notebook
+
+    blobs = BlobStore(tmp_path)
+    notebook = _executed("hello")
+    notebook["cells"][0]["source"] = "".join(f"plot(x={i}, y=x ** 2, label='line {i}')\n" for i in range(30))
+    source = json.dumps(notebook, indent=1).encode()
+    plain = b'{"written": "before dictionaries"}'
+    blobs.path(content_hash(plain)).parent.mkdir(parents=True)
+    blobs.path(content_hash(plain)).write_bytes(zlib.compress(plain, 6))  # exactly the old format
+    assert blobs.get(content_hash(plain)) == plain and blobs.dependencies(content_hash(plain)) == []
+
+    source_hash = blobs.put(source)
+    skeleton, _ = split_notebook(notebook)
+    digest = content_hash(skeleton)
+    blobs.write(digest, skeleton, dictionary=source_hash)
+    stored = blobs.path(digest).read_bytes()
+    assert stored.startswith(DICT_MAGIC) and len(stored) < len(zlib.compress(skeleton, 6)) / 2
+    assert blobs.dependencies(digest) == [source_hash]
+    assert BlobStore(tmp_path).get(digest) == skeleton  # a fresh store derives the dictionary again
+    with pytest.raises(KeyError):
+        blobs.get("0" * 64)
+
+
+def test_notebook_dictionary_of_anything_is_deterministic():
+    from jupyter_mlx.store.notebook_blobs import notebook_dictionary
+
+    notebook = {"cells": [{"cell_type": "code", "source": ["a\n", "b"], "outputs": [PNG], "metadata": {}}]}
+    assert notebook_dictionary(json.dumps(notebook).encode()) == (
+        b'{"cells":[{"cell_type":"code","metadata":{},"outputs":[],"source":"a\\nb"}]}'
+    )
+    assert notebook_dictionary(b"not json") == b"not json"
+    assert notebook_dictionary(b'{"cells": 3}') == b'{"cells": 3}'
+    assert len(notebook_dictionary(b"x" * 100_000)) == 32 * 1024
+
+
+def test_skeletons_are_compressed_against_the_run_source(store, tmp_path):
+    source = json.dumps(_executed(""), indent=1).encode()
+    run = _finish(store, store.create_run(NewRun("a.ipynb", source)), text="x\n" * 600)
+    assert store.blobs.dependencies(run.notebook_hash) == [run.source_hash]
+    assert store.executed_notebook(run.id) == _executed("x\n" * 600)
+    assert _refs(tmp_path)[run.source_hash] == 1  # the dictionary is the source: counted once
+
+
+def test_cell_timings_are_stored_compactly_and_read_back_exactly(store, tmp_path):
+    import datetime as dt
+
+    def epoch(text):  # as the runner reads papermill's times
+        return dt.datetime.fromisoformat(text).timestamp()
+
+    timings = [
+        CellTiming(1, epoch("2026-11-26T02:06:13.686700+00:00"), epoch("2026-11-26T02:06:13.701321+00:00")),
+        CellTiming(3, epoch("2026-11-26T02:06:13.710084+00:00"), None),
+        CellTiming(4, None, epoch("2026-11-26T02:06:15.752351+00:00")),
+    ]
+    run = store.create_run(NewRun("a.ipynb", b"{}"))
+    store.mark_running(run.id, timings[0].started_at)
+    store.finish_run(run.id, RunOutcome("failed", None, timings[0].started_at, time.time(), timings))
+    assert store.get_run(run.id).cell_timings == timings  # microseconds survive exactly
+    with sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}").connect() as conn:
+        stored = json.loads(conn.execute(sa.text("select cell_timings from runs")).scalar())
+    assert stored == {"t": 1795658773686700, "c": [[1, 0, 14621], [3, 23384, None], [4, None, 2065651]]}
+
+
+def _output_hash(output: dict) -> str:
+    return content_hash(json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def test_rm_deletes_exactly_the_blobs_no_other_run_uses(store, tmp_path):
+    source_1, source_2 = b'{"cells": []}', b'{"cells": [], "metadata": {}}'
+    a = _finish(store, store.create_run(NewRun("a.ipynb", source_1)), text="a\n" * 600)
+    b = _finish(store, store.create_run(NewRun("a.ipynb", source_1)), text="b\n" * 600)
+    c_notebook = {**_executed("a\n" * 600), "metadata": {"run": "c"}}  # a's outputs, its own skeleton
+    c = _finish(store, store.create_run(NewRun("a.ipynb", source_2)), notebook=c_notebook)
+    queued = store.create_run(NewRun("a.ipynb", source_2))
+    png = _output_hash(PNG)
+    text_a, text_b = (_output_hash(_executed(t * 600)["cells"][1]["outputs"][0]) for t in ("a\n", "b\n"))
+    s1, s2 = content_hash(source_1), content_hash(source_2)
+    assert _refs(tmp_path) == {
+        png: 3, text_a: 2, text_b: 1, s1: 2, s2: 2, a.notebook_hash: 1, b.notebook_hash: 1, c.notebook_hash: 1
+    }
+    assert _blob_names(tmp_path) == set(_refs(tmp_path))
+
+    def deleted_by(run):
+        before = _blob_names(tmp_path)
+        store.delete_run(run.id)
+        assert _blob_names(tmp_path) == set(_refs(tmp_path))
+        return before - _blob_names(tmp_path)
+
+    assert deleted_by(b) == {b.notebook_hash, text_b}
+    assert deleted_by(a) == {a.notebook_hash, s1}  # the image and a's text are c's too
+    assert store.executed_notebook(c.id) == c_notebook
+    assert deleted_by(c) == {c.notebook_hash, png, text_a}
+    assert _refs(tmp_path) == {s2: 1}
+    assert deleted_by(queued) == {s2}
+    assert _refs(tmp_path) == {}
+
+
+def test_a_skeleton_shared_by_runs_of_different_sources_keeps_its_dictionary(store, tmp_path):
+    first = _finish(store, store.create_run(NewRun("a.ipynb", b'{"cells": []}')))
+    second = _finish(store, store.create_run(NewRun("a.ipynb", b'{"cells": [] }')))
+    assert first.notebook_hash == second.notebook_hash  # same executed notebook, other source bytes
+    assert store.blobs.dependencies(second.notebook_hash) == [first.source_hash]
+    store.delete_run(first.id)
+    assert store.blobs.exists(first.source_hash)  # the shared skeleton's file still needs it
+    assert store.executed_notebook(second.id) == _executed("hi")
+    store.delete_run(second.id)
+    assert _blob_names(tmp_path) == set() and _refs(tmp_path) == {}
+
+
+def test_a_blob_removed_by_a_concurrent_rm_is_written_again(store, tmp_path, monkeypatch):
+    first = _finish(store, store.create_run(NewRun("a.ipynb", b"{}")))
+    second = store.create_run(NewRun("a.ipynb", b"{}"))
+    store.mark_running(second.id, time.time())
+    ensure = store._ensure_blobs
+    calls = []
+
+    def ensure_then_rm(blobs, dictionaries=None):
+        ensure(blobs, dictionaries)
+        if not calls:  # the slow part, outside the lock, is done: rm runs meanwhile
+            calls.append(set(blobs))
+            store.delete_run(first.id)  # the image and skeleton are only first's so far: their files go
+            assert not any(store.blobs.exists(digest) for digest in blobs)
+
+    monkeypatch.setattr(store, "_ensure_blobs", ensure_then_rm)
+    now = time.time()
+    store.finish_run(second.id, RunOutcome("succeeded", _executed("hi"), now, now, [], None, [], ENV))
+    monkeypatch.undo()
+    assert calls and store.executed_notebook(second.id) == _executed("hi")
+    assert set(_refs(tmp_path)) == _blob_names(tmp_path) and set(_refs(tmp_path).values()) == {1}
+
+
+def test_a_left_over_file_whose_dictionary_is_gone_is_written_again(store, tmp_path):
+    from jupyter_mlx.store.notebook_blobs import split_notebook
+
+    skeleton, _ = split_notebook(_executed("hi"))
+    gone = store.blobs.put(b'{"cells": [], "nbformat": 4}')
+    store.blobs.write(content_hash(skeleton), skeleton, dictionary=gone)  # as a crash would leave it
+    store.blobs.delete(gone)
+    run = _finish(store, store.create_run(NewRun("a.ipynb", b'{"cells": []}')))
+    assert run.notebook_hash == content_hash(skeleton)
+    assert store.blobs.dependencies(run.notebook_hash) == [run.source_hash]
+    assert store.executed_notebook(run.id) == _executed("hi")
+
+
+def _store_at_0002(root: Path) -> None:
+    """A store as jupyter_mlx wrote it at schema revision 0002 (plain blob files, run_blobs)."""
+    from jupyter_mlx.store.blobs import BlobStore
+    from jupyter_mlx.store.notebook_blobs import split_notebook
+
+    engine = sa.create_engine(f"sqlite:///{root / 'runs.sqlite'}")
+    blobs = BlobStore(root / "blobs")
+    rows, run_blobs, metric_rows = [], [], []
+    for version, (text, source) in enumerate([("one\n" * 300, b'{"v": 1}'), ("two\n" * 300, b'{"v": 1}'),
+                                              (None, b'{"v": 2}')], start=1):
+        run_id = f"{version:032x}"
+        source_hash = blobs.put(source)
+        used, notebook_hash = {source_hash}, None
+        if text is not None:
+            skeleton, outputs = split_notebook(_executed(text))
+            notebook_hash = blobs.put(skeleton)
+            used |= {notebook_hash, *outputs}
+            for data in outputs.values():
+                blobs.put(data)
+            metric_rows += [{"run_id": run_id, "seq": i, "name": "loss", "step": i, "value": 1.0 / (i + 1)}
+                            for i in range(3)]
+        run_blobs += [{"run_id": run_id, "hash": digest} for digest in used]
+        rows.append({
+            "id": run_id, "notebook_id": 1, "version": version, "status": "succeeded" if text else "queued",
+            "parameters": json.dumps({"C": version}), "source_hash": source_hash, "notebook_hash": notebook_hash,
+            "environment_id": ENV.fingerprint if text else None, "backend": "local", "host": "h",
+            "queued_at": 100.0 + version, "started_at": 101.0 if text else None,
+            "finished_at": 102.0 if text else None,
+            "cell_timings": json.dumps([{"cell_index": 0, "started_at": 101.123456789, "finished_at": 101.5}]
+                                       if text else []),
+            "metrics": json.dumps({"loss": 1 / 3} if text else {}), "tags": json.dumps(["old"]),
+        })
+    with engine.begin() as conn:
+        migrate.upgrade(conn, "0002")
+        conn.execute(sa.text("insert into notebooks values (1, 'a.ipynb', 4)"))
+        conn.execute(sa.text("insert into environments values (:id, '3.11.7', 'linux', 'python3', :p)"),
+                     {"id": ENV.fingerprint, "p": json.dumps(ENV.packages)})
+        conn.execute(sa.text(
+            "insert into runs (id, notebook_id, version, status, parameters, source_hash, notebook_hash, "
+            "environment_id, backend, host, queued_at, started_at, finished_at, cell_timings, metrics, tags) "
+            "values (:id, :notebook_id, :version, :status, :parameters, :source_hash, :notebook_hash, "
+            ":environment_id, :backend, :host, :queued_at, :started_at, :finished_at, :cell_timings, :metrics, "
+            ":tags)"), rows)
+        conn.execute(sa.text("insert into metrics values (:run_id, :seq, :name, :step, :value)"), metric_rows)
+        conn.execute(sa.text("insert into run_blobs values (:run_id, :hash)"), run_blobs)
+    engine.dispose()
+
+
+def test_a_store_at_revision_0002_is_migrated_and_reads_back(tmp_path):
+    _store_at_0002(tmp_path)
+    before = _blob_names(tmp_path)
+    store = _store(tmp_path)
+    try:
+        with store._read() as conn:
+            assert migrate.current_revision(conn) == migrate.HEAD
+            assert not sa.inspect(conn).has_table("run_blobs")
+            assert "WITHOUT ROWID" in conn.execute(
+                sa.text("select sql from sqlite_master where name = 'metrics'")).scalar()
+        one, two, queued = (store.find_run("a.ipynb", v) for v in (1, 2, 3))
+        png = content_hash(json.dumps(PNG, sort_keys=True, separators=(",", ":")).encode())
+        assert _refs(tmp_path)[png] == 2 and _refs(tmp_path)[one.source_hash] == 2
+        # the image and source 1: 2 runs; source 2, each run's skeleton and long text: 1
+        assert sorted(_refs(tmp_path).values()) == [1] * 5 + [2] * 2 and _blob_names(tmp_path) == before
+        assert one.cell_timings == [CellTiming(0, 101.123456789, 101.5)] and one.tags == ["old"]
+        assert one.metrics == {"loss": 1 / 3} and store.environment(one.environment_id) == ENV
+        assert store.metric_history(one.id) == [Metric("loss", 1.0 / (i + 1), i) for i in range(3)]
+        assert store.executed_notebook(one.id) == _executed("one\n" * 300)
+        assert store.executed_notebook(two.id) == _executed("two\n" * 300)
+        assert store.source_notebook(queued.id) == b'{"v": 2}'
+
+        store.delete_run(one.id)  # its skeleton and text; the image and source are two's too
+        text_one = _output_hash(_executed("one\n" * 300)["cells"][1]["outputs"][0])
+        assert before - _blob_names(tmp_path) == {one.notebook_hash, text_one}
+        assert store.executed_notebook(two.id) == _executed("two\n" * 300)
+        done = _finish(store, queued, text="three\n" * 300)  # finished after the upgrade: new formats
+        assert store.blobs.dependencies(done.notebook_hash) == [done.source_hash]
+        assert store.executed_notebook(done.id) == _executed("three\n" * 300)
+        store.delete_run(two.id)
+        store.delete_run(done.id)
+        assert _blob_names(tmp_path) == set() and _refs(tmp_path) == {}
+        assert store.create_run(NewRun("a.ipynb", b"{}")).version == 4
+    finally:
+        store.close()
+
+
+def _finish_and_delete(root: str, worker: int, count: int) -> None:
+    store = _store(Path(root))
+    previous = None
+    for i in range(count):
+        run = store.create_run(NewRun("race.ipynb", b'{"cells": []}'))
+        _finish(store, run, text=f"worker {worker} run {i}\n" * (100 * (i % 2)))  # a long text every other run
+        if previous is not None:
+            store.delete_run(previous.id)  # shares the image and the source with every other run
+        previous = run
+    store.close()
+
+
+def test_concurrent_finish_and_rm_keep_every_blob_a_run_uses(tmp_path):
+    _store(tmp_path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_finish_and_delete, args=(str(tmp_path), w, 12)) for w in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    store = _store(tmp_path)
+    try:
+        runs = store.list_runs().runs
+        assert len(runs) == 3
+        for run in runs:
+            assert store.executed_notebook(run.id)["cells"][0]["outputs"] == [PNG]
+        assert set(_refs(tmp_path)) == _blob_names(tmp_path)
+        for run in runs:
+            store.delete_run(run.id)
+        assert _blob_names(tmp_path) == set() and _refs(tmp_path) == {}
+    finally:
+        store.close()

@@ -1,15 +1,47 @@
-"""Content-addressed blob store: sha256 of the content -> one compressed file, written atomically."""
+"""Content-addressed blob store: sha256 of the content -> one compressed file, written atomically.
+
+A blob file is one of two formats, told apart by its first bytes:
+
+- plain: the zlib stream of the content (what every file written before dictionaries was);
+- with a dictionary: ``DICT_MAGIC`` (4 bytes), the kind of dictionary (1 byte), the sha256 of
+  another blob (32 bytes, binary), then the zlib stream of the content compressed with a preset
+  dictionary derived from that other blob (``zlib.compressobj(zdict=...)``).
+
+A zlib stream's first byte has 8 in its low four bits (deflate), ``DICT_MAGIC``'s does not, so a
+file cannot be read as the wrong format. The hash is always over the uncompressed content. A file
+written with a dictionary depends on the dictionary blob: whoever counts references to blobs must
+count that one too (``dependencies``).
+"""
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+import threading
 import zlib
 from pathlib import Path
+from typing import Callable
+
+DICT_MAGIC = b"mlxz"
+_HEADER = len(DICT_MAGIC) + 1 + 32
+
+NOTEBOOK_DICTIONARY = 1
+"""Dictionary kind: ``notebook_dictionary`` of the blob (a notebook's text without its outputs)."""
 
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _notebook_dictionary(data: bytes) -> bytes:
+    from .notebook_blobs import notebook_dictionary
+
+    return notebook_dictionary(data)
+
+
+# How each dictionary kind is derived from its blob. Never change one: files written with it
+# must stay readable; add a kind instead.
+DICTIONARY_KINDS: dict[int, Callable[[bytes], bytes]] = {NOTEBOOK_DICTIONARY: _notebook_dictionary}
 
 
 class BlobStore:
@@ -17,6 +49,8 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._dictionaries: dict[tuple[int, str], bytes] = {}  # a few derived dictionaries, reused
+        self._lock = threading.Lock()
 
     def path(self, digest: str) -> Path:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -32,15 +66,29 @@ class BlobStore:
         self.write(digest, data)
         return digest
 
-    def write(self, digest: str, data: bytes) -> None:
+    def write(self, digest: str, data: bytes, dictionary: str | None = None, replace: bool = False) -> None:
+        """Store ``data`` under ``digest`` (no-op when present, unless ``replace``).
+
+        With ``dictionary`` (the hash of a stored blob, e.g. the source notebook of an executed
+        notebook), compress against the notebook dictionary derived from that blob: the file then
+        depends on it (``KeyError`` if it is not stored). A present file is kept as it is, whatever
+        its format.
+        """
         target = self.path(digest)
-        if target.is_file():
+        if not replace and target.is_file():
             return
+        if dictionary is not None:
+            zdict = self._dictionary(NOTEBOOK_DICTIONARY, dictionary)
+            compressor = zlib.compressobj(6, zdict=zdict)
+            stored = DICT_MAGIC + bytes([NOTEBOOK_DICTIONARY]) + bytes.fromhex(dictionary)
+            stored += compressor.compress(data) + compressor.flush()
+        else:
+            stored = zlib.compress(data, 6)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(zlib.compress(data, 6))
+                handle.write(stored)
             os.replace(tmp, target)  # atomic: readers see all of it or nothing
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -48,9 +96,41 @@ class BlobStore:
 
     def get(self, digest: str) -> bytes:
         try:
-            return zlib.decompress(self.path(digest).read_bytes())
+            stored = self.path(digest).read_bytes()
         except FileNotFoundError:
             raise KeyError(digest) from None
+        if not stored.startswith(DICT_MAGIC):
+            return zlib.decompress(stored)
+        kind, dictionary = stored[len(DICT_MAGIC)], stored[len(DICT_MAGIC) + 1 : _HEADER].hex()
+        decompressor = zlib.decompressobj(zdict=self._dictionary(kind, dictionary))
+        return decompressor.decompress(stored[_HEADER:]) + decompressor.flush()
+
+    def dependencies(self, digest: str) -> list[str]:
+        """The blobs this blob's file needs to be read (its dictionary), from its header."""
+        try:
+            with self.path(digest).open("rb") as handle:
+                header = handle.read(_HEADER)
+        except FileNotFoundError:
+            raise KeyError(digest) from None
+        if len(header) == _HEADER and header.startswith(DICT_MAGIC):
+            return [header[len(DICT_MAGIC) + 1 :].hex()]
+        return []
+
+    def _dictionary(self, kind: int, digest: str) -> bytes:
+        key = (kind, digest)
+        with self._lock:
+            zdict = self._dictionaries.get(key)
+        if zdict is None:
+            try:
+                derive = DICTIONARY_KINDS[kind]
+            except KeyError:
+                raise ValueError(f"blob dictionary kind {kind} is unknown: upgrade jupyter_mlx") from None
+            zdict = derive(self.get(digest))
+            with self._lock:
+                if len(self._dictionaries) >= 16:
+                    self._dictionaries.pop(next(iter(self._dictionaries)))
+                self._dictionaries[key] = zdict
+        return zdict
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from ..errors import MLXError
 
 # Revisions this code knows, oldest first; the last is the head. A test checks it against alembic.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 
 
@@ -31,12 +31,12 @@ def check_revision(revision: str | None, url: str) -> bool:
     return False
 
 
-def upgrade(conn: sa.Connection) -> None:
-    """Bring the schema to the head revision on ``conn`` (inside the caller's transaction)."""
+def upgrade(conn: sa.Connection, revision: str = "head") -> None:
+    """Bring the schema to the head (or ``revision``) on ``conn`` (inside the caller's transaction)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.attributes["connection"] = conn
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)

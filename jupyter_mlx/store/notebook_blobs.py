@@ -3,6 +3,10 @@
 Outputs are the bulk of a notebook and repeat across runs (the same chart in 100 runs):
 stored by content, each is kept once. Small outputs (a printed line, a logged metric) stay
 inline in the skeleton: a file and an index row each would cost more than they save.
+
+The skeleton is mostly the text of the run's source notebook (cell sources, metadata): the
+store compresses it against ``notebook_dictionary(source)``, which lays that text out as the
+skeleton does, so each skeleton costs about its differences from the source.
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import json
 from typing import Any, Callable
 
 _REF_KEY = "jupyter_mlx_blob"
+_WINDOW = 32 * 1024  # zlib's window: a preset dictionary longer than this is only used at its end
 INLINE_LIMIT = 1024
 """Outputs whose JSON is shorter than this many bytes stay in the skeleton."""
 
@@ -55,3 +60,38 @@ def join_notebook(skeleton: bytes, get_blob: Callable[[str], bytes]) -> dict[str
 
 def _is_ref(output: dict[str, Any]) -> bool:
     return output.keys() == {_REF_KEY}
+
+
+def skeleton_refs(skeleton: bytes) -> set[str]:
+    """The hashes of the output blobs a skeleton refers to."""
+    notebook = json.loads(skeleton)
+    return {
+        output[_REF_KEY]
+        for cell in notebook.get("cells", [])
+        for output in cell.get("outputs", ())
+        if _is_ref(output)
+    }
+
+
+def notebook_dictionary(source: bytes) -> bytes:
+    """A zlib preset dictionary for the skeletons of runs of this source notebook.
+
+    The notebook without outputs, each cell's source as one string, in the skeleton's canonical
+    JSON; anything else: its last 32 KiB. Files depend on this exact derivation: never change it
+    (add a new dictionary kind in ``blobs`` instead).
+    """
+    try:
+        notebook = json.loads(source)
+        cells = notebook["cells"]
+        normalized = []
+        for cell in cells:
+            cell = dict(cell)
+            if isinstance(cell.get("source"), list):
+                cell["source"] = "".join(cell["source"])
+            if "outputs" in cell:
+                cell["outputs"] = []
+            normalized.append(cell)
+        data = _canonical({**notebook, "cells": normalized})
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # not a notebook
+        data = source
+    return data[-_WINDOW:]

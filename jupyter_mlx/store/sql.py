@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +15,7 @@ from ..metrics import Metric, summarize
 from . import migrate
 from .base import RunStore
 from .blobs import BlobStore, content_hash
-from .notebook_blobs import join_notebook, split_notebook
+from .notebook_blobs import join_notebook, skeleton_refs, split_notebook
 from .records import (
     FINAL_STATUSES,
     CellTiming,
@@ -28,7 +29,7 @@ from .records import (
     RunRecord,
     SweepRecord,
 )
-from .tables import environments, metrics, notebooks, run_blobs, runs, sweeps
+from .tables import blob_refs, environments, metrics, notebooks, runs, sweeps
 
 _WRITE = "jupyter_mlx_write"
 
@@ -113,7 +114,7 @@ class SqlRunStore(RunStore):
         sweep_id = uuid.uuid4().hex if sweep is not None else None
         run_ids = [uuid.uuid4().hex for _ in news]
         with self._write() as conn:
-            self._ensure_blobs(conn, run_ids[0] if run_ids else "", sources)
+            self._ensure_blobs(sources)
             if sweep is not None:
                 conn.execute(
                     sweeps.insert().values(
@@ -151,8 +152,7 @@ class SqlRunStore(RunStore):
                 )
             if rows:
                 conn.execute(runs.insert(), rows)
-                # the run_blobs rows must follow the runs rows (foreign key)
-                conn.execute(run_blobs.insert(), [{"run_id": r["id"], "hash": r["source_hash"]} for r in rows])
+                self._add_refs(conn, Counter(r["source_hash"] for r in rows))
             records = conn.execute(self._select_runs().where(runs.c.id.in_(run_ids))).all()
         by_id = {row.id: _record(row) for row in records}
         return [by_id[run_id] for run_id in run_ids]
@@ -209,10 +209,73 @@ class SqlRunStore(RunStore):
         )
         return row.id, row.next_version
 
-    def _ensure_blobs(self, conn: sa.Connection, run_id: str, blobs: dict[str, bytes]) -> None:
-        """Under the write lock, make sure each blob file exists (a concurrent rm may have removed it)."""
+    def _ensure_blobs(self, blobs: dict[str, bytes], dictionaries: dict[str, str] | None = None) -> None:
+        """Write each missing blob file, compressed against its dictionary blob if it has one.
+
+        Called outside the write lock (the slow part), then again under it: a concurrent rm may
+        have removed a file meanwhile, and under the lock no rm can run until the references
+        are counted. A present file whose dictionary is gone (a file left by a crash, whose
+        dictionary no run kept) is written again.
+        """
         for digest, data in blobs.items():
-            self.blobs.write(digest, data)
+            try:
+                if all(self.blobs.exists(d) for d in self.blobs.dependencies(digest)):
+                    continue  # present and readable
+            except KeyError:
+                pass  # missing
+            dictionary = (dictionaries or {}).get(digest)
+            try:
+                self.blobs.write(digest, data, dictionary, replace=True)
+            except KeyError:  # the dictionary went meanwhile (outside the lock): without one
+                self.blobs.write(digest, data, None, replace=True)
+
+    @staticmethod
+    def _add_refs(conn: sa.Connection, counts: dict[str, int]) -> None:
+        """Count ``counts[hash]`` more runs using each blob (under the write lock)."""
+        if not counts:
+            return
+        known = set(conn.execute(sa.select(blob_refs.c.hash).where(blob_refs.c.hash.in_(list(counts)))).scalars())
+        if known:
+            conn.execute(
+                blob_refs.update()
+                .where(blob_refs.c.hash == sa.bindparam("h"))
+                .values(refs=blob_refs.c.refs + sa.bindparam("n")),
+                [{"h": digest, "n": counts[digest]} for digest in sorted(known)],
+            )
+        new = [{"hash": digest, "refs": n} for digest, n in counts.items() if digest not in known]
+        if new:
+            conn.execute(blob_refs.insert(), new)
+
+    @staticmethod
+    def _drop_refs(conn: sa.Connection, hashes: set[str]) -> list[str]:
+        """Count one run fewer using each blob; returns (and forgets) the blobs no run uses now."""
+        if not hashes:
+            return []
+        ordered = sorted(hashes)
+        conn.execute(
+            blob_refs.update().where(blob_refs.c.hash == sa.bindparam("h")).values(refs=blob_refs.c.refs - 1),
+            [{"h": digest} for digest in ordered],
+        )
+        unused = list(
+            conn.execute(
+                sa.select(blob_refs.c.hash).where(blob_refs.c.hash.in_(ordered), blob_refs.c.refs <= 0)
+            ).scalars()
+        )
+        if unused:
+            conn.execute(blob_refs.delete().where(blob_refs.c.hash.in_(unused)))
+        return unused
+
+    def _run_blobs(self, source_hash: str, notebook_hash: str | None) -> set[str]:
+        """Every blob a run uses, each once: what its references count (see ``tables.blob_refs``)."""
+        used = {source_hash}
+        if notebook_hash is not None:
+            used.add(notebook_hash)
+            try:
+                used.update(self.blobs.dependencies(notebook_hash))
+                used.update(skeleton_refs(self.blobs.get(notebook_hash)))
+            except KeyError:  # the file is gone (a damaged store): its outputs cannot be known
+                pass
+        return used
 
     def mark_running(self, run_id: str, started_at: float) -> None:
         with self._write() as conn:
@@ -227,21 +290,32 @@ class SqlRunStore(RunStore):
     def finish_run(self, run_id: str, outcome: RunOutcome) -> RunRecord:
         if outcome.status not in FINAL_STATUSES:
             raise MLXError("invalid_request", f"{outcome.status!r} is not a final status")
+        with self._read() as conn:
+            source_hash = conn.execute(sa.select(runs.c.source_hash).where(runs.c.id == run_id)).scalar()
+        if source_hash is None:
+            raise MLXError("not_found", f"no run with id {run_id}")
         blobs: dict[str, bytes] = {}
+        dictionaries: dict[str, str] = {}
         notebook_hash = None
         if outcome.notebook is not None:
             skeleton, blobs = split_notebook(outcome.notebook)
             notebook_hash = content_hash(skeleton)
             blobs[notebook_hash] = skeleton
-        for digest, data in blobs.items():  # outside the lock: the slow part
-            self.blobs.write(digest, data)
+            # the skeleton is mostly the source's text: compressed against it, it costs its differences
+            dictionaries[notebook_hash] = source_hash
+        self._ensure_blobs(blobs, dictionaries)  # outside the lock: the slow part
         with self._write() as conn:
             current = conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
             if current is None:
                 raise MLXError("not_found", f"no run with id {run_id}")
             if current in FINAL_STATUSES:
                 raise MLXError("conflict", f"run {run_id} already finished ({current})")
-            self._ensure_blobs(conn, run_id, blobs)
+            self._ensure_blobs(blobs, dictionaries)
+            used = set(blobs)
+            if notebook_hash is not None:  # the file may predate this run, with another dictionary
+                used.update(self.blobs.dependencies(notebook_hash))
+            used.discard(source_hash)  # counted when the run was created
+            self._add_refs(conn, dict.fromkeys(used, 1))
             environment_id = self._store_environment(conn, outcome.environment)
             conn.execute(
                 runs.update()
@@ -252,7 +326,7 @@ class SqlRunStore(RunStore):
                     environment_id=environment_id,
                     started_at=outcome.started_at,
                     finished_at=outcome.finished_at,
-                    cell_timings=[asdict(t) for t in outcome.cell_timings],
+                    cell_timings=encode_timings(outcome.cell_timings),
                     error=asdict(outcome.error) if outcome.error else None,
                     metrics=summarize(outcome.metrics),
                 )
@@ -264,13 +338,6 @@ class SqlRunStore(RunStore):
                         {"run_id": run_id, "seq": i, "name": m.name, "step": m.step, "value": m.value}
                         for i, m in enumerate(outcome.metrics)
                     ],
-                )
-            if blobs:
-                conn.execute(
-                    sa.insert(run_blobs).prefix_with("OR IGNORE")
-                    if self._engine.dialect.name == "sqlite"
-                    else run_blobs.insert(),
-                    [{"run_id": run_id, "hash": digest} for digest in blobs],
                 )
         return self.get_run(run_id)
 
@@ -287,22 +354,16 @@ class SqlRunStore(RunStore):
 
     def delete_run(self, run_id: str) -> None:
         with self._write() as conn:
-            hashes = conn.execute(
-                sa.select(run_blobs.c.hash).where(run_blobs.c.run_id == run_id)
-            ).scalars().all()
-            conn.execute(metrics.delete().where(metrics.c.run_id == run_id))
-            conn.execute(run_blobs.delete().where(run_blobs.c.run_id == run_id))
-            if not conn.execute(runs.delete().where(runs.c.id == run_id)).rowcount:
+            row = conn.execute(
+                sa.select(runs.c.source_hash, runs.c.notebook_hash).where(runs.c.id == run_id)
+            ).first()
+            if row is None:
                 raise MLXError("not_found", f"no run with id {run_id}")
-            still_used = set()
-            if hashes:
-                still_used = set(
-                    conn.execute(
-                        sa.select(run_blobs.c.hash).where(run_blobs.c.hash.in_(hashes)).distinct()
-                    ).scalars()
-                )
+            used = self._run_blobs(row.source_hash, row.notebook_hash)
+            conn.execute(metrics.delete().where(metrics.c.run_id == run_id))
+            conn.execute(runs.delete().where(runs.c.id == run_id))
             # delete files under the write lock, so no writer can be re-using them meanwhile
-            for digest in set(hashes) - still_used:
+            for digest in self._drop_refs(conn, used):
                 self.blobs.delete(digest)
 
     def interrupt_orphans(self, host: str, alive: Callable[[int | None], bool]) -> list[str]:
@@ -452,6 +513,38 @@ class SqlRunStore(RunStore):
         return Environment(row.python, row.platform, row.kernel, dict(row.packages))
 
 
+def encode_timings(timings: list[CellTiming]) -> Any:
+    """Cell timings as stored: ``{"t": t0, "c": [[cell_index, start, end], ...]}``.
+
+    Times are whole microseconds (papermill's precision) as offsets from ``t0``, the earliest time
+    in epoch microseconds; a missing time is null. A quarter of the list of objects it replaces.
+    """
+    if not timings:
+        return []
+
+    def micros(seconds: float | None) -> int | None:
+        return None if seconds is None else round(seconds * 1_000_000)
+
+    points = [(t.cell_index, micros(t.started_at), micros(t.finished_at)) for t in timings]
+    known = [value for _, start, end in points for value in (start, end) if value is not None]
+    t0 = min(known, default=0)
+    return {
+        "t": t0,
+        "c": [[index, *(None if v is None else v - t0 for v in (start, end))] for index, start, end in points],
+    }
+
+
+def decode_timings(value: Any) -> list[CellTiming]:
+    """Stored cell timings back, in the format above or the list of objects of older runs."""
+    if isinstance(value, dict):
+        t0 = value["t"]
+        return [
+            CellTiming(index, *(None if v is None else (t0 + v) / 1_000_000 for v in (start, end)))
+            for index, start, end in value["c"]
+        ]
+    return [CellTiming(**t) for t in value]
+
+
 def _record(row: sa.Row) -> RunRecord:
     error = row.error
     return RunRecord(
@@ -471,7 +564,7 @@ def _record(row: sa.Row) -> RunRecord:
         queued_at=row.queued_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
-        cell_timings=[CellTiming(**t) for t in row.cell_timings],
+        cell_timings=decode_timings(row.cell_timings),
         error=RunError(**error) if error else None,
         metrics=row.metrics,
         tags=row.tags,

@@ -77,13 +77,18 @@ metrics = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("step", sa.Integer, nullable=True),
     sa.Column("value", sa.Float, nullable=False),
-    sa.Index("ix_metrics_name", "name"),
+    # Rows live in the primary key's b-tree: no second copy of (run_id, seq). Read by run only; an
+    # index on name would copy (name, run_id, seq) of every row for no query.
+    sqlite_with_rowid=False,
 )
 
-run_blobs = sa.Table(
-    "run_blobs",
+blob_refs = sa.Table(
+    "blob_refs",
     metadata,
-    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    # How many runs use each blob (a blob a run's files need counts once per run). A run uses its
+    # source, its executed notebook's skeleton, the skeleton's output blobs and the dictionary the
+    # skeleton's file is compressed with. At 0 the blob is deleted, under the write lock.
     sa.Column("hash", sa.String(64), primary_key=True),
-    sa.Index("ix_run_blobs_hash", "hash"),
+    sa.Column("refs", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
