@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traitlets import Bool, Float, Int, Type, Unicode
+from traitlets import Bool, Float, Int, List, Type, Unicode
 from traitlets.config import Config, Configurable
 
 CONFIG_FILE_NAME = "jupyter_mlx_config"
@@ -61,6 +61,20 @@ class MLXConfig(Configurable):
         config=True,
         help="Keep kernels pre-started (up to the concurrency) while runs are coming, so a run does "
         "not wait for a kernel to boot.",
+    )
+    fork_kernels = Bool(
+        True,
+        config=True,
+        help="Fork pre-started Python kernels from a process that has imported ipykernel already "
+        "(saves most of a kernel start's CPU); each run still gets a fresh kernel.",
+    )
+    preload_modules = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Modules imported once in that process, so forked kernels start with them imported "
+        "(e.g. ['numpy', 'pandas']): faster runs, at the price of module-level state being "
+        "initialised before the notebook starts.",
     )
     kernel_idle_timeout = Float(
         600.0, config=True, help="Seconds an unused pre-started kernel is kept before it is shut down."

@@ -130,3 +130,29 @@ def test_a_killed_kernel_fails_the_run_with_its_partial_notebook(executor, tmp_p
     assert result.error.ename == "DeadKernelError" and result.error.cell_index == 1
     assert "died" in result.error.evalue.lower() or result.error.evalue
     assert result.notebook["cells"][0]["outputs"][0]["text"] == "before\n"
+
+
+def test_forked_kernels_are_fresh_and_behave_like_started_ones(tmp_path):
+    """Kernels forked from the zygote: nothing of another run, subprocesses work, Ctrl-C works."""
+    from jupyter_mlx.execute.forked import Zygote
+
+    local = LocalExecutor(concurrency=1, fork=True, preload=("json",))
+    try:
+        local.prepare(3)
+        _wait_warm(local, 1)
+        path = _write(
+            tmp_path / "fresh.ipynb",
+            "import os, subprocess, sys\n"
+            "print('leftover' in globals(), subprocess.run(['true']).returncode, 'json' in sys.modules)\n"
+            "leftover = 1\n"
+            "print(os.getppid() == int(os.environ['JPY_PARENT_PID']))",
+        )
+        first = local.execute(_task(path), None, CancelToken())
+        second = local.execute(_task(path), None, CancelToken())
+        for result in (first, second):
+            assert result.status == "succeeded", result.error
+            assert result.notebook["cells"][0]["outputs"][0]["text"] == "False 0 True\nTrue\n"
+        zygotes = [z for z in Zygote._instances.values() if z._process is not None]
+        assert zygotes, "the kernels were not forked from a zygote"
+    finally:
+        local.close()

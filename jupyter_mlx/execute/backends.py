@@ -58,6 +58,8 @@ def create_executor(choice: BackendChoice, config: MLXConfig, keep_warm: bool = 
             idle_timeout=config.kernel_idle_timeout,
             prestart=config.prestart_kernels,
             keep_warm=keep_warm,
+            fork=config.fork_kernels,
+            preload=tuple(config.preload_modules),
         )
     if choice.name == "gateway":
         from .gateway import GatewayExecutor

@@ -29,11 +29,18 @@ class LocalExecutor(Executor):
         kernel_name: str = "python3",
         prestart: bool = True,
         keep_warm: bool = False,
+        fork: bool = True,
+        preload: tuple[str, ...] = (),
     ) -> None:
         self._concurrency = concurrency if concurrency > 0 else default_concurrency()
         self.kernel_name = kernel_name
         self.pool = KernelPool(
-            self._concurrency if prestart else 0, startup_timeout, idle_timeout, keep_warm and prestart
+            self._concurrency if prestart else 0,
+            startup_timeout,
+            idle_timeout,
+            keep_warm and prestart,
+            fork=fork,
+            preload=preload,
         )
 
     @property
