@@ -194,3 +194,23 @@ def test_a_killed_sweep_process_leaves_no_run_stuck(project):
     assert service.interrupt_orphans()  # what any next command or server start does
     assert sorted(r.status for r in service.list_runs().runs) == ["interrupted"] * 3
     service.close()
+
+
+def test_a_kernel_killed_mid_sweep_fails_only_its_run(project, capsys):
+    write_notebook(
+        project / "fragile.ipynb",
+        code_cell("die = 0", tags=["parameters"]),
+        code_cell("print('before', flush=True)"),
+        code_cell("import os, signal, time\nif die:\n    os.kill(os.getpid(), signal.SIGKILL)\ntime.sleep(0.2)"),
+        code_cell("print('after')"),
+    )
+    status, out, err = cli(capsys, "sweep", "fragile.ipynb", "-p", "die", "0,1,0", "--cell-timeout", "60")
+    assert status == 1, err
+    runs = {r.version: r for r in RunService(project).list_runs().runs}
+    assert [runs[v].status for v in (1, 2, 3)] == ["succeeded", "failed", "succeeded"]
+    dead = runs[2]
+    assert dead.error.ename == "DeadKernelError" and dead.error.cell_index == 3  # cell 1 is the injected parameters
+    notebook = RunService(project).executed_notebook(dead.id)
+    assert notebook["cells"][2]["outputs"][0]["text"] == "before\n"
+    assert notebook["cells"][4]["outputs"] == []
+    assert "1 failed" in out.splitlines()[-1] and "2 succeeded" in out.splitlines()[-1]
