@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cold_fingerprint() -> Any:
     """The kernel environment fingerprint without its cache: what a fresh CLI process computes."""
-    from jupyter_mlx.provenance import kernel_environment
+    from jupyter_mlx.provenance import _read_kernel_environment
 
-    return kernel_environment.__wrapped__(KERNEL)
+    return _read_kernel_environment.__wrapped__(KERNEL)
 
 
 def report(args: argparse.Namespace, git: bool, stats: dict[str, dict[str, float]], samples: dict[str, list[float]],

@@ -53,8 +53,24 @@ def _kernel_python(kernel_name: str) -> str | None:
     return sys.executable if head in ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}") else head
 
 
-@lru_cache(maxsize=8)
+def known_environment(kernel_name: str) -> Environment | None:
+    """The environment of ``kernel_name`` if it was read already (no work, no thread needed)."""
+    return _known.get(kernel_name)
+
+
+_known: dict[str, Environment] = {}
+
+
 def kernel_environment(kernel_name: str) -> Environment:
+    """Python version, platform and installed packages of the kernel's interpreter (cached)."""
+    environment = _known.get(kernel_name)
+    if environment is None:
+        environment = _known[kernel_name] = _read_kernel_environment(kernel_name)
+    return environment
+
+
+@lru_cache(maxsize=8)
+def _read_kernel_environment(kernel_name: str) -> Environment:
     """Python version, platform and installed packages of the kernel's interpreter."""
     python = _kernel_python(kernel_name)
     if python is None:

@@ -44,6 +44,8 @@ from .sweeps import expand
 
 log = logging.getLogger(__name__)
 
+PROGRESS_WRITE_INTERVAL = 0.5  # seconds between two progress writes to the store (events: every cell)
+
 
 def _pid_alive(pid: int | None) -> bool:
     if pid is None:
@@ -236,27 +238,36 @@ class RunService:
 
         ``executor`` None: a fresh local kernel started for this run alone.
         """
-        from .provenance import kernel_environment
+        from .provenance import kernel_environment, known_environment
 
         record = prepared.record
         cancel = cancel or CancelToken()
         environment: dict[str, Environment] = {}
         local = executor is None or isinstance(executor, LocalExecutor)
-        fingerprint = threading.Thread(
-            target=lambda: environment.update(env=kernel_environment(prepared.task.kernel_name)),
-            daemon=True,
-        )
+        fingerprint: threading.Thread | None = None
         if local:
-            fingerprint.start()  # off the critical path: overlaps with execution
+            known = known_environment(prepared.task.kernel_name)
+            if known is not None:
+                environment["env"] = known
+            else:  # read it off the critical path: overlaps with execution
+                fingerprint = threading.Thread(
+                    target=lambda: environment.update(env=kernel_environment(prepared.task.kernel_name)),
+                    daemon=True,
+                )
+                fingerprint.start()
         started = time.time()
         self.store.mark_running(record.id, started)
         self._publish_run(record.id)
+        last_write = [0.0]
 
         def progress(index: int, count: int) -> None:
-            try:
-                self.store.set_progress(record.id, index, count)
-            except Exception:  # progress is best effort; the outcome is what counts
-                pass
+            now = time.monotonic()
+            if now - last_write[0] >= PROGRESS_WRITE_INTERVAL:  # the store sees it for other processes
+                last_write[0] = now
+                try:
+                    self.store.set_progress(record.id, index, count)
+                except Exception:  # progress is best effort; the outcome is what counts
+                    pass
             self.events.publish(
                 {"type": "progress", "run_id": record.id, "ref": record.ref, "sweep_id": record.sweep_id,
                  "cell": index + 1, "cells": count, "elapsed": round(time.time() - started, 3)}
@@ -273,7 +284,7 @@ class RunService:
             self.store.finish_run(record.id, _interrupted())
             self._publish_run(record.id)
             raise
-        if local:
+        if fingerprint is not None:
             fingerprint.join()
         final = self.store.finish_run(
             record.id, _outcome(result, environment.get("env") or getattr(result, "environment", None))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..metrics import Metric
@@ -38,7 +39,7 @@ class Environment:
     kernel: str
     packages: dict[str, str]
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         import hashlib
         import json

@@ -46,7 +46,8 @@ def _sqlite_engine(url: str) -> sa.Engine:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")  # once per database file: it persists
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -93,6 +94,33 @@ class SqlRunStore(RunStore):
                 conn.info.pop(_WRITE, None)
 
     def _ensure_schema(self) -> None:
+        with self._opening_lock():
+            self._check_or_migrate()
+
+    @contextmanager
+    def _opening_lock(self) -> Iterator[None]:
+        """Across processes, one at a time sets up a new SQLite file (WAL mode) and migrates it.
+
+        SQLite answers "database is locked" at once, without waiting, to a connection switching a
+        fresh file to WAL while another one is doing the same.
+        """
+        database = sa.engine.make_url(self.url).database if self.url.startswith("sqlite") else None
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: no lock file (the race is rare and reported)
+            fcntl = None  # type: ignore[assignment]
+        if not database or database == ":memory:" or fcntl is None:
+            yield
+            return
+
+        with open(f"{database}.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _check_or_migrate(self) -> None:
         try:
             with self._read() as conn:
                 if migrate.check_revision(migrate.current_revision(conn), self.url):
