@@ -69,7 +69,7 @@ from typing import Any
 
 from ..errors import MLXError
 from .executor import CancelToken, Executor
-from .kernels import KernelLease, KernelProvider
+from .kernels import KernelLease, WarmKernels
 from .runner import ProgressCallback, RunResult, RunTask, execute_run
 
 log = logging.getLogger(__name__)
@@ -603,15 +603,11 @@ class GatewayLease(KernelLease):
             threading.Thread(target=self.km.delete, name="mlx-gateway-delete", daemon=True).start()
 
 
-class GatewayKernels(KernelProvider):
-    """Gateway kernels started ahead of need, at most ``size`` per kernel name, each waited for
-    until it answers (pitfall 9), lent to one run and deleted after it (never reused).
-
-    How many are kept warm follows ``KernelPool``: as many as the runs announced with
-    ``prepare`` still need (up to ``size``); with ``keep_warm``, ``size`` until no run came for
-    ``idle_timeout`` seconds. Warm kernels idle that long are deleted (a gateway is shared).
-    Every kernel started here and not yet deleted is tracked: ``close()`` deletes them all, warm,
-    lent out or still booting.
+class GatewayKernels(WarmKernels):
+    """Gateway kernels started ahead of need (see ``WarmKernels``), each waited for until it
+    answers (pitfall 9), lent to one run and deleted after it (never reused); warm kernels idle
+    for ``idle_timeout`` are deleted (a gateway is shared). Every kernel started here and not yet
+    deleted is tracked: ``close()`` deletes them all, warm, lent out or still booting.
     """
 
     def __init__(
@@ -622,56 +618,23 @@ class GatewayKernels(KernelProvider):
         idle_timeout: float = 600.0,
         keep_warm: bool = False,
     ) -> None:
+        super().__init__(size, startup_timeout, idle_timeout, keep_warm)
         self.connection = connection
-        self.size = max(0, size)
-        self.startup_timeout = startup_timeout
-        self.idle_timeout = idle_timeout
-        self.keep_warm = keep_warm
-        self._lock = threading.Condition()
-        self._ready: dict[str, deque[Any]] = {}
-        self._starting: dict[str, int] = {}
-        self._demand: dict[str, int] = {}  # announced runs that have not taken a kernel yet
-        self._last_use: dict[str, float] = {}
         self._owned: set[Any] = set()  # started here, not yet deleted
         self._posting = 0  # POST /api/kernels in flight
         self._threads: list[threading.Thread] = []
-        self._closed = False
-        self._reaper: threading.Timer | None = None
 
     # -- public ----------------------------------------------------------------------------
-    def prepare(self, kernel_name: str, expected_runs: int) -> None:
-        with self._lock:
-            self._demand[kernel_name] = self._demand.get(kernel_name, 0) + max(0, expected_runs)
-            self._last_use[kernel_name] = time.monotonic()
-            self._fill(kernel_name)
-
     def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
         """A kernel of ``kernel_name`` (``cwd`` is not used: a remote kernel runs in the gateway's
         folder, so the lease has no ``chdir``)."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the gateway backend is closed")
-            self._last_use[kernel_name] = time.monotonic()
-            ready = self._ready.setdefault(kernel_name, deque())
-            deadline = time.monotonic() + startup_timeout
-            # a kernel already booting will be ready sooner than a new one would be
-            while not ready and self._starting.get(kernel_name) and not self._closed:
-                if not self._lock.wait(max(0.0, deadline - time.monotonic())):
-                    break
-            km = ready.popleft() if ready else None
-            self._demand[kernel_name] = max(0, self._demand.get(kernel_name, 0) - 1)
-            self._fill(kernel_name)
+        km = self._take(kernel_name, startup_timeout)
         if km is not None and not km.exists():  # culled or died while warm
             self.dispose(km)
             km = None
         if km is None:  # nothing warm: start one for this run (nbclient waits until it is ready)
             km = self._start(kernel_name, startup_timeout)
         return GatewayLease(km, chdir=None, provider=self)
-
-    def warm(self, kernel_name: str) -> int:
-        """How many kernels of ``kernel_name`` are ready now."""
-        with self._lock:
-            return len(self._ready.get(kernel_name, ()))
 
     def kernel_ids(self) -> set[str]:
         """Ids of the kernels this provider started and has not deleted yet."""
@@ -682,15 +645,13 @@ class GatewayKernels(KernelProvider):
         """Delete ``km`` on the gateway, in background."""
         self._spawn(self._delete, km, name="mlx-gateway-delete")
 
+    _dispose = dispose
+
     def close(self) -> None:
         """Delete every kernel this provider started; returns once the gateway has deleted them
         (bounded by the request timeout)."""
+        self._close_pool()
         with self._lock:
-            self._closed = True
-            self._ready.clear()
-            if self._reaper is not None:
-                self._reaper.cancel()
-            self._lock.notify_all()
             deadline = time.monotonic() + self.connection.request_timeout
             while self._posting and time.monotonic() < deadline:  # a kernel being created
                 self._lock.wait(max(0.0, deadline - time.monotonic()))
@@ -701,6 +662,25 @@ class GatewayKernels(KernelProvider):
             thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- internals -------------------------------------------------------------------------
+    def _boot(self, kernel_name: str) -> Any:
+        km = None
+        try:
+            km = self._start(kernel_name, self.startup_timeout)
+            asyncio.run(_wait_ready(km, self.startup_timeout))
+            return km
+        except Exception:
+            if km is not None:
+                self._delete(km)
+            raise
+
+    def _boot_failed(self, kernel_name: str, exc: Exception) -> None:
+        from jupyter_client.kernelspec import NoSuchKernel
+
+        if isinstance(exc, NoSuchKernel):  # do not keep asking for it
+            with self._lock:
+                self._demand[kernel_name] = 0
+        log.warning("could not pre-start a %s kernel on %s: %s", kernel_name, self.connection.url, exc)
+
     def _start(self, kernel_name: str, launch_timeout: float) -> Any:
         """POST a new kernel; tracked from the moment the gateway has it."""
         km = new_kernel_manager(self.connection, kernel_name)
@@ -741,70 +721,6 @@ class GatewayKernels(KernelProvider):
     def _pending_threads(self) -> list[threading.Thread]:
         with self._lock:
             return [t for t in self._threads if t.is_alive() and t is not threading.current_thread()]
-
-    def _target(self, kernel_name: str) -> int:  # with the lock held
-        recent = time.monotonic() - self._last_use.get(kernel_name, -1e9) < self.idle_timeout
-        if self.keep_warm and recent:
-            return self.size
-        return min(self.size, self._demand.get(kernel_name, 0))
-
-    def _fill(self, kernel_name: str) -> None:  # with the lock held
-        if self._closed:
-            return
-        missing = (
-            self._target(kernel_name)
-            - len(self._ready.get(kernel_name, ()))
-            - self._starting.get(kernel_name, 0)
-        )
-        for _ in range(max(0, missing)):
-            self._starting[kernel_name] = self._starting.get(kernel_name, 0) + 1
-            self._spawn(self._start_one, kernel_name, name="mlx-gateway-prestart")
-        self._schedule_reaper()
-
-    def _start_one(self, kernel_name: str) -> None:
-        from jupyter_client.kernelspec import NoSuchKernel
-
-        km = None
-        try:
-            km = self._start(kernel_name, self.startup_timeout)
-            asyncio.run(_wait_ready(km, self.startup_timeout))
-        except Exception as exc:
-            if isinstance(exc, NoSuchKernel):  # do not keep asking for it
-                with self._lock:
-                    self._demand[kernel_name] = 0
-            if not self._closed:
-                log.warning("could not pre-start a %s kernel on %s: %s", kernel_name, self.connection.url, exc)
-            if km is not None:
-                self._delete(km)
-            km = None
-        with self._lock:
-            self._starting[kernel_name] -= 1
-            if km is not None:
-                if self._closed:
-                    self._spawn(self._delete, km, name="mlx-gateway-delete")
-                else:
-                    self._ready.setdefault(kernel_name, deque()).append(km)
-            self._lock.notify_all()
-
-    def _schedule_reaper(self) -> None:  # with the lock held
-        if self._reaper is None and self.idle_timeout > 0 and not self._closed:
-            self._reaper = threading.Timer(min(self.idle_timeout, 60.0), self._reap)
-            self._reaper.daemon = True
-            self._reaper.start()
-
-    def _reap(self) -> None:
-        now = time.monotonic()
-        idle: list[Any] = []
-        with self._lock:
-            self._reaper = None
-            for name, last in list(self._last_use.items()):
-                if now - last >= self.idle_timeout:
-                    self._demand[name] = 0
-                    idle.extend(self._ready.pop(name, ()))
-            if any(self._ready.values()) or any(self._starting.values()):
-                self._schedule_reaper()
-        for km in idle:
-            self.dispose(km)
 
 
 # -- the backend ---------------------------------------------------------------------------------

@@ -105,31 +105,20 @@ class FreshKernels(KernelProvider):
         return KernelLease(start_local_kernel(kernel_name, cwd, startup_timeout), local=True)
 
 
-class KernelPool(KernelProvider):
-    """Kernels started ahead of need, at most ``size`` per kernel name, refilled as runs take them.
+class WarmKernels(KernelProvider):
+    """Kernels booted ahead of need, at most ``size`` per kernel name, refilled as runs take them.
 
     How many are kept warm: as many as the runs announced with ``prepare`` still need (up to
-    ``size``); with ``keep_warm``, ``size`` until no run came for ``idle_timeout`` seconds.
-    Kernels boot in a neutral folder; a run's kernel changes to the run's folder before the
-    notebook's first cell (one silent request, about 10 ms).
+    ``size``); with ``keep_warm``, ``size`` until no run came for ``idle_timeout`` seconds; warm
+    kernels idle that long are disposed of. Subclasses say how a kernel boots (``_boot``, which
+    returns it ready) and how it is disposed of (``_dispose``); each kernel is lent once.
     """
 
-    def __init__(
-        self,
-        size: int,
-        startup_timeout: float = 60.0,
-        idle_timeout: float = 600.0,
-        keep_warm: bool = False,
-        fork: bool = False,
-        preload: tuple[str, ...] = (),
-    ) -> None:
+    def __init__(self, size: int, startup_timeout: float, idle_timeout: float, keep_warm: bool) -> None:
         self.size = max(0, size)
-        self.fork = fork
-        self.preload = tuple(preload)
         self.startup_timeout = startup_timeout
         self.idle_timeout = idle_timeout
         self.keep_warm = keep_warm
-        self._folder = tempfile.gettempdir()  # neutral, and never removed under a booting kernel
         self._lock = threading.Condition()
         self._ready: dict[str, deque[Any]] = {}
         self._starting: dict[str, int] = {}
@@ -138,6 +127,17 @@ class KernelPool(KernelProvider):
         self._closed = False
         self._reaper: threading.Timer | None = None
 
+    def _boot(self, kernel_name: str) -> Any:
+        """Start a kernel and return it once it answers (in a background thread)."""
+        raise NotImplementedError
+
+    def _dispose(self, km: Any) -> None:
+        """Get rid of a kernel without waiting."""
+        raise NotImplementedError
+
+    def _boot_failed(self, kernel_name: str, exc: Exception) -> None:
+        log.warning("could not pre-start a %s kernel: %s", kernel_name, exc)
+
     # -- public ----------------------------------------------------------------------------
     def prepare(self, kernel_name: str, expected_runs: int) -> None:
         with self._lock:
@@ -145,7 +145,13 @@ class KernelPool(KernelProvider):
             self._last_use[kernel_name] = time.monotonic()
             self._fill(kernel_name)
 
-    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
+    def warm(self, kernel_name: str) -> int:
+        """How many kernels of ``kernel_name`` are ready now."""
+        with self._lock:
+            return len(self._ready.get(kernel_name, ()))
+
+    def _take(self, kernel_name: str, startup_timeout: float) -> Any | None:
+        """A warm kernel (waiting for one already booting), or None: the caller starts one."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the kernel pool is closed")
@@ -159,20 +165,10 @@ class KernelPool(KernelProvider):
             km = ready.popleft() if ready else None
             self._demand[kernel_name] = max(0, self._demand.get(kernel_name, 0) - 1)
             self._fill(kernel_name)
-        if km is None or not _alive(km):
-            if km is not None:
-                shutdown_in_background(km)
-            # nothing warm: start one for this run, in its folder
-            km = start_local_kernel(kernel_name, cwd, startup_timeout, self.fork, self.preload)
-            return KernelLease(km, local=True)
-        return KernelLease(km, chdir=str(cwd), local=True)
+        return km
 
-    def warm(self, kernel_name: str) -> int:
-        """How many kernels of ``kernel_name`` are ready now."""
-        with self._lock:
-            return len(self._ready.get(kernel_name, ()))
-
-    def close(self) -> None:
+    def _close_pool(self) -> list[Any]:
+        """Stop refilling; returns the warm kernels, for the caller to dispose of."""
         with self._lock:
             self._closed = True
             kernels = [km for ready in self._ready.values() for km in ready]
@@ -180,21 +176,16 @@ class KernelPool(KernelProvider):
             if self._reaper is not None:
                 self._reaper.cancel()
             self._lock.notify_all()
-        for km in kernels:
-            shutdown_in_background(km)
-        if self.fork:
-            from .forked import Zygote
+        return kernels
 
-            Zygote.close_all()
-
-    # -- internals (called with the lock held) -----------------------------------------------
-    def _target(self, kernel_name: str) -> int:
+    # -- internals -------------------------------------------------------------------------
+    def _target(self, kernel_name: str) -> int:  # with the lock held
         recent = time.monotonic() - self._last_use.get(kernel_name, -1e9) < self.idle_timeout
         if self.keep_warm and recent:
             return self.size
         return min(self.size, self._demand.get(kernel_name, 0))
 
-    def _fill(self, kernel_name: str) -> None:
+    def _fill(self, kernel_name: str) -> None:  # with the lock held
         if self._closed:
             return
         missing = (
@@ -204,33 +195,30 @@ class KernelPool(KernelProvider):
         )
         for _ in range(max(0, missing)):
             self._starting[kernel_name] = self._starting.get(kernel_name, 0) + 1
-            threading.Thread(
-                target=self._start_one, args=(kernel_name,), name="mlx-kernel-prestart", daemon=True
-            ).start()
+            self._spawn(self._start_one, kernel_name, name="mlx-kernel-prestart")
         self._schedule_reaper()
+
+    def _spawn(self, target: Any, *args: Any, name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        return thread
 
     def _start_one(self, kernel_name: str) -> None:
         km = None
         try:
-            km = start_local_kernel(kernel_name, self._folder, self.startup_timeout, self.fork, self.preload)
-            wait_until_ready(km, self.startup_timeout)
-        except Exception:
-            log.warning("could not pre-start a %s kernel", kernel_name, exc_info=True)
-            if km is not None:
-                shutdown_in_background(km)
-            km = None
-        finally:
-            _close_thread_event_loop()
+            km = self._boot(kernel_name)
+        except Exception as exc:
+            if not self._closed:
+                self._boot_failed(kernel_name, exc)
         with self._lock:
             self._starting[kernel_name] -= 1
-            if km is not None:
-                if self._closed:
-                    shutdown_in_background(km)
-                else:
-                    self._ready.setdefault(kernel_name, deque()).append(km)
+            if km is not None and self._closed:
+                self._dispose(km)
+            elif km is not None:
+                self._ready.setdefault(kernel_name, deque()).append(km)
             self._lock.notify_all()
 
-    def _schedule_reaper(self) -> None:
+    def _schedule_reaper(self) -> None:  # with the lock held
         if self._reaper is None and self.idle_timeout > 0 and not self._closed:
             self._reaper = threading.Timer(min(self.idle_timeout, 60.0), self._reap)
             self._reaper.daemon = True
@@ -248,7 +236,64 @@ class KernelPool(KernelProvider):
             if any(self._ready.values()) or any(self._starting.values()):
                 self._schedule_reaper()
         for km in idle:
+            self._dispose(km)
+
+
+class KernelPool(WarmKernels):
+    """Local kernels started ahead of need (see ``WarmKernels``).
+
+    They boot in a neutral folder; a run's kernel changes to the run's folder before the
+    notebook's first cell (one silent request, about 10 ms). With ``fork``, they are forked from
+    a zygote that has ipykernel (and ``preload``) imported already.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        startup_timeout: float = 60.0,
+        idle_timeout: float = 600.0,
+        keep_warm: bool = False,
+        fork: bool = False,
+        preload: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(size, startup_timeout, idle_timeout, keep_warm)
+        self.fork = fork
+        self.preload = tuple(preload)
+        self._folder = tempfile.gettempdir()  # neutral, and never removed under a booting kernel
+
+    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
+        km = self._take(kernel_name, startup_timeout)
+        if km is None or not _alive(km):
+            if km is not None:
+                shutdown_in_background(km)
+            # nothing warm: start one for this run, in its folder
+            km = start_local_kernel(kernel_name, cwd, startup_timeout, self.fork, self.preload)
+            return KernelLease(km, local=True)
+        return KernelLease(km, chdir=str(cwd), local=True)
+
+    def close(self) -> None:
+        for km in self._close_pool():
             shutdown_in_background(km)
+        if self.fork:
+            from .forked import Zygote
+
+            Zygote.close_all()
+
+    def _boot(self, kernel_name: str) -> Any:
+        km = None
+        try:
+            km = start_local_kernel(kernel_name, self._folder, self.startup_timeout, self.fork, self.preload)
+            wait_until_ready(km, self.startup_timeout)
+            return km
+        except Exception:
+            if km is not None:
+                shutdown_in_background(km)
+            raise
+        finally:
+            _close_thread_event_loop()
+
+    def _dispose(self, km: Any) -> None:
+        shutdown_in_background(km)
 
 
 def _alive(km: Any) -> bool:
