@@ -119,81 +119,67 @@ def _wait_for(predicate, timeout=60.0, what="condition"):
         time.sleep(0.2)
 
 
-def test_cancel_from_another_process_stops_a_running_sweep_and_requeue_finishes_it(project):
+@pytest.fixture
+def slow_sweep(project):
+    """``jupyter mlx sweep`` of 3 runs that wait on a gate, in another process, 2 of them running."""
     (project / "gate").write_text("closed")
     sweeper = subprocess.Popen(
         _command("sweep", "slow.ipynb", "-p", "seconds", "60,61,62"),
-        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        service = RunService(project)
-        _wait_for(lambda: len(service.list_sweeps()) == 1 and service.list_runs(status="running").total == 2, what="two running runs")
-        sweep_id = service.list_sweeps()[0].id
-        started = time.monotonic()
-        cancel = subprocess.run(_command("cancel", sweep_id), cwd=project, capture_output=True, text=True, timeout=90)
-        assert cancel.returncode == 0, cancel.stderr
-        assert cancel.stdout.count(" cancelled") == 3, cancel.stdout
-        out, err = sweeper.communicate(timeout=60)
-        assert time.monotonic() - started < 45
-        assert sweeper.returncode == 1  # not all succeeded
-        assert out.splitlines()[-1].startswith("3 runs: 3 cancelled")
-        runs = service.sweep_runs(sweep_id)
-        assert [r.status for r in runs] == ["cancelled"] * 3
-        assert [r.error.ename for r in runs] == ["RunCancelled"] * 3
-
-        (project / "gate").unlink()
-        again = subprocess.run(_command("requeue", sweep_id), cwd=project, capture_output=True, text=True, timeout=120)
-        assert again.returncode == 0, again.stderr
-        assert "re-queued 3 run(s)" in again.stderr
-        runs = service.sweep_runs(sweep_id)
-        assert [(r.version, r.status) for r in runs] == [
-            (1, "cancelled"), (2, "cancelled"), (3, "cancelled"), (4, "succeeded"), (5, "succeeded"), (6, "succeeded"),
-        ]
-        assert [r.parent_id for r in runs[3:]] == [r.id for r in runs[:3]]
-        service.close()
-    finally:
-        if sweeper.poll() is None:
-            sweeper.kill()
-            sweeper.wait(10)
-
-
-def test_ctrl_c_cancels_the_sweep_and_records_every_run(project):
-    (project / "gate").write_text("closed")
-    sweeper = subprocess.Popen(
-        _command("sweep", "slow.ipynb", "-p", "seconds", "60,61,62"),
-        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        service = RunService(project)
-        _wait_for(lambda: service.list_runs(status="running").total == 2, what="two running runs")
-        sweeper.send_signal(signal.SIGINT)
-        out, err = sweeper.communicate(timeout=60)
-        assert sweeper.returncode == 130, err
-        assert "cancelling the runs still open" in err
-        statuses = sorted(r.status for r in service.list_runs().runs)
-        assert statuses == ["cancelled"] * 3
-        service.close()
-    finally:
-        if sweeper.poll() is None:
-            sweeper.kill()
-            sweeper.wait(10)
-
-
-def test_a_killed_sweep_process_leaves_no_run_stuck(project):
-    (project / "gate").write_text("closed")
-    sweeper = subprocess.Popen(
-        _command("sweep", "slow.ipynb", "-p", "seconds", "60,61,62"),
-        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     service = RunService(project)
     try:
         _wait_for(lambda: service.list_runs(status="running").total == 2, what="two running runs")
+        yield sweeper, service
     finally:
-        os.killpg(sweeper.pid, signal.SIGKILL)  # the process and its kernels
-        sweeper.wait(10)
+        if sweeper.poll() is None:
+            os.killpg(sweeper.pid, signal.SIGKILL)  # the process and its kernels
+            sweeper.wait(10)
+        service.close()
+
+
+def test_cancel_from_another_process_stops_a_running_sweep_and_requeue_finishes_it(project, slow_sweep):
+    sweeper, service = slow_sweep
+    sweep_id = service.list_sweeps()[0].id
+    started = time.monotonic()
+    cancel = subprocess.run(_command("cancel", sweep_id), cwd=project, capture_output=True, text=True, timeout=90)
+    assert cancel.returncode == 0, cancel.stderr
+    assert cancel.stdout.count(" cancelled") == 3, cancel.stdout
+    out, err = sweeper.communicate(timeout=60)
+    assert time.monotonic() - started < 45
+    assert sweeper.returncode == 1  # not all succeeded
+    assert out.splitlines()[-1].startswith("3 runs: 3 cancelled")
+    runs = service.sweep_runs(sweep_id)
+    assert [r.status for r in runs] == ["cancelled"] * 3
+    assert [r.error.ename for r in runs] == ["RunCancelled"] * 3
+
+    (project / "gate").unlink()
+    again = subprocess.run(_command("requeue", sweep_id), cwd=project, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "re-queued 3 run(s)" in again.stderr
+    runs = service.sweep_runs(sweep_id)
+    assert [(r.version, r.status) for r in runs] == [
+        (1, "cancelled"), (2, "cancelled"), (3, "cancelled"), (4, "succeeded"), (5, "succeeded"), (6, "succeeded"),
+    ]
+    assert [r.parent_id for r in runs[3:]] == [r.id for r in runs[:3]]
+
+
+def test_ctrl_c_cancels_the_sweep_and_records_every_run(slow_sweep):
+    sweeper, service = slow_sweep
+    sweeper.send_signal(signal.SIGINT)
+    out, err = sweeper.communicate(timeout=60)
+    assert sweeper.returncode == 130, err
+    assert "cancelling the runs still open" in err
+    statuses = sorted(r.status for r in service.list_runs().runs)
+    assert statuses == ["cancelled"] * 3
+
+
+def test_a_killed_sweep_process_leaves_no_run_stuck(slow_sweep):
+    sweeper, service = slow_sweep
+    os.killpg(sweeper.pid, signal.SIGKILL)  # the process and its kernels
+    sweeper.wait(10)
     assert service.interrupt_orphans()  # what any next command or server start does
     assert sorted(r.status for r in service.list_runs().runs) == ["interrupted"] * 3
-    service.close()
 
 
 def test_a_kernel_killed_mid_sweep_fails_only_its_run(project, capsys):
