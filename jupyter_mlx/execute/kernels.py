@@ -14,9 +14,12 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .deadlines import Deadline, deadlines
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,37 @@ class KernelProvider(ABC):
         """Shut down every kernel not lent out."""
 
 
+_contexts: dict[bool, Any] = {}
+_contexts_lock = threading.Lock()
+
+
+def shared_zmq_context(asynchronous: bool = True) -> Any:
+    """One zmq context per process (async or blocking) for every local kernel and client.
+
+    jupyter_client makes a context per manager and per client; each starts an I/O thread and
+    is destroyed after the run, so a long-lived server would start and end threads by the
+    thousand, fragmenting the allocator's arenas (memory creeping up with every sweep).
+    """
+    with _contexts_lock:
+        context = _contexts.get(asynchronous)
+        if context is None or context.closed:
+            import zmq
+            import zmq.asyncio
+
+            context = _contexts[asynchronous] = zmq.asyncio.Context() if asynchronous else zmq.Context()
+        return context
+
+
+def _forget_zmq_contexts_after_fork() -> None:
+    """A zmq context must not be used across a fork: the child makes its own."""
+    global _contexts_lock
+    _contexts.clear()
+    _contexts_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_zmq_contexts_after_fork)
+
+
 def start_local_kernel(
     kernel_name: str, cwd: Path | str, startup_timeout: float, fork: bool = False, preload: tuple[str, ...] = ()
 ) -> Any:
@@ -74,6 +108,7 @@ def start_local_kernel(
     sockets = tempfile.mkdtemp(prefix="mlx-kernel-")
     km = manager_class(
         kernel_name=kernel_name,
+        context=shared_zmq_context(),
         transport="ipc",
         ip=os.path.join(sockets, "kernel"),
         connection_file=os.path.join(sockets, "connection.json"),
@@ -90,7 +125,10 @@ def start_local_kernel(
 
 def wait_until_ready(km: Any, timeout: float) -> None:
     """Block until the kernel answers a ``kernel_info`` request (it has booted)."""
-    kc = km.blocking_client() if hasattr(km, "blocking_client") else km.client()
+    from jupyter_client.blocking import BlockingKernelClient
+
+    kc = BlockingKernelClient(**km.get_connection_info(session=True), connection_file=km.connection_file,
+                              parent=km, context=shared_zmq_context(asynchronous=False))
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=timeout)
@@ -125,7 +163,9 @@ class WarmKernels(KernelProvider):
         self._demand: dict[str, int] = {}  # announced runs that have not taken a kernel yet
         self._last_use: dict[str, float] = {}
         self._closed = False
-        self._reaper: threading.Timer | None = None
+        self._reaper: Deadline | None = None
+        # boots run on persistent threads: a new thread per boot fragments the allocator's arenas
+        self._booters: ThreadPoolExecutor | None = None
 
     def _boot(self, kernel_name: str) -> Any:
         """Start a kernel and return it once it answers (in a background thread)."""
@@ -175,6 +215,8 @@ class WarmKernels(KernelProvider):
             self._ready.clear()
             if self._reaper is not None:
                 self._reaper.cancel()
+            if self._booters is not None:
+                self._booters.shutdown(wait=False)
             self._lock.notify_all()
         return kernels
 
@@ -198,10 +240,10 @@ class WarmKernels(KernelProvider):
             self._spawn(self._start_one, kernel_name, name="mlx-kernel-prestart")
         self._schedule_reaper()
 
-    def _spawn(self, target: Any, *args: Any, name: str) -> threading.Thread:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        thread.start()
-        return thread
+    def _spawn(self, target: Any, *args: Any, name: str) -> Any:  # with the lock held
+        if self._booters is None:
+            self._booters = ThreadPoolExecutor(max(1, self.size), thread_name_prefix=name)
+        return self._booters.submit(target, *args)
 
     def _start_one(self, kernel_name: str) -> None:
         km = None
@@ -220,9 +262,7 @@ class WarmKernels(KernelProvider):
 
     def _schedule_reaper(self) -> None:  # with the lock held
         if self._reaper is None and self.idle_timeout > 0 and not self._closed:
-            self._reaper = threading.Timer(min(self.idle_timeout, 60.0), self._reap)
-            self._reaper.daemon = True
-            self._reaper.start()
+            self._reaper = deadlines.call_later(min(self.idle_timeout, 60.0), self._reap)
 
     def _reap(self) -> None:
         now = time.monotonic()
@@ -303,12 +343,19 @@ def _alive(km: Any) -> bool:
         return False
 
 
-_shutdowns: list[threading.Thread] = []
+_shutdowns: set[Future[None]] = set()
 _shutdowns_lock = threading.Lock()
+_shutdown_workers: ThreadPoolExecutor | None = None
+SHUTDOWN_WORKERS = 4
 
 
 def shutdown_in_background(km: Any) -> None:
-    """Shut a kernel down now, off the critical path (a graceful shutdown costs ~0.5 s)."""
+    """Shut a kernel down now, off the critical path (a graceful shutdown costs ~0.5 s).
+
+    Shutdowns run on a few persistent threads: a new thread each would fragment the
+    allocator's per-thread arenas, and a long-lived server's memory would creep up.
+    """
+    global _shutdown_workers
 
     def shutdown() -> None:
         try:
@@ -321,11 +368,17 @@ def shutdown_in_background(km: Any) -> None:
                 shutil.rmtree(os.path.dirname(connection_file), ignore_errors=True)
             _close_thread_event_loop()
 
-    thread = threading.Thread(target=shutdown, name="mlx-kernel-shutdown", daemon=True)
-    thread.start()
     with _shutdowns_lock:
-        _shutdowns[:] = [t for t in _shutdowns if t.is_alive()]
-        _shutdowns.append(thread)
+        if _shutdown_workers is None:
+            _shutdown_workers = ThreadPoolExecutor(SHUTDOWN_WORKERS, thread_name_prefix="mlx-kernel-shutdown")
+        future = _shutdown_workers.submit(shutdown)
+        _shutdowns.add(future)
+    future.add_done_callback(_forget_shutdown)
+
+
+def _forget_shutdown(future: Future[None]) -> None:
+    with _shutdowns_lock:
+        _shutdowns.discard(future)
 
 
 def _close_thread_event_loop() -> None:
@@ -338,12 +391,26 @@ def _close_thread_event_loop() -> None:
         pass
 
 
+def _forget_shutdown_workers_after_fork() -> None:
+    """A forked child has none of its parent's threads: it starts its own workers when needed."""
+    global _shutdown_workers, _shutdowns_lock
+    _shutdown_workers = None
+    _shutdowns_lock = threading.Lock()  # a parent's thread may have held it at the fork
+    _shutdowns.clear()
+
+
+os.register_at_fork(after_in_child=_forget_shutdown_workers_after_fork)
+
+
 def wait_for_kernel_shutdowns(timeout: float = 10.0) -> None:
-    """Join pending kernel shutdowns (before a process exits)."""
+    """Wait for pending kernel shutdowns, those queued meanwhile included (before a process exits)."""
+    from concurrent.futures import wait
+
     deadline = time.monotonic() + timeout
     while True:
         with _shutdowns_lock:
-            if not _shutdowns:
-                return
-            thread = _shutdowns.pop()
-        thread.join(max(0.0, deadline - time.monotonic()))
+            pending = set(_shutdowns)
+        remaining = deadline - time.monotonic()
+        if not pending or remaining <= 0:
+            return
+        wait(pending, remaining)

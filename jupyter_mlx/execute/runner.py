@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..store.records import CellTiming, RunError
-from .kernels import run_sync, wait_for_kernel_shutdowns  # noqa: F401 (re-exported)
+from .deadlines import Deadline, deadlines
+from .kernels import run_sync, shared_zmq_context, wait_for_kernel_shutdowns  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from .executor import CancelToken
@@ -82,25 +83,28 @@ def _prepare(source: bytes, parameters: dict[str, Any], kernel_name: str, notebo
 
 class _Watchdog:
     """Interrupts the kernel when the run exceeds its timeout or is cancelled, then kills it
-    if the interrupt is ignored."""
+    if the interrupt is ignored. Arming costs no thread (one shared timer thread serves all
+    deadlines); only a deadline that fires starts a short thread, as the kernel call may block."""
 
     def __init__(self, km: Any, timeout: float, cancel: "CancelToken | None") -> None:
         self.km = km
         self.timed_out = False
         self._lock = threading.Lock()
-        self._timers: list[threading.Timer] = []
+        self._deadlines: list[Deadline] = []
         if timeout > 0:
             self._arm(timeout, timed_out=True)
         self._unregister = cancel.on_cancel(self._stop) if cancel is not None else (lambda: None)
 
     def _arm(self, delay: float, timed_out: bool) -> None:
         with self._lock:
-            first = threading.Timer(delay, self._interrupt, kwargs={"timed_out": timed_out})
-            second = threading.Timer(delay + _INTERRUPT_GRACE, self._kill)
-            for timer in (first, second):
-                timer.daemon = True
-                timer.start()
-            self._timers += [first, second]
+            self._deadlines += [
+                deadlines.call_later(delay, lambda: self._in_thread(self._interrupt, timed_out)),
+                deadlines.call_later(delay + _INTERRUPT_GRACE, lambda: self._in_thread(self._kill)),
+            ]
+
+    @staticmethod
+    def _in_thread(action: Any, *args: Any) -> None:
+        threading.Thread(target=action, args=args, name="mlx-watchdog", daemon=True).start()
 
     def _stop(self) -> None:
         self._arm(0.0, timed_out=False)
@@ -121,8 +125,8 @@ class _Watchdog:
     def cancel(self) -> None:
         self._unregister()
         with self._lock:
-            for timer in self._timers:
-                timer.cancel()
+            for deadline in self._deadlines:
+                deadline.cancel()
 
 
 def _execution_manager(nb: Any, on_cell: ProgressCallback | None) -> Any:
@@ -204,7 +208,7 @@ def _client_class() -> type:
                 until it has been silent for 0.2 s, on every run. Instead: ask for kernel_info
                 until its reply and the matching ``idle`` status on iopub both arrive (which
                 also proves iopub is connected, so no output can be lost)."""
-                self.kc = kc = self.km.client()
+                self.kc = kc = self.km.client(context=shared_zmq_context())
                 await ensure_async(kc.start_channels())
                 try:
                     await _handshake(kc, self.km, self.startup_timeout)
