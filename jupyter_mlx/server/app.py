@@ -26,7 +26,10 @@ class MLXExtensionApp(ExtensionApp):
     )
 
     def initialize_settings(self) -> None:
+        from ..execute.memory import limit_malloc_arenas
         from ..service import RunService
+
+        limit_malloc_arenas()  # before the runs' threads exist: keeps a long-lived server's RSS flat
 
         root = Path(self.root_dir or self.serverapp.root_dir).expanduser()
         service = RunService(root, MLXConfig(parent=self), keep_warm=True)
