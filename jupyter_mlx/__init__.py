@@ -14,7 +14,28 @@ try:
 except ImportError:  # running from a source tree without a build
     __version__ = "0.0.0.dev0"
 
-__all__ = ["METRIC_MIMETYPE", "__version__", "log_metric"]
+__all__ = ["METRIC_MIMETYPE", "__version__", "compare", "log_metric"]
+
+
+def compare(a: str, b: str, root: str | None = None, **options: Any) -> Any:
+    """Compare two runs (``train.ipynb@v3``, run ids) or two notebook files.
+
+    Returns a ``Comparison``: ``.to_json()`` (the documented format), ``.unexpected()``,
+    ``.parameters_frame()`` and ``.metrics_frame()`` (pandas); it displays itself in a notebook.
+    ``options`` are compare options (``rtol=1e-6``, ``ignore_patterns=[...]``, ``metrics={...}``);
+    ``root`` is the project (default: the nearest folder with ``.mlx/`` above the current one).
+    """
+    from pathlib import Path
+
+    from .config import MLXConfig, find_project_root, load_file_config
+    from .service import RunService
+
+    folder = Path(root).resolve() if root else find_project_root(Path.cwd())
+    service = RunService(folder, MLXConfig(config=load_file_config(folder)))
+    try:
+        return service.compare(a, b, options, base=Path.cwd(), anywhere=True)
+    finally:
+        service.close()
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from .formatting import format_details, format_run_line, format_runs_table
 
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_CHECK_FAILED = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,7 +93,38 @@ def _parser() -> argparse.ArgumentParser:
 
     rm = commands.add_parser("rm", help="delete runs and the stored outputs no other run uses")
     rm.add_argument("refs", nargs="+", metavar="REF", help="NOTEBOOK@vN or a run id")
+
+    diff = commands.add_parser("diff", help="compare two runs (or two notebook files): parameters, metrics, sources, outputs")
+    diff.add_argument("a", help="NOTEBOOK@vN, a run id, or a notebook file")
+    diff.add_argument("b", help="NOTEBOOK@vN, a run id, or a notebook file")
+    _compare_arguments(diff)
+
+    check = commands.add_parser(
+        "check", help="compare a run with its notebook's baseline; exit 1 on unexpected changes (for CI)"
+    )
+    check.add_argument("ref", help="the run to check: NOTEBOOK@vN, NOTEBOOK@latest or a run id")
+    check.add_argument("--baseline", help="compare with this run instead of the approved baseline")
+    check.add_argument("--junit", metavar="FILE", help="also write the result as JUnit XML")
+    _compare_arguments(check)
+
+    baseline = commands.add_parser("baseline", help="approve a run as its notebook's baseline, or show the baseline")
+    baseline.add_argument("ref", help="NOTEBOOK@vN to approve it; a notebook alone shows its baseline")
+    baseline.add_argument("--note", default="", help="why this run is the baseline")
+    baseline.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.add_argument("--all", action="store_true", help="show identical cells, outputs and values too")
+    group = parser.add_argument_group("tolerances (on top of the project's and the notebook's compare options)")
+    group.add_argument("--rtol", type=float, help="relative tolerance of numbers (default 1e-9)")
+    group.add_argument("--atol", type=float, help="absolute tolerance of numbers (default 1e-12)")
+    group.add_argument("--ignore", action="append", default=[], metavar="REGEX",
+                       help="text to ignore in outputs (repeatable)")
+    group.add_argument("--image-tolerance", type=float, metavar="FRACTION",
+                       help="fraction of an image's pixels that may change (default 0)")
 
 
 def _backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -327,6 +359,63 @@ def _cmd_requeue(service: Any, args: argparse.Namespace) -> int:
     return 0 if all(run.status == "succeeded" for run in final) else EXIT_RUN_FAILED
 
 
+def _compare_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, value in (("rtol", args.rtol), ("atol", args.atol), ("image_changed_fraction", args.image_tolerance)):
+        if value is not None:
+            overrides[name] = value
+    if args.ignore:
+        overrides["ignore_patterns"] = args.ignore
+    return overrides
+
+
+def _show_comparison(comparison: Any, args: argparse.Namespace) -> None:
+    data = comparison.to_json()
+    if args.html:
+        from .diff.report import write_report
+
+        write_report(comparison, Path(args.html))
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        from .diff.terminal import format_comparison
+
+        print(format_comparison(data, show_identical=args.all))
+        if args.html:
+            print(f"report: {args.html}")
+
+
+def _cmd_diff(service: Any, args: argparse.Namespace) -> int:
+    comparison = service.compare(args.a, args.b, _compare_overrides(args), base=Path.cwd(), anywhere=True)
+    _show_comparison(comparison, args)
+    return 0
+
+
+def _cmd_check(service: Any, args: argparse.Namespace) -> int:
+    comparison = service.check(args.ref, args.baseline, _compare_overrides(args), base=Path.cwd())
+    _show_comparison(comparison, args)
+    if args.junit:
+        from .diff.junit import junit_xml
+
+        Path(args.junit).write_text(junit_xml(comparison))
+    return EXIT_CHECK_FAILED if comparison.unexpected() else 0
+
+
+def _cmd_baseline(service: Any, args: argparse.Namespace) -> int:
+    if "@" in args.ref or _looks_like_run_id(args.ref):
+        baseline = service.approve_baseline(args.ref, args.note, base=Path.cwd())
+        message = f"{baseline.ref} is now the baseline of {baseline.notebook}"
+    else:
+        baseline = service.baseline(args.ref, base=Path.cwd())
+        message = f"baseline of {baseline.notebook}: {baseline.ref} (approved {baseline.to_json()['approved_at']})"
+    print(json.dumps(baseline.to_json(), indent=2) if args.json else message)
+    return 0
+
+
+def _looks_like_run_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
 COMMANDS = {
     "run": _cmd_run,
     "runs": _cmd_runs,
@@ -337,6 +426,9 @@ COMMANDS = {
     "sweeps": _cmd_sweeps,
     "cancel": _cmd_cancel,
     "requeue": _cmd_requeue,
+    "diff": _cmd_diff,
+    "check": _cmd_check,
+    "baseline": _cmd_baseline,
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traitlets import Bool, Float, Int, List, Type, Unicode
+from traitlets import Bool, Dict, Float, Int, List, Type, Unicode
 from traitlets.config import Config, Configurable
 
 CONFIG_FILE_NAME = "jupyter_mlx_config"
@@ -19,10 +19,13 @@ class MLXConfig(Configurable):
     """Where runs are stored and how notebooks execute."""
 
     store_class = Type(
-        default_value="jupyter_mlx.store.sql.SqlRunStore",
+        default_value=None,
+        allow_none=True,
         klass="jupyter_mlx.store.base.RunStore",
         config=True,
-        help="RunStore implementation; constructed with (store_url, blob_dir).",
+        help="RunStore implementation; constructed with (store_url, blob_dir). Default: "
+        "jupyter_mlx.store.sql.SqlRunStore (imported when the store is first used: SQLAlchemy is slow "
+        "to import, and comparing two notebook files needs no store).",
     )
     store_url = Unicode(
         "",
@@ -91,6 +94,13 @@ class MLXConfig(Configurable):
     )
     dask_concurrency = Int(
         0, config=True, help="Runs executing at once on the cluster (0: its worker threads)."
+    )
+    compare = Dict(
+        {},
+        config=True,
+        help="The project's compare options (keys of jupyter_mlx.diff.CompareOptions), e.g. "
+        "{'rtol': 1e-6, 'ignore_patterns': ['took \\d+ ms'], 'metrics': {'accuracy': {'atol': 0.01}}}; "
+        "a notebook's metadata.jupyter_mlx.compare and the caller's options apply on top.",
     )
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import MLXConfig, STORE_DIRNAME, default_store_url
 from .errors import MLXError
@@ -39,8 +39,13 @@ from .store import (
     SweepRecord,
 )
 from .store.base import MAX_PAGE
-from .store.records import FINAL_STATUSES
+from .store.records import FINAL_STATUSES, Baseline
 from .sweeps import expand
+
+if TYPE_CHECKING:
+    from .diff.comparison import Comparison
+    from .diff.options import CompareOptions
+    from .diff.table import RunsTable
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +111,10 @@ class RunService:
                 root = self.project.root
                 url = self.config.store_url or default_store_url(root)
                 blob_dir = Path(self.config.blob_dir or root / STORE_DIRNAME / "blobs")
-                self._store = self.config.store_class(url, blob_dir)
+                store_class = self.config.store_class
+                if store_class is None:
+                    from .store.sql import SqlRunStore as store_class
+                self._store = store_class(url, blob_dir)
             return self._store
 
     @property
@@ -566,6 +574,51 @@ class RunService:
             raise MLXError("conflict", f"{run.ref} is {run.status}; cancel it before deleting it")
         self.store.delete_run(run.id)
         return run
+
+    # -- compare ---------------------------------------------------------------------------
+    def compare_options(self, overrides: dict[str, Any] | None = None) -> "CompareOptions":
+        """The defaults, then the project's ``MLXConfig.compare``, then ``overrides``."""
+        from .diff.options import CompareOptions
+
+        return CompareOptions().with_overrides(dict(self.config.compare)).with_overrides(overrides)
+
+    def compare(self, a: str, b: str, overrides: dict[str, Any] | None = None, base: Path | None = None,
+                anywhere: bool = False) -> "Comparison":
+        """Compare two runs (``NOTEBOOK@vN``, run ids) or notebook files; ``anywhere`` lets files
+        lie outside the project (the CLI), else they must be in it (REST)."""
+        from .diff.comparison import compare_sides
+        from .diff.sides import load_side
+
+        side_a = load_side("A", a, self, base, anywhere)
+        side_b = load_side("B", b, self, base, anywhere)
+        return compare_sides(side_a, side_b, self.compare_options(overrides))
+
+    def approve_baseline(self, ref: str, note: str = "", base: Path | None = None) -> Baseline:
+        """Make a finished run its notebook's baseline (what ``check`` compares with)."""
+        return self.store.set_baseline(self.get_run(ref, base).id, note)
+
+    def baseline(self, notebook: str, base: Path | None = None) -> Baseline:
+        """The approved baseline of ``notebook`` (a path, a unique file name, or a run ref)."""
+        name = self.get_run(notebook, base).notebook if "@" in notebook else self.resolve_notebook(notebook, base)
+        found = self.store.get_baseline(name)
+        if found is None:
+            raise MLXError("not_found", f"{name} has no baseline: approve one with jupyter mlx baseline {name}@vN")
+        return found
+
+    def runs_table(self, notebook: str | None = None, sweep_id: str | None = None, status: str | None = None,
+                   limit: int = 50, base: Path | None = None) -> "RunsTable":
+        """The newest ``limit`` runs (of a notebook, a sweep) with parameters and metrics as columns."""
+        from .diff.table import RunsTable
+
+        return RunsTable.of(self.list_runs(notebook, status, limit, 0, base, sweep_id).runs)
+
+    def check(self, ref: str, baseline: str | None = None, overrides: dict[str, Any] | None = None,
+              base: Path | None = None) -> "Comparison":
+        """Compare a run with its notebook's approved baseline (or ``baseline``): the comparison's
+        ``summary()["unexpected"]`` lists what fails the check."""
+        run = self.get_run(ref, base)
+        against = baseline or self.baseline(run.notebook).ref
+        return self.compare(against, run.ref, overrides, base)
 
 
 def _outcome(result: RunResult, environment: Environment | None) -> RunOutcome:

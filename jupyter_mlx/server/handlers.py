@@ -258,6 +258,104 @@ class NotebooksHandler(MLXHandler):
         self.finish({"notebooks": [summary.to_json() for summary in summaries]})
 
 
+class CompareMixin(MLXHandler):
+    """Compare options from the query: ``rtol``, ``atol``, ``image_tolerance``, ``ignore`` (repeatable)."""
+
+    def compare_overrides(self) -> dict[str, Any]:
+        overrides: dict[str, Any] = {}
+        for name, option in (("rtol", "rtol"), ("atol", "atol"), ("image_tolerance", "image_changed_fraction")):
+            raw = self.get_argument(name, None)
+            if raw is not None:
+                try:
+                    overrides[option] = float(raw)
+                except ValueError:
+                    raise web.HTTPError(400, log_message=f"{name} must be a number, not {raw!r}") from None
+        ignore = self.get_arguments("ignore")
+        if ignore:
+            overrides["ignore_patterns"] = ignore
+        return overrides
+
+    def required_argument(self, name: str) -> str:
+        value = self.get_argument(name, "").strip()
+        if not value:
+            raise web.HTTPError(400, log_message=f"the query argument {name!r} is required")
+        return value
+
+    async def finish_comparison(self, comparison: Any) -> None:
+        """The comparison as JSON, or as the HTML report with ``format=html``."""
+        if self.get_argument("format", "json") == "html":
+            from ..diff.report import report_html
+
+            html = await asyncio.to_thread(report_html, comparison)
+            self.finish(html, set_content_type="text/html; charset=UTF-8")
+        else:
+            self.finish(await asyncio.to_thread(comparison.to_json))
+
+
+class CompareHandler(CompareMixin):
+    """``GET /mlx/compare?a=REF&b=REF``: the comparison of two runs (or two notebooks of the
+    project) as JSON, ``format=html`` for the self-contained report."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        a, b = self.required_argument("a"), self.required_argument("b")
+        comparison = await self.call(self.service.compare, a, b, self.compare_overrides())
+        await self.finish_comparison(comparison)
+
+
+class CheckHandler(CompareMixin):
+    """``GET /mlx/check?run=REF[&baseline=REF]``: the run compared with its notebook's baseline;
+    ``summary.verdict`` says whether it passes, ``summary.unexpected`` what fails it."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        run = self.required_argument("run")
+        baseline = self.get_argument("baseline", None) or None
+        comparison = await self.call(self.service.check, run, baseline, self.compare_overrides())
+        await self.finish_comparison(comparison)
+
+
+class BaselinesHandler(MLXHandler):
+    """``GET /mlx/baselines?notebook=PATH``: the notebook's approved baseline (404 if none);
+    ``POST /mlx/baselines`` ``{"run": REF, "note": "..."}`` approves a finished run."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        notebook = self.get_argument("notebook", "").strip()
+        if not notebook:
+            raise web.HTTPError(400, log_message="the query argument 'notebook' is required")
+        baseline = await self.call(self.service.baseline, notebook)
+        self.finish(baseline.to_json())
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body({"run": str, "note": str}, required=("run",))
+        baseline = await self.call(self.service.approve_baseline, body["run"], body.get("note") or "")
+        self.set_status(201)
+        self.finish(baseline.to_json())
+
+
+class RunsTableHandler(MLXHandler):
+    """``GET /mlx/table?notebook=&sweep=&status=&limit=``: runs as rows, parameters and metrics
+    as columns (``{"columns": [...], "rows": [...]}``), for a metrics table across many runs."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        table = await self.call(
+            self.service.runs_table,
+            self.get_argument("notebook", None) or None,
+            sweep_id=self.get_argument("sweep", None) or None,
+            status=self.get_argument("status", None) or None,
+            limit=self.int_argument("limit", 50),
+        )
+        self.finish(table.to_json())
+
+
 def route_handlers() -> list[tuple[str, type[APIHandler]]]:
     from .events import EventsHandler
     from .openapi import OpenAPIHandler
@@ -273,6 +371,10 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (r"/mlx/sweeps/(?P<target>[0-9a-f]{32})/cancel", SweepCancelHandler),
         (r"/mlx/sweeps/(?P<target>[0-9a-f]{32})/requeue", SweepRequeueHandler),
         (r"/mlx/notebooks", NotebooksHandler),
+        (r"/mlx/compare", CompareHandler),
+        (r"/mlx/check", CheckHandler),
+        (r"/mlx/baselines", BaselinesHandler),
+        (r"/mlx/table", RunsTableHandler),
         (r"/mlx/events", EventsHandler),
         (r"/mlx/openapi.json", OpenAPIHandler),
     ]

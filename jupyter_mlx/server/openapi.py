@@ -111,6 +111,31 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {"sweep": _ref("Sweep"), "runs": {"type": "array", "items": _ref("Run")}},
     },
+    "Comparison": {
+        "type": "object",
+        "description": "The comparison of two runs: the JSON Schema is jupyter_mlx/diff/comparison.schema.json",
+        "required": ["format", "version", "a", "b", "parameters", "metrics", "environment", "cells", "summary"],
+    },
+    "Baseline": {
+        "type": "object",
+        "properties": {
+            "notebook": {"type": "string"},
+            "run_id": _ID,
+            "version": {"type": "integer"},
+            "ref": {"type": "string"},
+            "approved_at": {"type": "string", "format": "date-time"},
+            "note": {"type": "string"},
+        },
+    },
+    "RunsTable": {
+        "type": "object",
+        "properties": {
+            "parameters": {"type": "array", "items": {"type": "string"}},
+            "metrics": {"type": "array", "items": {"type": "string"}},
+            "varying": {"type": "array", "items": {"type": "string"}, "description": "parameters whose value differs"},
+            "rows": {"type": "array", "items": {"type": "object"}},
+        },
+    },
     "LaunchRun": {
         "type": "object",
         "required": ["notebook"],
@@ -130,6 +155,23 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+
+_COMPARE_OPTIONS = [
+    _query("rtol", "number", "relative tolerance of numbers (default 1e-9)"),
+    _query("atol", "number", "absolute tolerance of numbers (default 1e-12)"),
+    _query("image_tolerance", "number", "fraction of an image's pixels that may change"),
+    {**_query("ignore", "string", "a regex of output text to ignore (repeatable)"), "explode": True},
+    {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "html"]},
+     "description": "html: the self-contained report instead of JSON"},
+]
+
+
+def _comparison(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {
+        "application/json": {"schema": _ref("Comparison")},
+        "text/html": {"schema": {"type": "string"}},
+    }}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -239,6 +281,54 @@ def openapi_document() -> dict[str, Any]:
                     _query("notebook", "string", "only this notebook"),
                 ],
                 "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+            },
+        },
+        "/mlx/compare": {
+            "get": {
+                "summary": "Compare two runs (or two notebooks of the project): parameters, metrics, environment, sources, outputs",
+                "parameters": [
+                    {**_query("a", "string", "NOTEBOOK@vN, a run id, or a notebook path"), "required": True},
+                    {**_query("b", "string", "NOTEBOOK@vN, a run id, or a notebook path"), "required": True},
+                    *_COMPARE_OPTIONS,
+                ],
+                "responses": {"200": _comparison("the comparison"), **_errors(400, 404, 409)},
+            },
+        },
+        "/mlx/check": {
+            "get": {
+                "summary": "Compare a run with its notebook's approved baseline; summary.verdict says whether it passes",
+                "parameters": [
+                    {**_query("run", "string", "the run to check"), "required": True},
+                    _query("baseline", "string", "compare with this run instead of the approved baseline"),
+                    *_COMPARE_OPTIONS,
+                ],
+                "responses": {"200": _comparison("the comparison with the baseline"), **_errors(400, 404, 409)},
+            },
+        },
+        "/mlx/baselines": {
+            "get": {
+                "summary": "A notebook's approved baseline",
+                "parameters": [{**_query("notebook", "string", "the notebook"), "required": True}],
+                "responses": {"200": _json(_ref("Baseline"), "the baseline"), **_errors(400, 404)},
+            },
+            "post": {
+                "summary": "Approve a finished run as its notebook's baseline",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["run"], "additionalProperties": False,
+                    "properties": {"run": {"type": "string"}, "note": {"type": "string"}}}}}},
+                "responses": {"201": _json(_ref("Baseline"), "the new baseline"), **_errors(400, 404, 409)},
+            },
+        },
+        "/mlx/table": {
+            "get": {
+                "summary": "Runs as rows, their parameters and metrics as columns",
+                "parameters": [
+                    _query("notebook", "string", "only this notebook"),
+                    _query("sweep", "string", "only the runs of this sweep"),
+                    _query("status", "string", "only this status"),
+                    _query("limit", "integer", "the newest N runs (default 50)"),
+                ],
+                "responses": {"200": _json(_ref("RunsTable"), "the table"), **_errors(400, 404)},
             },
         },
         "/mlx/openapi.json": {

@@ -8,6 +8,7 @@ from ..errors import MLXError
 from ..metrics import Metric
 from .records import (
     STATUSES,
+    Baseline,
     Environment,
     NewRun,
     NewSweep,
@@ -91,6 +92,14 @@ class RunStore(ABC):
     @abstractmethod
     def list_sweeps(self, notebook: str | None = None, limit: int = 50, offset: int = 0) -> list[SweepRecord]:
         """Sweeps, newest first."""
+
+    @abstractmethod
+    def set_baseline(self, run_id: str, note: str = "") -> Baseline:
+        """Approve a finished run as its notebook's baseline (replacing the previous one)."""
+
+    @abstractmethod
+    def get_baseline(self, notebook: str) -> Baseline | None:
+        """The notebook's approved baseline, if any."""
 
     @abstractmethod
     def list_notebooks(self) -> list[NotebookSummary]:

@@ -236,3 +236,22 @@ class NotebookSummary:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The run a notebook's later runs are checked against, and when it was approved."""
+
+    notebook: str
+    run_id: str
+    version: int
+    approved_at: float
+    note: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.notebook}@v{self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"notebook": self.notebook, "run_id": self.run_id, "version": self.version, "ref": self.ref,
+                "approved_at": iso(self.approved_at), "note": self.note}

@@ -18,6 +18,7 @@ from .blobs import BlobStore, content_hash
 from .notebook_blobs import join_notebook, skeleton_refs, split_notebook
 from .records import (
     FINAL_STATUSES,
+    Baseline,
     CellTiming,
     Environment,
     NewRun,
@@ -29,7 +30,7 @@ from .records import (
     RunRecord,
     SweepRecord,
 )
-from .tables import blob_refs, environments, metrics, notebooks, runs, sweeps
+from .tables import baselines, blob_refs, environments, metrics, notebooks, runs, sweeps
 
 _WRITE = "jupyter_mlx_write"
 
@@ -389,6 +390,7 @@ class SqlRunStore(RunStore):
                 raise MLXError("not_found", f"no run with id {run_id}")
             used = self._run_blobs(row.source_hash, row.notebook_hash)
             conn.execute(metrics.delete().where(metrics.c.run_id == run_id))
+            conn.execute(baselines.delete().where(baselines.c.run_id == run_id))
             conn.execute(runs.delete().where(runs.c.id == run_id))
             # delete files under the write lock, so no writer can be re-using them meanwhile
             for digest in self._drop_refs(conn, used):
@@ -497,6 +499,39 @@ class SqlRunStore(RunStore):
             SweepRecord(row.id, row.path, row.created_at, row.backend, row.spec, row.size, counts[row.id])
             for row in rows
         ]
+
+    def set_baseline(self, run_id: str, note: str = "") -> Baseline:
+        import time
+
+        with self._write() as conn:
+            row = conn.execute(sa.select(runs.c.notebook_id, runs.c.status).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise MLXError("not_found", f"no run with id {run_id}")
+            if row.status not in FINAL_STATUSES:
+                raise MLXError("conflict", f"a {row.status} run cannot be a baseline: approve it once it has finished")
+            values = {"run_id": run_id, "approved_at": time.time(), "note": note}
+            updated = conn.execute(baselines.update().where(baselines.c.notebook_id == row.notebook_id).values(**values))
+            if not updated.rowcount:
+                conn.execute(baselines.insert().values(notebook_id=row.notebook_id, **values))
+        baseline = self._baseline(notebooks.c.id == row.notebook_id)
+        assert baseline is not None
+        return baseline
+
+    def get_baseline(self, notebook: str) -> Baseline | None:
+        return self._baseline(notebooks.c.path == notebook)
+
+    def _baseline(self, condition: Any) -> Baseline | None:
+        query = (
+            sa.select(notebooks.c.path, baselines.c.run_id, runs.c.version, baselines.c.approved_at, baselines.c.note)
+            .select_from(baselines.join(notebooks, notebooks.c.id == baselines.c.notebook_id)
+                         .join(runs, runs.c.id == baselines.c.run_id))
+            .where(condition)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return Baseline(row.path, row.run_id, row.version, row.approved_at, row.note)
 
     def list_notebooks(self) -> list[NotebookSummary]:
         query = (

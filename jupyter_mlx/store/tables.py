@@ -69,6 +69,15 @@ sweeps = sa.Table(
     sa.Index("ix_sweeps_created_at", "created_at"),
 )
 
+baselines = sa.Table(
+    "baselines",
+    metadata,
+    sa.Column("notebook_id", sa.Integer, sa.ForeignKey("notebooks.id"), primary_key=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("approved_at", sa.Float, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+)
+
 metrics = sa.Table(
     "metrics",
     metadata,

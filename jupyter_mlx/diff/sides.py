@@ -1,0 +1,102 @@
+"""The two things compared: a stored run (``train.ipynb@v3``, a run id) or any notebook file.
+
+A side carries what the comparison reads: the executed notebook, parameters, metrics, and,
+for runs, the environment and git state recorded with it. Files are read as plain JSON (no
+nbformat validation, no store): ``jupyter mlx diff a.ipynb b.ipynb`` stays quick.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MLXError
+from ..metrics import Metric, read_metrics
+from ..store.records import iso
+
+if TYPE_CHECKING:
+    from ..service import RunService
+    from ..store.records import Environment, RunRecord
+
+
+@dataclass
+class Side:
+    """One side of a comparison."""
+
+    label: str  # "A" or "B"
+    ref: str  # what names it: train.ipynb@v3, or a file path
+    kind: str  # "run" or "file"
+    notebook: dict[str, Any]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    metrics: list[Metric] = field(default_factory=list)
+    environment: "Environment | None" = None
+    run: "RunRecord | None" = None
+    path: str | None = None
+
+    def header(self) -> dict[str, Any]:
+        """The side's identity for the comparison's header."""
+        run = self.run
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "ref": self.ref,
+            "notebook": run.notebook if run is not None else self.path,
+            "run_id": run.id if run is not None else None,
+            "version": run.version if run is not None else None,
+            "status": run.status if run is not None else None,
+            "started_at": iso(run.started_at) if run is not None else None,
+            "finished_at": iso(run.finished_at) if run is not None else None,
+            "duration": run.duration if run is not None else None,
+            "git_commit": run.git_commit if run is not None else None,
+            "git_dirty": run.git_dirty if run is not None else None,
+            "sweep_id": run.sweep_id if run is not None else None,
+        }
+
+
+def is_notebook_file(text: str, base: Path) -> bool:
+    """Whether ``text`` names an existing ``.ipynb`` file (rather than a run)."""
+    if "@" in Path(text).name and not (base / text).is_file():
+        return False
+    path = Path(text) if Path(text).is_absolute() else base / text
+    return path.suffix == ".ipynb" and path.is_file()
+
+
+def file_side(label: str, text: str, base: Path) -> Side:
+    """A notebook file: its outputs as they are, its papermill parameters if it has some."""
+    path = Path(text) if Path(text).is_absolute() else base / text
+    try:
+        notebook = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise MLXError("not_found", f"notebook {text} does not exist") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MLXError("invalid_notebook", f"{text} is not a notebook: {exc}") from None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise MLXError("invalid_notebook", f"{text} is not a notebook: it has no list of cells")
+    papermill = (notebook.get("metadata") or {}).get("papermill") or {}
+    parameters = papermill.get("parameters") if isinstance(papermill.get("parameters"), dict) else {}
+    return Side(label, text, "file", notebook, parameters, read_metrics(notebook), path=text)
+
+
+def load_side(label: str, text: str, service: "RunService", base: Path | None, anywhere: bool) -> Side:
+    """A notebook file when ``text`` names one (anywhere, or inside the project), else a run."""
+    folder = base or service.project.root
+    if is_notebook_file(text, folder):
+        if not anywhere:
+            text = service.project.notebook_path(text, base)  # refuses files outside the project
+            folder = service.project.root
+        return file_side(label, text, folder)
+    if "@" not in text and text.endswith(".ipynb"):
+        raise MLXError("not_found", f"notebook {text} does not exist (a run is named {text}@vN)")
+    return run_side(label, text, service, base)
+
+
+def run_side(label: str, ref: str, service: "RunService", base: Path | None = None) -> Side:
+    """A stored run: its executed notebook (a run that has not finished cannot be compared)."""
+    run = service.get_run(ref, base)
+    if run.status in ("queued", "running"):
+        raise MLXError("conflict", f"{run.ref} is {run.status}: compare it once it has finished")
+    notebook = service.store.executed_notebook(run.id)
+    environment = service.store.environment(run.environment_id) if run.environment_id else None
+    return Side(label, run.ref, "run", notebook, dict(run.parameters), service.store.metric_history(run.id),
+                environment, run)

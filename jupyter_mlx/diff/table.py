@@ -1,0 +1,131 @@
+"""Many runs at once: parameters and metrics as columns, a row per run, and charts across them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..store.records import iso
+
+if TYPE_CHECKING:
+    from ..metrics import Metric
+    from ..store.records import RunRecord
+
+RUN_COLUMNS = ("ref", "version", "status", "started_at", "duration", "sweep_id")
+
+
+@dataclass
+class RunsTable:
+    """Runs (newest first) with the union of their parameters and metrics as columns."""
+
+    runs: list["RunRecord"]
+    parameters: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, runs: list["RunRecord"]) -> "RunsTable":
+        parameters: dict[str, None] = {}
+        metrics: dict[str, None] = {}
+        for run in runs:
+            parameters.update(dict.fromkeys(run.parameters))
+            metrics.update(dict.fromkeys(run.metrics))
+        return cls(runs, list(parameters), list(metrics))
+
+    def varying(self) -> list[str]:
+        """Parameters whose value differs between the runs: what the runs are an experiment over."""
+        return [name for name in self.parameters
+                if len({repr(run.parameters.get(name)) for run in self.runs}) > 1]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{
+            "ref": run.ref,
+            "version": run.version,
+            "status": run.status,
+            "started_at": iso(run.started_at),
+            "duration": run.duration,
+            "sweep_id": run.sweep_id,
+            "parameters": {name: run.parameters.get(name) for name in self.parameters},
+            "metrics": {name: run.metrics.get(name) for name in self.metrics},
+        } for run in self.runs]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parameters": self.parameters, "metrics": self.metrics, "varying": self.varying(), "rows": self.rows()}
+
+    def frame(self) -> Any:
+        """A pandas DataFrame indexed by run (``train.ipynb@v3``): run columns, then parameters, then
+        metrics (a parameter and a metric of the same name: the metric's column is ``metric:NAME``)."""
+        import pandas as pd
+
+        records = []
+        for run in self.runs:
+            record: dict[str, Any] = {
+                "ref": run.ref, "version": run.version, "status": run.status,
+                "started_at": pd.Timestamp(run.started_at, unit="s", tz="UTC") if run.started_at else pd.NaT,
+                "duration": run.duration, "sweep_id": run.sweep_id,
+            }
+            record.update({name: run.parameters.get(name) for name in self.parameters})
+            record.update({self._metric_column(name): run.metrics.get(name) for name in self.metrics})
+            records.append(record)
+        columns = [*RUN_COLUMNS, *self.parameters, *(self._metric_column(m) for m in self.metrics)]
+        frame = pd.DataFrame.from_records(records, columns=columns).set_index("ref")
+        frame = frame.infer_objects()
+        for name in self.metrics:
+            frame[self._metric_column(name)] = pd.to_numeric(frame[self._metric_column(name)], errors="coerce")
+        frame["duration"] = pd.to_numeric(frame["duration"], errors="coerce")
+        return frame
+
+    def _metric_column(self, name: str) -> str:
+        return f"metric:{name}" if name in self.parameters or name in RUN_COLUMNS else name
+
+    def plot(self, metric: str, by: str | None = None) -> Any:
+        """A matplotlib Figure of ``metric`` against the parameter ``by`` (default: the first
+        varying parameter; a bar per run when nothing varies)."""
+        from matplotlib.figure import Figure
+
+        if metric not in self.metrics:
+            from ..errors import MLXError
+
+            raise MLXError("not_found", f"no run here logged the metric {metric!r}; logged: {', '.join(self.metrics) or 'none'}")
+        by = by or next(iter(self.varying()), None)
+        if by is not None and by not in self.parameters:
+            from ..errors import MLXError
+
+            raise MLXError("invalid_request", f"{by!r} is not a parameter of these runs: {', '.join(self.parameters)}")
+        points = [(run.parameters.get(by) if by else run.ref, run.metrics[metric], run)
+                  for run in self.runs if metric in run.metrics]
+        figure = Figure(figsize=(6, 3.5), dpi=100, layout="constrained")
+        axes = figure.add_subplot()
+        numeric = by is not None and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _, _ in points)
+        if numeric:
+            points.sort(key=lambda p: p[0])
+            axes.plot([p[0] for p in points], [p[1] for p in points], "o-")
+            if len({p[0] for p in points}) > 2 and min(p[0] for p in points) > 0 and \
+                    max(p[0] for p in points) / min(p[0] for p in points) >= 100:
+                axes.set_xscale("log")
+        else:
+            labels = [str(p[0]) for p in points]
+            axes.bar(range(len(points)), [p[1] for p in points])
+            axes.set_xticks(range(len(points)), labels, rotation=45 if len(labels) > 6 else 0, ha="right")
+        axes.set_xlabel(by or "run")
+        axes.set_ylabel(metric)
+        axes.set_title(f"{metric} by {by}" if by else metric)
+        axes.grid(alpha=0.3)
+        return figure
+
+
+def plot_series(metric: str, histories: dict[str, list["Metric"]]) -> Any:
+    """A matplotlib Figure of the metric's logged series, one line per run (``{ref: history}``)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.5), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    for ref, history in histories.items():
+        values = [m for m in history if m.name == metric]
+        if values:
+            steps = [m.step if m.step is not None else i for i, m in enumerate(values)]
+            axes.plot(steps, [m.value for m in values], label=ref)
+    axes.set_xlabel("step")
+    axes.set_ylabel(metric)
+    axes.grid(alpha=0.3)
+    if axes.lines:
+        axes.legend(fontsize="small")
+    return figure
