@@ -7,10 +7,11 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from jupyter_mlx.cli import main
 from jupyter_mlx.service import RunService
+
+from rest_client import SERVER_CONFIG, error_of, get_json
 
 from notebooks import write_tiny
 
@@ -25,6 +26,11 @@ def runs(tmp_path_factory):
     service = RunService(root)
     for x in ("2", "2", "5"):
         assert service.run("tiny.ipynb", {"x": x}).status == "succeeded"
+    other = json.loads((root / "tiny.ipynb").read_text())
+    other["cells"].insert(1, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                              "source": "print('setting up')"})
+    (root / "other.ipynb").write_text(json.dumps(other))
+    assert service.run("other.ipynb", {"x": "2"}).status == "succeeded"
     service.close()
     return root
 
@@ -83,6 +89,20 @@ def test_check_against_the_approved_baseline(runs, monkeypatch, capsys, tmp_path
     assert status == 0, out
 
 
+def test_runs_of_different_notebooks_are_aligned_by_content(runs, monkeypatch, capsys):
+    status, out, _ = cli(runs, monkeypatch, capsys, "diff", "tiny.ipynb@v1", "other.ipynb@v1", "--json")
+    data = json.loads(out)
+    assert status == 0 and [c["judgement"] for c in data["cells"]].count("added") == 1
+    added = next(c for c in data["cells"] if c["judgement"] == "added")
+    assert added["index_a"] is None and added["outputs"][0]["judgement"] == "added"
+    assert {m["judgement"] for m in data["metrics"]} == {"identical"}  # same x, same code otherwise
+
+
+def test_a_run_with_itself_says_so(runs, monkeypatch, capsys):
+    status, out, _ = cli(runs, monkeypatch, capsys, "diff", "tiny.ipynb@v1", "tiny.ipynb@v1")
+    assert status == 0 and "A and B are the same run" in out and "no unexpected change" in out
+
+
 def test_check_with_an_explicit_baseline(runs, monkeypatch, capsys):
     status, out, _ = cli(runs, monkeypatch, capsys, "check", "tiny.ipynb@v3", "--baseline", "tiny.ipynb@v3")
     assert status == 0 and "no unexpected change" in out
@@ -123,49 +143,38 @@ def jp_root_dir(runs):
 
 @pytest.fixture
 def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlx": True}, "allow_unauthenticated_access": False}}
-
-
-async def _get(jp_fetch, *parts, **params):
-    response = await jp_fetch("mlx", *parts, params=params or None)
-    return json.loads(response.body)
-
-
-async def _error(jp_fetch, *parts, method="GET", **kwargs):
-    with pytest.raises(HTTPClientError) as caught:
-        await jp_fetch("mlx", *parts, method=method, **kwargs)
-    body = json.loads(caught.value.response.body)
-    assert set(body) == {"error", "message"}, body
-    return caught.value.code, body
+    return SERVER_CONFIG
 
 
 async def test_rest_compare_as_json_and_html(jp_fetch):
-    data = await _get(jp_fetch, "compare", a="tiny.ipynb@v1", b="tiny.ipynb@v3")
+    data = await get_json(jp_fetch, "compare", a="tiny.ipynb@v1", b="tiny.ipynb@v3")
     assert data["a"]["ref"] == "tiny.ipynb@v1" and data["summary"]["verdict"] == "unexpected_changes"
     assert {m["name"] for m in data["metrics"]} == {"score", "loss"}
     response = await jp_fetch("mlx", "compare", params={"a": "tiny.ipynb@v1", "b": "tiny.ipynb@v3", "format": "html"})
     assert response.headers["Content-Type"].startswith("text/html") and b"tiny.ipynb@v3" in response.body
-    loose = await _get(jp_fetch, "compare", a="tiny.ipynb@v1", b="tiny.ipynb@v3", rtol="2", ignore=r"hello a \d")
+    loose = await get_json(jp_fetch, "compare", a="tiny.ipynb@v1", b="tiny.ipynb@v3", rtol="2", ignore=r"hello a \d")
     assert loose["summary"]["verdict"] == "as_expected"
-    files = await _get(jp_fetch, "compare", a="tiny.ipynb", b="tiny.ipynb")
+    files = await get_json(jp_fetch, "compare", a="tiny.ipynb", b="tiny.ipynb")
     assert files["a"]["kind"] == "file"
 
 
 async def test_rest_baseline_and_check(jp_fetch):
     response = await jp_fetch("mlx", "baselines", method="POST", body=json.dumps({"run": "tiny.ipynb@v2"}))
     assert response.code == 201 and json.loads(response.body)["ref"] == "tiny.ipynb@v2"
-    assert (await _get(jp_fetch, "baselines", notebook="tiny.ipynb"))["ref"] == "tiny.ipynb@v2"
-    passing = await _get(jp_fetch, "check", run="tiny.ipynb@v1")
+    assert (await get_json(jp_fetch, "baselines", notebook="tiny.ipynb"))["ref"] == "tiny.ipynb@v2"
+    passing = await get_json(jp_fetch, "check", run="tiny.ipynb@v1")
     assert passing["a"]["ref"] == "tiny.ipynb@v2" and passing["summary"]["verdict"] == "as_expected"
-    failing = await _get(jp_fetch, "check", run="tiny.ipynb@v3")
+    failing = await get_json(jp_fetch, "check", run="tiny.ipynb@v3")
     assert failing["summary"]["verdict"] == "unexpected_changes" and failing["summary"]["unexpected"]
 
 
-async def test_rest_runs_table(jp_fetch):
-    table = await _get(jp_fetch, "table", notebook="tiny.ipynb")
+async def test_rest_runs_table_and_chart(jp_fetch):
+    table = await get_json(jp_fetch, "table", notebook="tiny.ipynb")
     assert table["parameters"] == ["x"] and table["varying"] == ["x"]  # the parameters the runs set
     assert [row["parameters"]["x"] for row in table["rows"]] == [5, 2, 2]
     assert table["rows"][0]["metrics"]["score"] == 10
+    response = await jp_fetch("mlx", "table", "chart", params={"notebook": "tiny.ipynb", "metric": "score"})
+    assert response.headers["Content-Type"] == "image/png" and response.body.startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("parts, params, method, body, status, message", [
@@ -176,9 +185,12 @@ async def test_rest_runs_table(jp_fetch):
     (("compare",), {"a": "tiny.ipynb@v1", "b": "tiny.ipynb@v2", "ignore": "("}, "GET", None, 400, "invalid ignore pattern"),
     (("check",), {"run": "tiny.ipynb@v9"}, "GET", None, 404, "no run v9"),
     (("baselines",), {}, "GET", None, 400, "'notebook' is required"),
+    (("table", "chart"), {"notebook": "tiny.ipynb"}, "GET", None, 400, "'metric' is required"),
+    (("table", "chart"), {"notebook": "tiny.ipynb", "metric": "nope"}, "GET", None, 404, "no run here logged the metric"),
+    (("table", "chart"), {"notebook": "tiny.ipynb", "metric": "score", "by": "y"}, "GET", None, 400, "not a parameter"),
     (("baselines",), {}, "POST", "{}", 400, "'run' is required"),
     (("baselines",), {}, "POST", '{"run": "tiny.ipynb@v1", "x": 1}', 400, "unknown field"),
 ])
 async def test_rest_bad_input(jp_fetch, parts, params, method, body, status, message):
-    code, error = await _error(jp_fetch, *parts, method=method, params=params or None, body=body)
+    code, error = await error_of(jp_fetch, *parts, method=method, params=params or None, body=body)
     assert code == status and message in error["message"], error

@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from jupyter_mlx.service import RunService
 from jupyter_mlx.store import NewRun
+
+from rest_client import SERVER_CONFIG, error_of, get_json
 
 from notebooks import write_failing, write_tiny
 
@@ -35,29 +36,11 @@ def jp_root_dir(recorded_project):
 
 @pytest.fixture
 def jp_server_config():
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_mlx": True},
-            "allow_unauthenticated_access": False,
-        }
-    }
-
-
-async def _get(jp_fetch, *parts, **params):
-    response = await jp_fetch("mlx", *parts, params=params or None)
-    return json.loads(response.body)
-
-
-async def _error(jp_fetch, *parts, method="GET", **kwargs):
-    with pytest.raises(HTTPClientError) as caught:
-        await jp_fetch("mlx", *parts, method=method, **kwargs)
-    body = json.loads(caught.value.response.body)
-    assert set(body) == {"error", "message"}, body
-    return caught.value.code, body
+    return SERVER_CONFIG
 
 
 async def test_list_runs_pages_filters_and_describes_runs(jp_fetch):
-    page = await _get(jp_fetch, "runs")
+    page = await get_json(jp_fetch, "runs")
     assert page["total"] == 3 and page["limit"] == 50 and page["offset"] == 0
     assert [run["ref"] for run in page["runs"]] == ["sub/failing.ipynb@v1", "tiny.ipynb@v2", "tiny.ipynb@v1"]
     tiny = page["runs"][1]
@@ -65,12 +48,12 @@ async def test_list_runs_pages_filters_and_describes_runs(jp_fetch):
     assert tiny["metrics"] == {"score": 10.0, "loss": 1 / 6}
     assert tiny["started_at"].endswith("Z") and tiny["duration"] > 0
 
-    only_tiny = await _get(jp_fetch, "runs", notebook="tiny.ipynb", limit="1", offset="1")
+    only_tiny = await get_json(jp_fetch, "runs", notebook="tiny.ipynb", limit="1", offset="1")
     assert only_tiny["total"] == 2 and [r["version"] for r in only_tiny["runs"]] == [1]
-    failed = await _get(jp_fetch, "runs", status="failed")
+    failed = await get_json(jp_fetch, "runs", status="failed")
     assert failed["total"] == 1 and failed["runs"][0]["error"]["ename"] == "ValueError"
     assert failed["runs"][0]["error"]["cell_index"] == 2  # no parameters given: none injected
-    notebooks = await _get(jp_fetch, "notebooks")
+    notebooks = await get_json(jp_fetch, "notebooks")
     assert notebooks == {
         "notebooks": [
             {"notebook": "sub/failing.ipynb", "runs": 1, "last_version": 1},
@@ -80,13 +63,13 @@ async def test_list_runs_pages_filters_and_describes_runs(jp_fetch):
 
 
 async def test_get_one_run_and_its_notebooks(jp_fetch):
-    run_id = (await _get(jp_fetch, "runs", notebook="tiny.ipynb", limit="1"))["runs"][0]["id"]
-    run = await _get(jp_fetch, "runs", run_id)
+    run_id = (await get_json(jp_fetch, "runs", notebook="tiny.ipynb", limit="1"))["runs"][0]["id"]
+    run = await get_json(jp_fetch, "runs", run_id)
     assert run["ref"] == "tiny.ipynb@v2"
     assert run["environment"]["kernel"] == "python3" and "pyzmq" in run["environment"]["packages"]
     assert [t["cell_index"] for t in run["cell_timings"]] == [0, 1, 2]
     assert [m["value"] for m in run["metric_history"] if m["name"] == "loss"] == [0.2, 1 / 6]
-    executed = await _get(jp_fetch, "runs", run_id, "notebook")
+    executed = await get_json(jp_fetch, "runs", run_id, "notebook")
     assert executed["cells"][2]["outputs"][-1]["text"] == "hello a 5\n"
     response = await jp_fetch("mlx", "runs", run_id, "notebook", params={"source": "1"})
     assert json.loads(response.body)["cells"][0]["source"] == "x = 1  # the input\nlabel = 'a'"
@@ -94,16 +77,16 @@ async def test_get_one_run_and_its_notebooks(jp_fetch):
 
 
 async def test_bad_requests_get_4xx_with_one_error_shape(jp_fetch):
-    assert await _error(jp_fetch, "runs", "0" * 32) == (
+    assert await error_of(jp_fetch, "runs", "0" * 32) == (
         404, {"error": "not_found", "message": f"no run with id {'0' * 32}"}
     )
-    code, body = await _error(jp_fetch, "runs", params={"status": "done"})
+    code, body = await error_of(jp_fetch, "runs", params={"status": "done"})
     assert (code, body["error"]) == (400, "invalid_request") and "unknown status" in body["message"]
-    code, body = await _error(jp_fetch, "runs", params={"limit": "many"})
+    code, body = await error_of(jp_fetch, "runs", params={"limit": "many"})
     assert (code, body["error"]) == (400, "invalid_request") and "limit" in body["message"]
-    code, body = await _error(jp_fetch, "runs", params={"limit": "0"})
+    code, body = await error_of(jp_fetch, "runs", params={"limit": "0"})
     assert code == 400
-    code, body = await _error(jp_fetch, "runs", params={"notebook": "nope.ipynb"})
+    code, body = await error_of(jp_fetch, "runs", params={"notebook": "nope.ipynb"})
     assert (code, body["error"]) == (404, "not_found")
 
 
@@ -113,13 +96,13 @@ async def test_delete_removes_a_run(jp_fetch, recorded_project):
     service.close()
     response = await jp_fetch("mlx", "runs", doomed.id, method="DELETE")
     assert response.code == 204
-    code, _ = await _error(jp_fetch, "runs", doomed.id)
+    code, _ = await error_of(jp_fetch, "runs", doomed.id)
     assert code == 404
-    code, _ = await _error(jp_fetch, "runs", doomed.id, method="DELETE")
+    code, _ = await error_of(jp_fetch, "runs", doomed.id, method="DELETE")
     assert code == 404
 
 
 @pytest.mark.parametrize("path", [("runs",), ("notebooks",), ("runs", "0" * 32), ("runs", "0" * 32, "notebook")])
 async def test_every_route_requires_authentication(jp_fetch, path):
-    code, body = await _error(jp_fetch, *path, headers={"Authorization": ""})
+    code, body = await error_of(jp_fetch, *path, headers={"Authorization": ""})
     assert code == 403 and body["error"] == "forbidden"

@@ -415,16 +415,9 @@ def _output_summary(kind: str, judgement: str, detail: dict[str, Any]) -> str:
     if kind == "metric":
         return ""  # the metric's own line says it
     if kind == "table" and "cells_changed_count" in detail:
-        parts = [f"{detail['cells_changed_count']} cell{'s' if detail['cells_changed_count'] != 1 else ''} changed"]
-        for key, noun in (("rows_added", "row(s) added"), ("rows_removed", "row(s) removed"),
-                          ("columns_added", "column(s) added"), ("columns_removed", "column(s) removed")):
-            if detail.get(key):
-                parts.append(f"{len(detail[key])} {noun}")
-        if detail.get("cells_within_tolerance"):
-            parts.append(f"{detail['cells_within_tolerance']} within tolerance")
-        if detail.get("reordered"):
-            parts.append(" and ".join(detail["reordered"]) + " reordered")
-        return ", ".join(parts)
+        from .tables import describe_table_change
+
+        return describe_table_change(detail)
     numbers = detail.get("numbers") or {}
     if judgement == WITHIN_TOLERANCE and numbers.get("max_abs_diff") is not None:
         text = f"numbers differ by at most {numbers['max_abs_diff']:.3g}"

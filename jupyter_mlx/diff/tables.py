@@ -310,3 +310,18 @@ def _cells_close(a: str, b: str, options: CompareOptions) -> bool:
         return close_enough(float(a), float(b), options.rtol, options.atol)
     except ValueError:
         return texts_close(a, b, options)
+
+
+def describe_table_change(detail: dict) -> str:
+    """``3 cells changed, 1 row(s) added, 2 within tolerance``: a table verdict's detail in words."""
+    count = detail.get("cells_changed_count", 0)
+    parts = [f"{count} cell{'s' if count != 1 else ''} changed"]
+    for key, noun in (("rows_added", "row(s) added"), ("rows_removed", "row(s) removed"),
+                      ("columns_added", "column(s) added"), ("columns_removed", "column(s) removed")):
+        if detail.get(key):
+            parts.append(f"{len(detail[key])} {noun}")
+    if detail.get("cells_within_tolerance"):
+        parts.append(f"{detail['cells_within_tolerance']} within tolerance")
+    if detail.get("reordered"):
+        parts.append(" and ".join(detail["reordered"]) + " reordered")
+    return ", ".join(parts)

@@ -10,6 +10,8 @@ _JUDGED_ORDER = ("identical", "within_tolerance", "changed", "added", "removed",
 def format_comparison(data: dict[str, Any], show_identical: bool = False) -> str:
     """The comparison JSON (``Comparison.to_json()``) as a readable summary."""
     lines = [_header(data["a"]), _header(data["b"])]
+    if data["a"]["run_id"] and data["a"]["run_id"] == data["b"]["run_id"]:
+        lines.append("(A and B are the same run: everything is identical)")
     lines += _parameters(data["parameters"], show_identical)
     lines += _metrics(data["metrics"], show_identical)
     lines += _environment(data["environment"])
@@ -129,14 +131,9 @@ def _output_summary(output: dict[str, Any]) -> str:
             if detail.get("size_changed") else ""
         return f"{judgement}: {detail['changed_fraction']:.2%} of pixels, similarity {detail['similarity']:.3f}{size}"
     if output["kind"] == "table" and "cells_changed_count" in detail:
-        parts = [f"{detail['cells_changed_count']} cell(s) changed"]
-        for key, noun in (("rows_added", "row(s) added"), ("rows_removed", "row(s) removed"),
-                          ("columns_added", "column(s) added"), ("columns_removed", "column(s) removed")):
-            if detail.get(key):
-                parts.append(f"{len(detail[key])} {noun}")
-        if detail.get("cells_within_tolerance"):
-            parts.append(f"{detail['cells_within_tolerance']} within tolerance")
-        return f"{judgement}: {', '.join(parts)}"
+        from .tables import describe_table_change
+
+        return f"{judgement}: {describe_table_change(detail)}"
     if output["kind"] == "metric":
         return f"{judgement}: {_value(detail.get('a'))} -> {_value(detail.get('b'))}"
     numbers = detail.get("numbers") or {}

@@ -341,19 +341,45 @@ class BaselinesHandler(MLXHandler):
 
 class RunsTableHandler(MLXHandler):
     """``GET /mlx/table?notebook=&sweep=&status=&limit=``: runs as rows, parameters and metrics
-    as columns (``{"columns": [...], "rows": [...]}``), for a metrics table across many runs."""
+    as columns (``{"parameters", "metrics", "varying", "rows"}``), for a table across many runs."""
 
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        table = await self.call(
+    async def runs_table(self) -> Any:
+        return await self.call(
             self.service.runs_table,
             self.get_argument("notebook", None) or None,
             sweep_id=self.get_argument("sweep", None) or None,
             status=self.get_argument("status", None) or None,
             limit=self.int_argument("limit", 50),
         )
-        self.finish(table.to_json())
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish((await self.runs_table()).to_json())
+
+
+class RunsChartHandler(RunsTableHandler):
+    """``GET /mlx/table/chart?metric=&by=&notebook=&sweep=&status=&limit=``: a PNG of a metric
+    across runs, against the parameter ``by`` (default: the first parameter that varies)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        metric = self.get_argument("metric", "").strip()
+        if not metric:
+            raise web.HTTPError(400, log_message="the query argument 'metric' is required")
+        table = await self.runs_table()
+        png = await self.call(_chart_png, table, metric, self.get_argument("by", None) or None)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(png, set_content_type="image/png")
+
+
+def _chart_png(table: Any, metric: str, by: str | None) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    table.plot(metric, by).savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def route_handlers() -> list[tuple[str, type[APIHandler]]]:
@@ -375,6 +401,7 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (r"/mlx/check", CheckHandler),
         (r"/mlx/baselines", BaselinesHandler),
         (r"/mlx/table", RunsTableHandler),
+        (r"/mlx/table/chart", RunsChartHandler),
         (r"/mlx/events", EventsHandler),
         (r"/mlx/openapi.json", OpenAPIHandler),
     ]

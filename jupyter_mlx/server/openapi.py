@@ -167,6 +167,14 @@ _COMPARE_OPTIONS = [
 ]
 
 
+_TABLE_QUERY = [
+    _query("notebook", "string", "only this notebook"),
+    _query("sweep", "string", "only the runs of this sweep"),
+    _query("status", "string", "only this status"),
+    _query("limit", "integer", "the newest N runs (default 50)"),
+]
+
+
 def _comparison(description: str) -> dict[str, Any]:
     return {"description": description, "content": {
         "application/json": {"schema": _ref("Comparison")},
@@ -322,13 +330,20 @@ def openapi_document() -> dict[str, Any]:
         "/mlx/table": {
             "get": {
                 "summary": "Runs as rows, their parameters and metrics as columns",
-                "parameters": [
-                    _query("notebook", "string", "only this notebook"),
-                    _query("sweep", "string", "only the runs of this sweep"),
-                    _query("status", "string", "only this status"),
-                    _query("limit", "integer", "the newest N runs (default 50)"),
-                ],
+                "parameters": _TABLE_QUERY,
                 "responses": {"200": _json(_ref("RunsTable"), "the table"), **_errors(400, 404)},
+            },
+        },
+        "/mlx/table/chart": {
+            "get": {
+                "summary": "A PNG chart of a metric across runs, against a parameter",
+                "parameters": [
+                    {**_query("metric", "string", "the metric"), "required": True},
+                    _query("by", "string", "the parameter on the x axis (default: the first that varies)"),
+                    *_TABLE_QUERY,
+                ],
+                "responses": {"200": {"description": "the chart", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                              **_errors(400, 404)},
             },
         },
         "/mlx/openapi.json": {
