@@ -107,11 +107,42 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--junit", metavar="FILE", help="also write the result as JUnit XML")
     _compare_arguments(check)
 
+    serve = commands.add_parser(
+        "serve", help="serve a notebook function (or its '# GET /path' cells) over HTTP, in the foreground"
+    )
+    serve.add_argument("target", help="NOTEBOOK@vN (a run: its code and parameters) or a notebook file")
+    _endpoint_arguments(serve)
+
+    deploy = commands.add_parser("deploy", help="serve as a managed, named endpoint in the background (or redeploy it)")
+    deploy.add_argument("target", help="NOTEBOOK@vN (a run: its code and parameters) or a notebook file")
+    deploy.add_argument("--name", help="endpoint name (default: notebook-function); an existing one is redeployed")
+    _endpoint_arguments(deploy)
+
+    endpoints = commands.add_parser("endpoints", help="list managed endpoints: name, version, url, status, requests")
+    endpoints.add_argument("--json", action="store_true", help="print JSON")
+    rollback = commands.add_parser("rollback", help="serve an endpoint's previous version again")
+    rollback.add_argument("name")
+    stop = commands.add_parser("stop", help="stop a managed endpoint")
+    stop.add_argument("name")
+
     baseline = commands.add_parser("baseline", help="approve a run as its notebook's baseline, or show the baseline")
     baseline.add_argument("ref", help="NOTEBOOK@vN to approve it; a notebook alone shows its baseline")
     baseline.add_argument("--note", default="", help="why this run is the baseline")
     baseline.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--function", help="the notebook function to serve as POST /FUNCTION (default: the "
+                        "notebook's '# GET /path' annotated cells, as Kernel Gateway's notebook-http mode)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, help="port (default: 8500 for serve, a free one for deploy)")
+    parser.add_argument("--token", help="bearer token clients must send (default: a new one, shown once)")
+    parser.add_argument("--no-auth", action="store_true", help="serve without a token (anyone who can connect may call it)")
+    parser.add_argument("--workers", type=int, default=1, help="processes serving requests at once; globals are "
+                        "per worker then, as with Kernel Gateway's prespawn_count (default 1: shared state)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (default 30)")
+    parser.add_argument("--max-body", type=int, default=10 * 1024 * 1024, help="largest request body in bytes (default 10 MiB)")
 
 
 def _compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -412,6 +443,83 @@ def _cmd_baseline(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(service: Any, args: argparse.Namespace) -> int:
+    import secrets
+    import tempfile
+
+    from .serve.base import hash_token
+    from .serve.manager import check_endpoint_settings, endpoint_mode
+    from .serve.source import served_code
+    from .serve.spec import EndpointSpec
+    from .serve.supervisor import run
+
+    check_endpoint_settings(args.workers, args.timeout, args.max_body)
+    code = served_code(service, args.target, Path.cwd())
+    token = None if args.no_auth else (args.token or secrets.token_urlsafe(24))
+    mode = endpoint_mode(args.function, False)
+    with tempfile.TemporaryDirectory(prefix="mlx-serve-") as folder:
+        EndpointSpec(
+            name=Path(code.notebook).stem, notebook=code.notebook, ref=code.ref, cells=code.cells, mode=mode,
+            function=args.function, host=args.host, port=8500 if args.port is None else args.port,
+            token_hash=hash_token(token) if token else None, workers=args.workers, timeout=args.timeout,
+            max_body=args.max_body, cwd=str((service.project.root / code.notebook).parent),
+        ).write(Path(folder) / "spec.json")
+        print(f"serving {code.ref or code.notebook} ({'POST /' + args.function if args.function else 'annotated cells'}); "
+              f"Ctrl-C stops", file=sys.stderr)
+        if token:
+            print(f"token (shown once): {token}", file=sys.stderr)
+        status = run(Path(folder), echo=True)
+        if status:
+            log = Path(folder) / "endpoint.log"
+            if log.exists():
+                sys.stderr.write(log.read_text(errors="replace")[-2000:])
+            raise MLXError("execution_error", json.loads((Path(folder) / "status.json").read_text()).get("error") or "the endpoint did not start")
+    return 0
+
+
+def _cmd_deploy(service: Any, args: argparse.Namespace) -> int:
+    from .serve.manager import EndpointManager
+
+    deployed = EndpointManager(service).deploy(
+        args.target, function=args.function, name=args.name, host=args.host, port=args.port, token=args.token,
+        no_auth=args.no_auth, workers=args.workers, timeout=args.timeout, max_body=args.max_body, base=Path.cwd())
+    record = deployed.record
+    serving = record.deployment
+    route = f"POST {record.url}/{serving.function}" if serving.function else record.url
+    print(f"{record.name}: {serving.ref or serving.notebook} serving at {route}")
+    if deployed.token:
+        print(f"token (shown once, send 'Authorization: Bearer <token>'): {deployed.token}")
+    return 0
+
+
+def _cmd_endpoints(service: Any, args: argparse.Namespace) -> int:
+    from .formatting import format_endpoints_table
+    from .serve.manager import EndpointManager
+
+    found = EndpointManager(service).list()
+    if args.json:
+        print(json.dumps([record.to_json(status) for record, status in found], indent=2))
+    else:
+        print(format_endpoints_table(found) if found else "no endpoints; start one with jupyter mlx deploy NOTEBOOK@vN --function NAME")
+    return 0
+
+
+def _cmd_rollback(service: Any, args: argparse.Namespace) -> int:
+    from .serve.manager import EndpointManager
+
+    record = EndpointManager(service).rollback(args.name)
+    print(f"{record.name}: back to {record.deployment.ref or record.deployment.notebook} at {record.url}")
+    return 0
+
+
+def _cmd_stop(service: Any, args: argparse.Namespace) -> int:
+    from .serve.manager import EndpointManager
+
+    record = EndpointManager(service).stop(args.name)
+    print(f"{record.name}: stopped")
+    return 0
+
+
 def _looks_like_run_id(text: str) -> bool:
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
@@ -429,6 +537,11 @@ COMMANDS = {
     "diff": _cmd_diff,
     "check": _cmd_check,
     "baseline": _cmd_baseline,
+    "serve": _cmd_serve,
+    "deploy": _cmd_deploy,
+    "endpoints": _cmd_endpoints,
+    "rollback": _cmd_rollback,
+    "stop": _cmd_stop,
 }
 
 

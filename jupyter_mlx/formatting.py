@@ -134,3 +134,22 @@ def format_details(details: dict[str, Any]) -> str:
         where = f" in cell {error['cell_index']}" if error["cell_index"] is not None else ""
         lines.append(f"error      {error['ename']}{where}: {error['evalue']}")
     return "\n".join(lines)
+
+
+def format_endpoints_table(found: list) -> str:
+    """Managed endpoints: name, what they serve, where, state, requests and p50 latency."""
+    rows = []
+    for record, status in found:
+        serving = record.deployment
+        health = status.get("health") or {}
+        latency = (health.get("latency_ms") or {}).get("p50")
+        rows.append([
+            record.name,
+            serving.ref or serving.notebook,
+            f"POST /{serving.function}" if serving.function else "cells",
+            record.url,
+            status["state"] + (f" ({status['error']})" if status.get("error") and status["state"] != "serving" else ""),
+            str(health.get("requests", "")),
+            f"{latency:g} ms" if latency is not None else "",
+        ])
+    return _table(["NAME", "VERSION", "ROUTE", "URL", "STATUS", "REQUESTS", "P50"], rows)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .diff.comparison import Comparison
     from .diff.options import CompareOptions
     from .diff.table import RunsTable
+    from .serve.manager import EndpointManager
 
 log = logging.getLogger(__name__)
 
@@ -604,6 +605,13 @@ class RunService:
         if found is None:
             raise MLXError("not_found", f"{name} has no baseline: approve one with jupyter mlx baseline {name}@vN")
         return found
+
+    @property
+    def endpoints(self) -> "EndpointManager":
+        """The project's managed endpoints (deploy, redeploy, roll back, stop)."""
+        from .serve.manager import EndpointManager
+
+        return EndpointManager(self)
 
     def runs_table(self, notebook: str | None = None, sweep_id: str | None = None, status: str | None = None,
                    limit: int = 50, base: Path | None = None) -> "RunsTable":

@@ -1,7 +1,9 @@
 """``MLXExtensionApp``: owns the project's ``RunService`` inside a Jupyter server."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Unicode
@@ -42,6 +44,17 @@ class MLXExtensionApp(ExtensionApp):
         else:
             if interrupted:
                 self.log.info("jupyter_mlx: %d run(s) left by a stopped process marked interrupted", len(interrupted))
+        threading.Thread(target=self._restore_endpoints, args=(service,), name="mlx-endpoints-restore", daemon=True).start()
+
+    def _restore_endpoints(self, service: Any) -> None:
+        """Endpoints that should run but do not (the machine restarted) start again, in the background."""
+        try:
+            restarted = service.endpoints.restore()
+        except Exception as exc:
+            self.log.warning("jupyter_mlx: could not restore endpoints: %s", exc)
+            return
+        if restarted:
+            self.log.info("jupyter_mlx: restarted endpoint(s) %s", ", ".join(restarted))
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(route_handlers())

@@ -382,6 +382,63 @@ def _chart_png(table: Any, metric: str, by: str | None) -> bytes:
     return buffer.getvalue()
 
 
+_DEPLOY_FIELDS: dict[str, Any] = {
+    "target": str, "function": str, "name": str, "host": str, "port": int, "token": str, "no_auth": bool,
+    "workers": int, "timeout": (int, float), "max_body": int,
+}
+
+
+class EndpointsHandler(MLXHandler):
+    """``GET /mlx/endpoints``: managed endpoints with their status and request stats.
+    ``POST /mlx/endpoints`` ``{"target": "train.ipynb@v5", "function": "predict", "name": "iris"}``
+    deploys (or redeploys an existing name, zero downtime); the new token is in the answer, once."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        found = await self.call(self.service.endpoints.list)
+        self.finish({"endpoints": [record.to_json(status) for record, status in found]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body(_DEPLOY_FIELDS, required=("target",))
+        options = {key: value for key, value in body.items() if key != "target" and value is not None}
+        deployed = await self.call(self.service.endpoints.deploy, body["target"], **options)
+        self.set_status(201)
+        self.finish({**deployed.record.to_json(), "token": deployed.token})
+
+
+class EndpointDetailHandler(MLXHandler):
+    """``GET /mlx/endpoints/<name>`` (with ``?logs=200``: the last log lines), ``DELETE`` stops it."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        record, status = await self.call(self.service.endpoints.get, name)
+        body = record.to_json(status)
+        lines = self.int_argument("logs", 0)
+        if lines > 0:
+            body["logs"] = await self.call(self.service.endpoints.logs, name, lines)
+        self.finish(body)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        record = await self.call(self.service.endpoints.stop, name)
+        self.finish(record.to_json())
+
+
+class EndpointRollbackHandler(MLXHandler):
+    """``POST /mlx/endpoints/<name>/rollback``: serve the previous version again."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        record = await self.call(self.service.endpoints.rollback, name)
+        self.finish(record.to_json())
+
+
 def route_handlers() -> list[tuple[str, type[APIHandler]]]:
     from .events import EventsHandler
     from .openapi import OpenAPIHandler
@@ -402,6 +459,9 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (r"/mlx/baselines", BaselinesHandler),
         (r"/mlx/table", RunsTableHandler),
         (r"/mlx/table/chart", RunsChartHandler),
+        (r"/mlx/endpoints", EndpointsHandler),
+        (r"/mlx/endpoints/(?P<name>[a-z0-9][a-z0-9_-]{0,62})", EndpointDetailHandler),
+        (r"/mlx/endpoints/(?P<name>[a-z0-9][a-z0-9_-]{0,62})/rollback", EndpointRollbackHandler),
         (r"/mlx/events", EventsHandler),
         (r"/mlx/openapi.json", OpenAPIHandler),
     ]

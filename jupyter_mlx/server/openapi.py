@@ -136,6 +136,18 @@ SCHEMAS: dict[str, Any] = {
             "rows": {"type": "array", "items": {"type": "object"}},
         },
     },
+    "Endpoint": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "url": {"type": "string"},
+            "auth": {"type": "boolean", "description": "clients must send Authorization: Bearer <token>"},
+            "serving": {"type": "object", "description": "the deployed version: notebook, ref, mode, function"},
+            "history": {"type": "array", "items": {"type": "object"}},
+            "status": {"type": "object", "nullable": True, "description": "state, error, and health (request counts, latencies)"},
+            "token": {"type": "string", "nullable": True, "description": "in the answer to a new deployment only"},
+        },
+    },
     "LaunchRun": {
         "type": "object",
         "required": ["notebook"],
@@ -345,6 +357,39 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "the chart", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
                               **_errors(400, 404)},
             },
+        },
+        "/mlx/endpoints": {
+            "get": {
+                "summary": "Managed endpoints with their status and request stats",
+                "responses": {"200": _json({"type": "object", "properties": {"endpoints": {"type": "array", "items": _ref("Endpoint")}}}, "endpoints")},
+            },
+            "post": {
+                "summary": "Deploy a run (or notebook) as a named endpoint, or redeploy a name with zero downtime",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["target"], "additionalProperties": False,
+                    "properties": {
+                        "target": {"type": "string", "example": "train.ipynb@v5"},
+                        "function": {"type": "string", "description": "serve POST /<function>; without it, the annotated cells"},
+                        "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
+                        "token": {"type": "string"}, "no_auth": {"type": "boolean"}, "workers": {"type": "integer"},
+                        "timeout": {"type": "number"}, "max_body": {"type": "integer"},
+                    }}}}},
+                "responses": {"201": _json(_ref("Endpoint"), "the endpoint, serving"), **_errors(400, 404, 409)},
+            },
+        },
+        "/mlx/endpoints/{name}": {
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": {
+                "summary": "One endpoint (with ?logs=N, its last N log lines)",
+                "parameters": [_query("logs", "integer", "log lines to include")],
+                "responses": {"200": _json(_ref("Endpoint"), "the endpoint"), **_errors(404)},
+            },
+            "delete": {"summary": "Stop an endpoint", "responses": {"200": _json(_ref("Endpoint"), "stopped"), **_errors(404)}},
+        },
+        "/mlx/endpoints/{name}/rollback": {
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "post": {"summary": "Serve the previous version again",
+                     "responses": {"200": _json(_ref("Endpoint"), "the endpoint"), **_errors(404, 409)}},
         },
         "/mlx/openapi.json": {
             "get": {"summary": "This document", "responses": {"200": _json({"type": "object"}, "OpenAPI 3")}},

@@ -1,0 +1,107 @@
+"""What every endpoint handler does: bearer-token auth, the JSON error shape, request stats."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from tornado import web
+
+from .spec import EndpointSpec
+from .stats import SharedStats
+
+
+class RequestError(web.HTTPError):
+    """A request the endpoint refuses: its status and a message for the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status)
+        self.message = message
+
+
+class RequestTimeout(Exception):
+    """The request ran past the endpoint's timeout."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ``RequestTimeout`` in this (the worker's main) thread after ``seconds``: handlers
+    run the notebook's code on the main thread, one request at a time per worker."""
+    if seconds <= 0:
+        yield
+        return
+
+    def expire(_signum: int, _frame: Any) -> None:
+        raise RequestTimeout(f"the request took longer than the endpoint's timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def hash_token(token: str) -> str:
+    """How tokens are stored: their SHA-256, never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class EndpointState:
+    """Shared by the handlers of one worker."""
+
+    spec: EndpointSpec
+    stats: SharedStats
+    started_at: float
+    in_flight: int = 0  # requests being answered by this worker now
+    draining: bool = False  # stopping: answer what came, ask clients to reconnect (to the next version)
+
+
+class EndpointHandler(web.RequestHandler):
+    """Base handler: ``Authorization: Bearer <token>`` when the endpoint has a token (401 without
+    one, 403 for a wrong one), errors as ``{"error", "message"}`` JSON, every request counted."""
+
+    public = False  # /healthz answers without the token (a load balancer's probe)
+
+    def initialize(self, state: EndpointState) -> None:
+        self.state = state
+        self._began = time.perf_counter()
+        state.in_flight += 1
+        if state.draining:
+            self.set_header("Connection", "close")
+
+    def prepare(self) -> None:
+        expected = self.state.spec.token_hash
+        if expected is None or self.public:
+            return
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self.set_header("WWW-Authenticate", 'Bearer realm="jupyter_mlx"')
+            raise RequestError(401, "this endpoint needs a token: send Authorization: Bearer <token>")
+        if not hmac.compare_digest(hash_token(token.strip()), expected):
+            raise RequestError(403, "wrong token for this endpoint")
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "message", None) or self._reason
+        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 413: "body_too_large", 504: "timeout"}.get(status_code, "error")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": code, "message": message}))
+
+    def on_finish(self) -> None:
+        self.state.in_flight -= 1
+        self.state.stats.record((time.perf_counter() - self._began) * 1000, self.get_status() >= 500)

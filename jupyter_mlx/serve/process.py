@@ -1,0 +1,191 @@
+"""One version of an endpoint: run the notebook's set-up once, fork the workers, serve.
+
+``python -m jupyter_mlx.serve.process SPEC.json --socket-fd N --ready-fd M``: the listening
+socket is inherited from the supervisor (``supervisor.py``), which keeps it open across
+redeploys, so swapping versions never refuses a connection. Once every worker listens, one line
+is written to the ready pipe. SIGTERM: workers stop accepting, finish the requests in flight, exit.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from tornado import httpserver, ioloop, web
+
+from .base import EndpointHandler, EndpointState, RequestError
+from .setup import SetupError, find_function, make_shell, run_cells
+from .spec import EndpointSpec
+from .stats import SharedStats
+
+log = logging.getLogger("jupyter_mlx.serve")
+STOP_GRACE_SECONDS = 10.0
+DRAIN_SECONDS = 0.5  # connections accepted just before the stop get their request answered
+HARD_BODY_LIMIT = 1024**3  # streamed bodies are checked against the endpoint's own limit
+
+
+class HealthHandler(EndpointHandler):
+    """``GET /healthz``: up, what it serves, request counts and latencies of all workers."""
+
+    public = True
+
+    def get(self) -> None:
+        spec = self.state.spec
+        self.write_json({"status": "ok", "name": spec.name, "notebook": spec.notebook, "ref": spec.ref,
+                         "mode": spec.mode, "function": spec.function, "pid": os.getppid() if spec.workers > 1 else os.getpid(),
+                         "workers": spec.workers, "uptime_s": round(time.time() - self.state.started_at, 3),
+                         **self.state.stats.summary()})
+
+
+class NotFoundHandler(EndpointHandler):
+    def prepare(self) -> None:
+        super().prepare()
+        raise RequestError(404, f"no route {self.request.path}; see /openapi.json")
+
+
+def build_app(spec: EndpointSpec, state: EndpointState, log_stream: Any) -> web.Application:
+    """Run the set-up cells once, and the application serving the notebook's routes."""
+    shell = make_shell()
+    if spec.mode == "cells":
+        from .annotations import split_cells
+        from .cells_app import make_cells_app
+
+        setup, routes = split_cells(spec.cells)
+        run_cells(shell, setup, log_stream)
+        app = make_cells_app(shell, routes, state)
+    else:
+        from .function_app import function_routes
+
+        run_cells(shell, spec.cells, log_stream)
+        app = web.Application(function_routes(state, find_function(shell, spec.function or "")),
+                              default_handler_class=NotFoundHandler, default_handler_args={"state": state})
+    app.add_handlers(r".*", [("/healthz", HealthHandler, {"state": state})])
+    return app
+
+
+def serve(spec: EndpointSpec, listener: socket.socket, ready_fd: int | None) -> None:
+    stats = SharedStats(spec.workers)
+    state = EndpointState(spec, stats, time.time())
+    app = build_app(spec, state, sys.stderr)
+    worker = _fork_workers(spec.workers) if spec.workers > 1 else 0
+    if worker is None:  # the parent of the workers: wait for them, pass SIGTERM on
+        _report_ready(ready_fd, spec)
+        return
+    stats.slot = worker
+    server = httpserver.HTTPServer(app, max_body_size=max(spec.max_body, HARD_BODY_LIMIT), xheaders=False)
+    server.add_sockets([listener])
+    loop = ioloop.IOLoop.current()
+
+    def stop(_signum: int, _frame: Any) -> None:
+        loop.add_callback_from_signal(_graceful_stop, server, state, loop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if spec.workers == 1:
+        _report_ready(ready_fd, spec)
+    loop.start()
+
+
+async def _graceful_stop(server: httpserver.HTTPServer, state: EndpointState, loop: ioloop.IOLoop) -> None:
+    """Stop accepting (the supervisor's socket stays open for the next version), answer the
+    requests on connections already accepted, telling their clients to reconnect, then close."""
+    import asyncio
+
+    server.stop()
+    state.draining = True
+    started = time.monotonic()
+    while time.monotonic() - started < STOP_GRACE_SECONDS:
+        if time.monotonic() - started >= DRAIN_SECONDS and state.in_flight == 0:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        await asyncio.wait_for(server.close_all_connections(), 1.0)
+    finally:
+        loop.stop()
+
+
+_children: list[int] = []
+
+
+def _fork_workers(count: int) -> int | None:
+    """Fork ``count`` workers (they share the set-up's memory copy-on-write); returns the worker's
+    index in a worker, None in the parent once they have all exited."""
+    for index in range(count):
+        pid = os.fork()
+        if pid == 0:
+            return index
+        _children.append(pid)
+
+    def forward(signum: int, _frame: Any) -> None:
+        for pid in _children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return None
+
+
+def _wait_for_workers() -> int:
+    status = 0
+    for pid in _children:
+        while True:
+            try:
+                _, code = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                code = 0
+                break
+        status = status or (os.waitstatus_to_exitcode(code) if code else 0)
+    return status
+
+
+def _report_ready(ready_fd: int | None, spec: EndpointSpec) -> None:
+    if ready_fd is not None:
+        os.write(ready_fd, (json.dumps({"ready": True, "pid": os.getpid(), "workers": spec.workers}) + "\n").encode())
+        os.close(ready_fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_mlx.serve.process")
+    parser.add_argument("spec")
+    parser.add_argument("--socket-fd", type=int, required=True)
+    parser.add_argument("--ready-fd", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from pathlib import Path
+
+    spec = EndpointSpec.read(Path(args.spec))
+    os.chdir(spec.cwd)
+    listener = socket.socket(fileno=args.socket_fd)
+    listener.setblocking(False)
+    try:
+        serve(spec, listener, args.ready_fd)
+    except SetupError as exc:
+        _report_failure(args.ready_fd, str(exc))
+        return 3
+    except Exception as exc:  # a missing function, a bad spec: say it, once
+        _report_failure(args.ready_fd, f"{type(exc).__name__}: {exc}" if not hasattr(exc, "message") else exc.message)
+        return 3
+    return _wait_for_workers() if _children else 0
+
+
+def _report_failure(ready_fd: int | None, message: str) -> None:
+    log.error("%s", message)
+    if ready_fd is not None:
+        os.write(ready_fd, (json.dumps({"ready": False, "error": message}) + "\n").encode())
+        os.close(ready_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

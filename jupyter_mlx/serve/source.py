@@ -1,0 +1,58 @@
+"""The code an endpoint runs: a run's stored source snapshot with its parameters, or a notebook
+file as it is, as a list of code cell sources."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MLXError
+from ..execute.parameters import parameters_cell_index
+
+if TYPE_CHECKING:
+    from ..service import RunService
+
+SKIP_TAG = "mlx:no-serve"  # a cell the endpoint does not run (plots for the report, slow checks)
+
+
+@dataclass(frozen=True)
+class ServedCode:
+    notebook: str  # project path
+    ref: str | None  # NOTEBOOK@vN, or None for the file as it is
+    run_id: str | None
+    cells: list[str]
+
+
+def served_code(service: "RunService", target: str, base: Path | None = None) -> ServedCode:
+    """``train.ipynb@v5`` (a run: its snapshot and parameters) or ``api.ipynb`` (the file now)."""
+    if "@" in target or _looks_like_run_id(target):
+        run = service.get_run(target, base)
+        notebook = json.loads(service.store.source_notebook(run.id))
+        return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.parameters))
+    name = service.project.notebook_path(target, base)
+    _, notebook = service.project.read_notebook(name)
+    return ServedCode(name, None, None, code_cells(notebook, {}))
+
+
+def code_cells(notebook: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
+    """The notebook's code cells in order, the run's parameters assigned right after its
+    ``parameters`` cell (as papermill injects them); cells tagged ``mlx:no-serve`` left out."""
+    index = parameters_cell_index(notebook)
+    cells = []
+    for position, cell in enumerate(notebook.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        source = "".join(cell["source"]) if isinstance(cell.get("source"), list) else cell.get("source", "")
+        if SKIP_TAG not in tags and "injected-parameters" not in tags:
+            cells.append(source)
+        if position == index and parameters:
+            cells.append("\n".join(f"{name} = {value!r}" for name, value in parameters.items()))
+    if not cells:
+        raise MLXError("invalid_notebook", "the notebook has no code cells to serve")
+    return cells
+
+
+def _looks_like_run_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)

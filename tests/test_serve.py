@@ -1,0 +1,250 @@
+"""Serving a notebook function: a real endpoint process per module, requests over HTTP on 127.0.0.1."""
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from jupyter_mlx.errors import MLXError
+from jupyter_mlx.service import RunService
+
+from notebooks import code_cell, write_notebook
+
+MODEL = [
+    code_cell("scale = 1.0  # what predict multiplies by", tags=["parameters"]),
+    code_cell("import time\nimport matplotlib.pyplot as plt\nstore = {}"),
+    code_cell(
+        "def predict(values: list[float], offset: float = 0.0) -> list[float]:\n"
+        "    '''Each value times scale, plus offset.'''\n"
+        "    return [v * scale + offset for v in values]\n"
+        "\n"
+        "def fail(x: int) -> int:\n"
+        "    raise ValueError(f'no {x}')\n"
+        "\n"
+        "def slow(seconds: float) -> str:\n"
+        "    time.sleep(seconds)\n"
+        "    return 'done'\n"
+        "\n"
+        "def remember(key: str, value: int) -> dict:\n"
+        "    store[key] = value\n"
+        "    return dict(store)\n"
+        "\n"
+        "def chart(points: list[float]):\n"
+        "    fig, ax = plt.subplots(figsize=(2, 1.5))\n"
+        "    ax.plot(points)\n"
+        "    return fig"
+    ),
+    code_cell("print('a cell for the report', predict([1, 2]))"),
+]
+
+
+def request(port: int, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    connection.request(method, path, body=payload, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    content_type = response.getheader("Content-Type", "")
+    return response.status, (json.loads(data) if content_type.startswith("application/json") else data), content_type
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """model.ipynb run twice: v1 with scale=2, v2 with scale=3."""
+    root = tmp_path_factory.mktemp("serve")
+    write_notebook(root / "model.ipynb", *MODEL)
+    service = RunService(root)
+    assert service.run("model.ipynb", {"scale": "2"}).status == "succeeded"
+    assert service.run("model.ipynb", {"scale": "3"}).status == "succeeded"
+    yield service
+    for record, _ in service.endpoints.list():
+        service.endpoints.stop(record.name)
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def endpoint(project):
+    deployed = project.endpoints.deploy("model.ipynb@v1", function="predict", name="model", timeout=1.0, max_body=4096)
+    return deployed.record.port, deployed.token
+
+
+def test_the_function_answers_with_the_runs_parameters(endpoint):
+    port, token = endpoint
+    status, body, content_type = request(port, "POST", "/predict", {"values": [1, 2.5], "offset": 1}, token)
+    assert status == 200 and content_type == "application/json" and body == [3.0, 6.0]  # scale=2: v1's
+
+
+def test_auth_is_required_and_checked(endpoint):
+    port, token = endpoint
+    status, body, _ = request(port, "POST", "/predict", {"values": [1]})
+    assert status == 401 and body["error"] == "unauthorized"
+    status, body, _ = request(port, "POST", "/predict", {"values": [1]}, token="not-the-token")
+    assert status == 403 and body["error"] == "forbidden"
+    status, body, _ = request(port, "GET", "/healthz")  # probes need no token
+    assert status == 200 and body["status"] == "ok" and body["ref"] == "model.ipynb@v1"
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"{nope", "the body is not valid JSON"),
+    (b'{"values": "abc"}', "values: expected an array, got a string"),
+    (b'{"values": [1, "x"]}', "values[1]: expected a number, got a string"),
+    (b"{}", "missing argument(s): values"),
+    (b'{"values": [1], "scale": 3}', "unknown argument(s): scale"),
+    (b"[1, 2]", "the body must be a JSON object"),
+])
+def test_bad_bodies_are_400_saying_what_is_wrong(endpoint, payload, message):
+    port, token = endpoint
+    status, body, _ = request(port, "POST", "/predict", token=token, raw=payload)
+    assert status == 400 and message in body["message"], body
+
+
+def test_oversized_body_is_413(endpoint):
+    port, token = endpoint
+    status, body, _ = request(port, "POST", "/predict", token=token, raw=b'{"values": [' + b"1," * 5000 + b"1]}")
+    assert status == 413 and "at most 4,096" in body["message"]
+
+
+def test_unknown_route_and_method(endpoint):
+    port, token = endpoint
+    assert request(port, "POST", "/nope", {}, token)[0] == 404
+    assert request(port, "GET", "/predict", None, token)[0] == 405
+
+
+def test_openapi_describes_the_function(endpoint):
+    port, token = endpoint
+    status, document, _ = request(port, "GET", "/openapi.json", None, token)
+    operation = document["paths"]["/predict"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert status == 200 and schema["required"] == ["values"]
+    assert schema["properties"]["values"] == {"type": "array", "items": {"type": "number"}}
+    assert operation["summary"] == "Each value times scale, plus offset."
+
+
+@pytest.fixture(scope="module")
+def toolbox(project):
+    """The other functions of the notebook, one endpoint each, without auth."""
+    ports = {}
+    for function in ("fail", "slow", "remember", "chart"):
+        deployed = project.endpoints.deploy("model.ipynb@v1", function=function, no_auth=True, timeout=1.0)
+        assert deployed.token is None
+        ports[function] = deployed.record.port
+    return ports
+
+
+def test_a_raising_function_is_a_500_and_the_endpoint_keeps_serving(toolbox):
+    status, body, _ = request(toolbox["fail"], "POST", "/fail", {"x": 7})
+    assert status == 500 and body == {"error": "function_error", "exception": "ValueError", "message": "ValueError: no 7"}
+    assert request(toolbox["fail"], "POST", "/fail", {"x": 8})[0] == 500  # still there
+    health = request(toolbox["fail"], "GET", "/healthz")[1]
+    assert health["requests"] >= 2 and health["errors"] >= 2
+
+
+def test_a_slow_request_hits_the_timeout_and_the_endpoint_keeps_serving(toolbox):
+    started = time.monotonic()
+    status, body, _ = request(toolbox["slow"], "POST", "/slow", {"seconds": 5})
+    assert status == 504 and body["error"] == "timeout" and time.monotonic() - started < 4
+    assert request(toolbox["slow"], "POST", "/slow", {"seconds": 0.01})[1] == "done"
+
+
+def test_globals_persist_across_requests(toolbox):
+    request(toolbox["remember"], "POST", "/remember", {"key": "a", "value": 1})
+    assert request(toolbox["remember"], "POST", "/remember", {"key": "b", "value": 2})[1] == {"a": 1, "b": 2}
+
+
+def test_a_figure_is_returned_as_png(toolbox):
+    status, body, content_type = request(toolbox["chart"], "POST", "/chart", {"points": [1, 3, 2]})
+    assert status == 200 and content_type == "image/png" and body.startswith(b"\x89PNG")
+
+
+def test_redeploy_and_rollback_under_a_stream_of_requests(project, endpoint):
+    port, token = endpoint
+    answers, failures, stop = [], [], threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                status, body, _ = request(port, "POST", "/predict", {"values": [1]}, token)
+                (answers if status == 200 else failures).append(body if status == 200 else (status, body))
+            except OSError as exc:
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.3)
+        redeployed = project.endpoints.deploy("model.ipynb@v2", function="predict", name="model", timeout=1.0)
+        assert redeployed.token is None and redeployed.record.port == port  # same address, same token
+        time.sleep(0.3)
+        assert request(port, "POST", "/predict", {"values": [1]}, token)[1] == [3.0]  # v2: scale=3
+        rolled = project.endpoints.rollback("model")
+        assert rolled.deployment.ref == "model.ipynb@v1"
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert failures == []
+    assert [2.0] in answers and [3.0] in answers and answers[-1] == [2.0]
+
+
+def test_endpoints_are_listed_and_stopped(project, toolbox):
+    names = {record.name: status for record, status in project.endpoints.list()}
+    assert names["model-chart"]["state"] == "serving" and names["model-chart"]["health"]["status"] == "ok"
+    project.endpoints.stop("model-chart")
+    record, status = project.endpoints.get("model-chart")
+    assert status["state"] == "stopped" and record.desired == "stopped"
+    with pytest.raises(ConnectionRefusedError):
+        request(toolbox["chart"], "GET", "/healthz")
+
+
+@pytest.mark.parametrize("target, options, code, message", [
+    ("model.ipynb@v1", {"function": "nope"}, "execution_error", "defines no function 'nope'; it defines chart, fail"),
+    ("model.ipynb@v9", {"function": "predict"}, "not_found", "model.ipynb has no run v9"),
+    ("model.ipynb@v1", {"function": "predict", "name": "Bad Name"}, "invalid_request", "invalid endpoint name"),
+    ("model.ipynb@v1", {"function": "predict", "workers": 0}, "invalid_request", "workers must be between 1 and 64"),
+])
+def test_bad_deployments_are_clear_errors(project, target, options, code, message):
+    with pytest.raises(MLXError) as caught:
+        project.endpoints.deploy(target, **options)
+    assert caught.value.code == code and message in caught.value.message
+
+
+def test_a_taken_port_is_a_clear_error(project):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(MLXError, match="cannot listen on 127.0.0.1"):
+            project.endpoints.deploy("model.ipynb@v1", function="predict", name="clash", port=taken.getsockname()[1])
+
+
+def test_serve_in_the_foreground_from_the_shell(project):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_mlx.cli", "serve", "model.ipynb@v2", "--function", "predict",
+         "--port", str(port), "--no-auth"],
+        cwd=project.project.root, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert request(port, "POST", "/predict", {"values": [2]})[1] == [6.0]
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0 and "serving: model.ipynb (model.ipynb@v2)" in err and "stopped" in err
