@@ -361,7 +361,8 @@ def openapi_document() -> dict[str, Any]:
         "/mlx/endpoints": {
             "get": {
                 "summary": "Managed endpoints with their status and request stats",
-                "responses": {"200": _json({"type": "object", "properties": {"endpoints": {"type": "array", "items": _ref("Endpoint")}}}, "endpoints")},
+                "responses": {"200": _json({"type": "object", "properties": {"endpoints": {"type": "array", "items": _ref("Endpoint")}}}, "endpoints"),
+                              **_errors()},
             },
             "post": {
                 "summary": "Deploy a run (or notebook) as a named endpoint, or redeploy a name with zero downtime",
