@@ -125,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
     stop = commands.add_parser("stop", help="stop a managed endpoint")
     stop.add_argument("name")
 
+    export = commands.add_parser("export", help="write a standalone service folder (app, requirements, README) that "
+                                 "serves the function without Jupyter")
+    export.add_argument("target", help="NOTEBOOK@vN or a notebook file")
+    export.add_argument("--function", help="the function to serve (default: the annotated cells)")
+    export.add_argument("-o", "--output", required=True, help="the folder to write")
+    export.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+
     baseline = commands.add_parser("baseline", help="approve a run as its notebook's baseline, or show the baseline")
     baseline.add_argument("ref", help="NOTEBOOK@vN to approve it; a notebook alone shows its baseline")
     baseline.add_argument("--note", default="", help="why this run is the baseline")
@@ -520,6 +527,14 @@ def _cmd_stop(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(service: Any, args: argparse.Namespace) -> int:
+    from .serve.export import export_endpoint
+
+    folder = export_endpoint(service, args.target, Path(args.output), args.function, args.force, base=Path.cwd())
+    print(f"wrote {folder}: pip install -r {folder / 'requirements.txt'}; ENDPOINT_TOKEN=... python {folder / 'app.py'}")
+    return 0
+
+
 def _looks_like_run_id(text: str) -> bool:
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
@@ -542,6 +557,7 @@ COMMANDS = {
     "endpoints": _cmd_endpoints,
     "rollback": _cmd_rollback,
     "stop": _cmd_stop,
+    "export": _cmd_export,
 }
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import json
 import signal
 import socket
@@ -248,3 +249,60 @@ def test_serve_in_the_foreground_from_the_shell(project):
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0 and "serving: model.ipynb (model.ipynb@v2)" in err and "stopped" in err
+
+
+BLOCK_JUPYTER = '''
+import os, runpy, sys
+from importlib.machinery import PathFinder
+HERE = os.path.dirname(os.path.abspath(sys.argv[1]))
+BLOCKED = {"jupyter_mlx", "jupyter_client", "jupyter_server", "jupyter_core", "ipykernel", "nbformat", "nbconvert",
+           "papermill", "jupyterlab", "notebook"}
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            spec = PathFinder.find_spec(name, path)
+            if spec is None or not (spec.origin or "").startswith(HERE):
+                raise ImportError(f"{name} is not installed where the export runs")
+        return None
+sys.meta_path.insert(0, Block())
+sys.argv = sys.argv[1:]
+sys.path.insert(0, HERE)
+runpy.run_path(sys.argv[0], run_name="__main__")
+'''
+
+
+def test_export_serves_the_same_function_without_jupyter(project, tmp_path):
+    from jupyter_mlx.serve.export import export_endpoint
+
+    folder = export_endpoint(project, "model.ipynb@v2", tmp_path / "service", function="predict")
+    assert {p.name for p in folder.iterdir()} >= {"app.py", "notebook_code.py", "requirements.txt", "README.md",
+                                                  "endpoint.json", "mlx_endpoint"}
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith("tornado==") for line in requirements)
+    assert any(line.startswith("matplotlib==") for line in requirements)  # the notebook imports it
+    assert "scale = 3" in (folder / "notebook_code.py").read_text()  # v2's parameter, injected
+    (tmp_path / "block.py").write_text(BLOCK_JUPYTER)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    refused = subprocess.run([sys.executable, str(tmp_path / "block.py"), str(folder / "app.py"), "--port", str(port)],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "ENDPOINT_TOKEN": ""})
+    assert refused.returncode == 2 and "set ENDPOINT_TOKEN" in refused.stderr  # safe by default
+    process = subprocess.Popen([sys.executable, str(tmp_path / "block.py"), str(folder / "app.py"), "--port", str(port)],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "ENDPOINT_TOKEN": "s3cret"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, body, _ = request(port, "POST", "/predict", {"values": [1, 2]}, token="s3cret")
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+                time.sleep(0.1)
+        assert status == 200 and body == [3.0, 6.0]
+        assert request(port, "POST", "/predict", {"values": [1]})[0] == 401
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    with pytest.raises(MLXError, match="not empty"):
+        export_endpoint(project, "model.ipynb@v2", folder, function="predict")

@@ -89,6 +89,10 @@ def serve(spec: EndpointSpec, listener: socket.socket, ready_fd: int | None) -> 
     signal.signal(signal.SIGINT, stop)
     if spec.workers == 1:
         _report_ready(ready_fd, spec)
+    if worker == 0:
+        address = listener.getsockname()
+        log.info("%s serving %s on http://%s:%s with %d worker(s)", spec.name, spec.ref or spec.notebook,
+                 address[0], address[1], spec.workers)
     loop.start()
 
 
@@ -156,6 +160,21 @@ def _report_ready(ready_fd: int | None, spec: EndpointSpec) -> None:
         os.close(ready_fd)
 
 
+def serve_standalone(spec: EndpointSpec) -> int:
+    """Listen on the spec's address and serve until SIGTERM/SIGINT, without a supervisor (an
+    exported endpoint); 3 when the notebook cannot be served."""
+    listener = socket.create_server((spec.host, spec.port), backlog=1024)
+    listener.setblocking(False)
+    try:
+        serve(spec, listener, None)
+    except SetupError as exc:
+        log.error("%s", exc)
+        return 3
+    if _children:
+        return _wait_for_workers()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jupyter_mlx.serve.process")
     parser.add_argument("spec")
@@ -174,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as exc:
         _report_failure(args.ready_fd, str(exc))
         return 3
-    except Exception as exc:  # a missing function, a bad spec: say it, once
-        _report_failure(args.ready_fd, f"{type(exc).__name__}: {exc}" if not hasattr(exc, "message") else exc.message)
+    except Exception as exc:  # a bad spec: say it, once
+        _report_failure(args.ready_fd, f"{type(exc).__name__}: {exc}")
         return 3
     return _wait_for_workers() if _children else 0
 

@@ -7,11 +7,8 @@ import io
 import os
 from typing import Any
 
-from ..errors import MLXError
-
-
 class SetupError(Exception):
-    """A notebook cell failed while the endpoint was starting."""
+    """The notebook cannot be served: a cell failed at start-up, or the function is missing."""
 
 
 def make_shell() -> Any:
@@ -47,8 +44,7 @@ def find_function(shell: Any, name: str) -> Any:
     if value is None:
         defined = sorted(k for k, v in shell.user_ns.items() if callable(v) and getattr(v, "__module__", "") == "__main__"
                          and not k.startswith("_"))
-        raise MLXError("not_found", f"the notebook defines no function {name!r}"
-                       + (f"; it defines {', '.join(defined)}" if defined else ""))
+        raise SetupError(f"the notebook defines no function {name!r}" + (f"; it defines {', '.join(defined)}" if defined else ""))
     if not callable(value):
-        raise MLXError("invalid_request", f"{name!r} in the notebook is a {type(value).__name__}, not a function")
+        raise SetupError(f"{name!r} in the notebook is a {type(value).__name__}, not a function")
     return value

@@ -1,0 +1,198 @@
+"""A standalone service folder from a run version: the endpoint without Jupyter or jupyter_mlx.
+
+``service/notebook_code.py`` is the notebook's code (its parameters injected) as nbconvert's
+Python exporter writes it; ``service/mlx_endpoint/`` is a copy of the endpoint runtime that
+``jupyter mlx serve`` uses (tornado and IPython only); ``service/app.py`` starts it;
+``requirements.txt`` pins what the code imports to the versions the run used; ``README.md``
+says how to run and call it.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MLXError
+from .source import served_code
+
+if TYPE_CHECKING:
+    from ..service import RunService
+
+RUNTIME_MODULES = ("spec", "stats", "base", "schema", "responses", "function_app", "setup", "process",
+                   "annotations", "cells_app")
+ALWAYS = ("tornado", "ipython")
+
+
+def export_endpoint(service: "RunService", target: str, output: Path, function: str | None = None,
+                    force: bool = False, base: Path | None = None) -> Path:
+    """Write the service folder for ``target`` (``train.ipynb@v5`` or a notebook) to ``output``."""
+    code = served_code(service, target, base)
+    if output.exists() and any(output.iterdir()) and not force:
+        raise MLXError("conflict", f"{output} exists and is not empty (--force to overwrite)")
+    output.mkdir(parents=True, exist_ok=True)
+    script = _script(code.cells)
+    (output / "notebook_code.py").write_text(script)
+    runtime = output / "mlx_endpoint"
+    runtime.mkdir(exist_ok=True)
+    (runtime / "__init__.py").write_text('"""The endpoint runtime of jupyter_mlx, copied by jupyter mlx export."""\n')
+    here = Path(__file__).parent
+    for name in RUNTIME_MODULES:
+        if (here / f"{name}.py").exists():
+            shutil.copyfile(here / f"{name}.py", runtime / f"{name}.py")
+    settings: dict[str, Any] = {"name": Path(code.notebook).stem, "notebook": code.notebook, "ref": code.ref,
+                                "mode": "function" if function else "cells", "function": function}
+    if not function:  # the annotated cells are the routes: they stay cells
+        settings["cells"] = code.cells
+    (output / "endpoint.json").write_text(json.dumps(settings, indent=1) + "\n")
+    (output / "app.py").write_text(APP)
+    if any("jupyter_mlx" in _imported(source) for source in code.cells):
+        (output / "jupyter_mlx.py").write_text(METRICS_STAND_IN)
+    versions = _run_packages(service, code.run_id)
+    (output / "requirements.txt").write_text(_requirements(code.cells, versions))
+    (output / "README.md").write_text(_readme(settings))
+    return output
+
+
+def _script(cells: list[str]) -> str:
+    """The cells as one Python script, through nbconvert (magics become get_ipython() calls)."""
+    import nbformat
+    from nbconvert import PythonExporter
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    notebook.metadata["language_info"] = {"name": "python"}
+    body, _ = PythonExporter().from_notebook_node(notebook)
+    return body
+
+
+def _run_packages(service: "RunService", run_id: str | None) -> dict[str, str]:
+    if run_id is None:
+        return {}
+    run = service.store.get_run(run_id)
+    return dict(service.store.environment(run.environment_id).packages) if run.environment_id else {}
+
+
+def _requirements(cells: list[str], versions: dict[str, str]) -> str:
+    """What the code imports, as distributions, pinned to the run's versions (or this Python's)."""
+    from importlib import metadata
+
+    modules = _requirement_modules(cells)
+    by_module = metadata.packages_distributions()
+    lower = {name.lower().replace("_", "-"): version for name, version in versions.items()}
+    lines = []
+    for distribution in sorted({*ALWAYS, *(d for m in modules for d in by_module.get(m, ()))}, key=str.lower):
+        key = distribution.lower().replace("_", "-")
+        version = lower.get(key)
+        if version is None:
+            try:
+                version = metadata.version(distribution)
+            except metadata.PackageNotFoundError:
+                version = None
+        lines.append(f"{distribution}=={version}" if version else distribution)
+    return "\n".join(dict.fromkeys(lines)) + "\n"
+
+
+def _imported(source: str) -> set[str]:
+    """Top-level modules a cell imports (magics and shell lines are skipped)."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return {name for name in found if name not in sys.stdlib_module_names}
+
+
+def _requirement_modules(cells: list[str]) -> set[str]:
+    """The modules to install: jupyter_mlx itself is replaced by a stand-in in the folder."""
+    return {name for source in cells for name in _imported(source)} - {"jupyter_mlx"}
+
+
+def _readme(settings: dict[str, Any]) -> str:
+    route = f"POST /{settings['function']}" if settings["function"] else "the notebook's annotated routes"
+    call = (f"curl -X POST http://127.0.0.1:8500/{settings['function']} -H \"Authorization: Bearer $ENDPOINT_TOKEN\" "
+            "-H 'Content-Type: application/json' -d '{...the function arguments...}'") if settings["function"] else \
+        "curl http://127.0.0.1:8500/<route> -H \"Authorization: Bearer $ENDPOINT_TOKEN\""
+    return f"""# {settings['name']}: {route}
+
+Exported by `jupyter mlx export` from `{settings['ref'] or settings['notebook']}`: the code that produced the
+experiment's results is the code that serves. No Jupyter needed.
+
+```
+pip install -r requirements.txt
+ENDPOINT_TOKEN=$(python -c "import secrets; print(secrets.token_urlsafe(24))") python app.py --port 8500
+{call}
+```
+
+- `app.py [--host 127.0.0.1] [--port 8500] [--workers 1] [--timeout 30] [--max-body BYTES] [--no-auth]`:
+  the notebook's code (`notebook_code.py`, its parameters injected) runs once at start-up; then
+  `--workers` processes answer requests (globals are per worker).
+- Clients send `Authorization: Bearer <ENDPOINT_TOKEN>`; without `ENDPOINT_TOKEN` set, the app
+  refuses to start unless `--no-auth` is given.
+- `GET /healthz` (no token): status, request counts, latencies. `GET /openapi.json`: the API.
+- Errors are JSON `{{"error", "message"}}`: 400 for a malformed body or wrong arguments, 413 for a
+  body over the limit, 500 when the function raises (the traceback goes to the log), 504 past the timeout.
+"""
+
+
+METRICS_STAND_IN = '''"""Stands in for jupyter_mlx in an exported service: the notebook logs metrics for its runs;
+a service answering requests records none."""
+
+METRIC_MIMETYPE = "application/vnd.jupyter-mlx.metric+json"
+
+
+def log_metric(name, value, step=None):
+    """Recorded in a jupyter_mlx run; nothing to record in a service."""
+'''
+
+
+APP = '''"""Serve the exported notebook code (see README.md): python app.py --port 8500."""
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from mlx_endpoint.process import serve_standalone
+from mlx_endpoint.spec import EndpointSpec
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8500)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--max-body", type=int, default=10 * 1024 * 1024)
+    parser.add_argument("--no-auth", action="store_true", help="serve without a token")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    token = os.environ.get("ENDPOINT_TOKEN", "")
+    if not token and not args.no_auth:
+        print("set ENDPOINT_TOKEN (clients send Authorization: Bearer <token>), or pass --no-auth", file=sys.stderr)
+        return 2
+    settings = json.loads((HERE / "endpoint.json").read_text())
+    cells = settings.pop("cells", None) or [(HERE / "notebook_code.py").read_text()]
+    spec = EndpointSpec(
+        cells=cells, host=args.host, port=args.port,
+        token_hash=None if args.no_auth else hashlib.sha256(token.encode()).hexdigest(),
+        workers=args.workers, timeout=args.timeout, max_body=args.max_body, cwd=str(HERE), **settings,
+    )
+    os.chdir(HERE)
+    return serve_standalone(spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
