@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import MLXError
+from .refs import names_a_run
 from .formatting import format_details, format_run_line, format_runs_table
 
 EXIT_RUN_FAILED = 1
@@ -440,7 +441,7 @@ def _cmd_check(service: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(service: Any, args: argparse.Namespace) -> int:
-    if "@" in args.ref or _looks_like_run_id(args.ref):
+    if names_a_run(args.ref):
         baseline = service.approve_baseline(args.ref, args.note, base=Path.cwd())
         message = f"{baseline.ref} is now the baseline of {baseline.notebook}"
     else:
@@ -456,14 +457,15 @@ def _cmd_serve(service: Any, args: argparse.Namespace) -> int:
 
     from .serve.base import hash_token
     from .serve.manager import check_endpoint_settings, endpoint_mode
-    from .serve.source import served_code
+    from .serve.source import check_servable, served_code
     from .serve.spec import EndpointSpec
     from .serve.supervisor import run
 
     check_endpoint_settings(args.workers, args.timeout, args.max_body)
     code = served_code(service, args.target, Path.cwd())
-    token = None if args.no_auth else (args.token or secrets.token_urlsafe(24))
     mode = endpoint_mode(args.function, False)
+    check_servable(code, mode)
+    token = None if args.no_auth else (args.token or secrets.token_urlsafe(24))
     with tempfile.TemporaryDirectory(prefix="mlx-serve-") as folder:
         EndpointSpec(
             name=Path(code.notebook).stem, notebook=code.notebook, ref=code.ref, cells=code.cells, mode=mode,
@@ -534,9 +536,6 @@ def _cmd_export(service: Any, args: argparse.Namespace) -> int:
     print(f"wrote {folder}: pip install -r {folder / 'requirements.txt'}; ENDPOINT_TOKEN=... python {folder / 'app.py'}")
     return 0
 
-
-def _looks_like_run_id(text: str) -> bool:
-    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
 COMMANDS = {

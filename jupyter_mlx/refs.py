@@ -19,6 +19,16 @@ class RunRef:
     version: int | None = None
 
 
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a run (or sweep) id: 32 hex digits."""
+    return bool(_RUN_ID.match(text.strip()))
+
+
+def names_a_run(text: str) -> bool:
+    """``NOTEBOOK@vN``, ``NOTEBOOK@latest`` or a run id, rather than a notebook path."""
+    return "@" in text or is_run_id(text)
+
+
 def parse_ref(text: str) -> RunRef:
     """Parse what a user typed to name a run."""
     text = text.strip()

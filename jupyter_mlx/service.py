@@ -26,7 +26,7 @@ from .execute.runner import ProgressCallback, RunResult, RunTask, execute_run, k
 from .metrics import read_metrics
 from .project import Project
 from .queue import RunQueue, wait_all
-from .refs import match_notebook, parse_ref
+from .refs import is_run_id, match_notebook, parse_ref
 from .store import (
     Environment,
     NewRun,
@@ -477,13 +477,13 @@ class RunService:
             try:
                 return [self.get_run(target, base)]
             except MLXError as exc:
-                if kind == "run" or exc.code != "not_found" or not _looks_like_id(target):
+                if kind == "run" or exc.code != "not_found" or not is_run_id(target):
                     raise
         sweep = self.get_sweep(target)
         return self.sweep_runs(sweep.id)
 
     def get_sweep(self, sweep_id: str) -> SweepRecord:
-        if not _looks_like_id(sweep_id):
+        if not is_run_id(sweep_id):
             raise MLXError("invalid_reference", f"{sweep_id!r} is not a sweep id")
         try:
             return self.store.get_sweep(sweep_id)
@@ -641,9 +641,6 @@ def _outcome(result: RunResult, environment: Environment | None) -> RunOutcome:
         environment=environment,
     )
 
-
-def _looks_like_id(text: str) -> bool:
-    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
 def _cancelled(reason: str) -> RunOutcome:

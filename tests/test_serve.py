@@ -213,6 +213,7 @@ def test_endpoints_are_listed_and_stopped(project, toolbox):
     ("model.ipynb@v9", {"function": "predict"}, "not_found", "model.ipynb has no run v9"),
     ("model.ipynb@v1", {"function": "predict", "name": "Bad Name"}, "invalid_request", "invalid endpoint name"),
     ("model.ipynb@v1", {"function": "predict", "workers": 0}, "invalid_request", "workers must be between 1 and 64"),
+    ("model.ipynb@v1", {}, "invalid_notebook", "has no '# GET /path' annotated cells: give --function NAME"),
 ])
 def test_bad_deployments_are_clear_errors(project, target, options, code, message):
     with pytest.raises(MLXError) as caught:
@@ -306,3 +307,20 @@ def test_export_serves_the_same_function_without_jupyter(project, tmp_path):
         process.communicate(timeout=30)
     with pytest.raises(MLXError, match="not empty"):
         export_endpoint(project, "model.ipynb@v2", folder, function="predict")
+
+
+def test_kernel_gateway_style_cells_through_the_real_process(project):
+    import shutil
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).parent.parent / "examples" / "api.ipynb", project.project.root / "api.ipynb")
+    deployed = project.endpoints.deploy("api.ipynb", no_auth=True, workers=2)
+    port = deployed.record.port
+    assert deployed.record.deployment.mode == "cells"
+    status, body, _ = request(port, "GET", "/hello")
+    assert status == 200 and body == b"Hello from the items API!\n"
+    status, item, content_type = request(port, "GET", "/items/1")
+    assert status == 200 and content_type == "application/json" and item["name"] == "apple"
+    assert request(port, "GET", "/_api/spec/swagger.json")[0] == 200
+    assert request(port, "GET", "/healthz")[1]["mode"] == "cells"
+    project.endpoints.stop(deployed.record.name)

@@ -20,8 +20,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..errors import MLXError
-
 log = logging.getLogger("jupyter_mlx.serve")
 
 METHODS = ("GET", "PUT", "POST", "DELETE")  # Kernel Gateway's list; PATCH & co. are plain code
@@ -31,6 +29,17 @@ API_INDICATOR = re.compile(r"#\s+(GET|PUT|POST|DELETE)\s+(\/.*)+")
 RESPONSE_INDICATOR = re.compile(r"#\s+ResponseInfo\s+(GET|PUT|POST|DELETE)\s+(\/.*)+")
 _NAMED_PARAM = re.compile(r"(:([^/\s]*))")  # kernel_gateway.notebook_http.request_utils
 _OTHER_METHOD = re.compile(r"#\s+(?:ResponseInfo\s+)?(PATCH|HEAD|OPTIONS)\s+/")
+
+
+class NoRoutesError(ValueError):
+    """No code cell is annotated: KG refuses to start such a notebook. (Not ``MLXError``: this
+    module is copied into exported services, which have no jupyter_mlx.)"""
+
+    code = "invalid_notebook"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def is_api_cell(source: str) -> bool:
@@ -149,7 +158,7 @@ def parse_routes(cells: list[str], swagger_sources: list[str] | None = None) -> 
 def split_cells(cells: list[str], swagger_sources: list[str] | None = None) -> tuple[list[str], CellRoutes]:
     """``(set-up cells, routes)``: the cells to run once at start-up (neither route nor
     ResponseInfo cells, in order) and the routes. When no cell is annotated: the
-    error KG refuses to start with (an ``MLXError`` ``invalid_notebook``).
+    error KG refuses to start with (``NoRoutesError``, a ``ValueError`` with ``code`` and ``message``).
 
     ``swagger_sources``: the cells ``/_api/spec/swagger.json`` is built from; KG reads *every*
     cell of the notebook there, markdown included (a markdown ``# GET /x`` heading is listed), so
@@ -166,8 +175,8 @@ def split_cells(cells: list[str], swagger_sources: list[str] | None = None) -> t
                         "it runs once at start-up, as under Kernel Gateway", index + 1, looks.group(1))
     routes = parse_routes(cells, swagger_sources)
     if not routes.routes:
-        raise MLXError("invalid_notebook", "No endpoints were discovered. Check your notebook to make sure your "
-                       "cells are annotated correctly (a code cell starting with '# GET /path').")
+        raise NoRoutesError("No endpoints were discovered. Check your notebook to make sure your cells are "
+                            "annotated correctly (a code cell starting with '# GET /path').")
     return setup, routes
 
 

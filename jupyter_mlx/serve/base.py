@@ -84,7 +84,6 @@ class EndpointHandler(web.RequestHandler):
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            self.set_header("WWW-Authenticate", 'Bearer realm="jupyter_mlx"')
             raise RequestError(401, "this endpoint needs a token: send Authorization: Bearer <token>")
         if not hmac.compare_digest(hash_token(token.strip()), expected):
             raise RequestError(403, "wrong token for this endpoint")
@@ -99,6 +98,8 @@ class EndpointHandler(web.RequestHandler):
         message = getattr(exc, "message", None) or self._reason
         code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 413: "body_too_large", 504: "timeout"}.get(status_code, "error")
+        if status_code == 401:  # send_error cleared the headers: set it here
+            self.set_header("WWW-Authenticate", 'Bearer realm="jupyter_mlx"')
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": code, "message": message}))
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..config import STORE_DIRNAME
 from ..errors import MLXError
 from .base import hash_token
-from .source import ServedCode, served_code
+from .source import ServedCode, check_servable, served_code
 from .spec import DEFAULT_MAX_BODY, DEFAULT_TIMEOUT, EndpointSpec
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ class EndpointManager:
         a zero-downtime redeploy of an existing one (its port and token stay)."""
         mode = endpoint_mode(function, cells)
         code = served_code(self.service, target, base)
+        check_servable(code, mode)
         name = name or _default_name(code, function)
         _check_name(name)
         check_endpoint_settings(workers, timeout, max_body)

@@ -57,6 +57,7 @@ def build_app(spec: EndpointSpec, state: EndpointState, log_stream: Any) -> web.
         from .cells_app import make_cells_app
 
         setup, routes = split_cells(spec.cells)
+        os.environ["KERNEL_GATEWAY"] = "1"  # as Kernel Gateway sets it: notebooks use it to skip cells
         run_cells(shell, setup, log_stream)
         app = make_cells_app(shell, routes, state)
     else:

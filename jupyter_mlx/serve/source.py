@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MLXError
 from ..execute.parameters import parameters_cell_index
+from ..refs import names_a_run
 
 if TYPE_CHECKING:
     from ..service import RunService
@@ -26,7 +27,7 @@ class ServedCode:
 
 def served_code(service: "RunService", target: str, base: Path | None = None) -> ServedCode:
     """``train.ipynb@v5`` (a run: its snapshot and parameters) or ``api.ipynb`` (the file now)."""
-    if "@" in target or _looks_like_run_id(target):
+    if names_a_run(target):
         run = service.get_run(target, base)
         notebook = json.loads(service.store.source_notebook(run.id))
         return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.parameters))
@@ -54,5 +55,15 @@ def code_cells(notebook: dict[str, Any], parameters: dict[str, Any]) -> list[str
     return cells
 
 
-def _looks_like_run_id(text: str) -> bool:
-    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+def check_servable(code: ServedCode, mode: str) -> None:
+    """Refuse at once (not in the endpoint process) a notebook without the routes it is served by."""
+    if mode != "cells":
+        return
+    from .annotations import NoRoutesError, split_cells
+
+    try:
+        split_cells(code.cells)
+    except NoRoutesError:
+        raise MLXError("invalid_notebook", f"{code.notebook} has no '# GET /path' annotated cells: "
+                       "give --function NAME to serve one of its functions") from None
