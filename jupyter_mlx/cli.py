@@ -125,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("name")
     stop = commands.add_parser("stop", help="stop a managed endpoint")
     stop.add_argument("name")
+    logs = commands.add_parser("logs", help="the last lines of a managed endpoint's log")
+    logs.add_argument("name")
+    logs.add_argument("-n", "--lines", type=int, default=50)
 
     export = commands.add_parser("export", help="write a standalone service folder (app, requirements, README) that "
                                  "serves the function without Jupyter")
@@ -529,6 +532,11 @@ def _cmd_stop(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_logs(service: Any, args: argparse.Namespace) -> int:
+    print(service.endpoints.logs(args.name, args.lines))
+    return 0
+
+
 def _cmd_export(service: Any, args: argparse.Namespace) -> int:
     from .serve.export import export_endpoint
 
@@ -557,6 +565,7 @@ COMMANDS = {
     "rollback": _cmd_rollback,
     "stop": _cmd_stop,
     "export": _cmd_export,
+    "logs": _cmd_logs,
 }
 
 

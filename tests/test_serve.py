@@ -324,3 +324,35 @@ def test_kernel_gateway_style_cells_through_the_real_process(project):
     assert request(port, "GET", "/_api/spec/swagger.json")[0] == 200
     assert request(port, "GET", "/healthz")[1]["mode"] == "cells"
     project.endpoints.stop(deployed.record.name)
+
+
+def test_endpoints_that_died_are_restored_from_their_records(project):
+    """As after a reboot: the supervisor and its version killed, then the server starts."""
+    import os
+
+    deployed = project.endpoints.deploy("model.ipynb@v1", function="predict", name="phoenix", no_auth=True)
+    status = json.loads((project.project.root / ".mlx" / "endpoints" / "phoenix" / "status.json").read_text())
+    for pid in (status["supervisor_pid"], status["version_pid"]):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while project.endpoints.get("phoenix")[1]["state"] != "down":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert project.endpoints.restore() == ["phoenix"]
+    assert request(deployed.record.port, "POST", "/predict", {"values": [1]})[1] == [2.0]  # same port, same version
+    assert project.endpoints.restore() == []  # already serving
+    project.endpoints.stop("phoenix")
+
+
+def test_the_cli_lists_endpoints_and_shows_their_logs(project, endpoint, monkeypatch, capsys):
+    from jupyter_mlx.cli import main
+
+    monkeypatch.chdir(project.project.root)
+    assert main(["endpoints"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "VERSION", "ROUTE", "URL"]
+    model = next(line for line in lines if line.startswith("model "))
+    assert "POST /predict" in model and "serving" in model
+    assert main(["logs", "model", "-n", "20"]) == 0
+    assert "serving model.ipynb@v" in capsys.readouterr().out
+    assert main(["stop", "nope"]) == 2 and "no endpoint named nope" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,10 +109,19 @@ class EndpointManager:
                 self._swap(record, code)
                 return Deployed(record, None)
             new_token = None if no_auth else (token or secrets.token_urlsafe(24))
+            known = record is not None
             record = EndpointRecord(name, host, port or _free_port(host), hash_token(new_token) if new_token else None,
                                     workers, timeout, max_body, [*(record.history if record else []), deployment])
             record.current = len(record.history) - 1
-            self._start(record, code)
+            try:
+                self._start(record, code)
+            except MLXError:
+                if known:  # keep its history, not running
+                    record.desired = "stopped"
+                    self._write(record)
+                else:  # nothing was ever served under this name
+                    shutil.rmtree(self.folder / name, ignore_errors=True)
+                raise
             return Deployed(record, new_token)
 
     def rollback(self, name: str) -> EndpointRecord:

@@ -161,9 +161,15 @@ def _report_ready(ready_fd: int | None, spec: EndpointSpec) -> None:
         os.close(ready_fd)
 
 
+def quiet_access_log() -> None:
+    """Log refused and failed requests only (4xx, 5xx): a line per request costs time and disk."""
+    logging.getLogger("tornado.access").setLevel(logging.WARNING)
+
+
 def serve_standalone(spec: EndpointSpec) -> int:
     """Listen on the spec's address and serve until SIGTERM/SIGINT, without a supervisor (an
     exported endpoint); 3 when the notebook cannot be served."""
+    quiet_access_log()
     listener = socket.create_server((spec.host, spec.port), backlog=1024)
     listener.setblocking(False)
     try:
@@ -183,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    quiet_access_log()
     from pathlib import Path
 
     spec = EndpointSpec.read(Path(args.spec))
