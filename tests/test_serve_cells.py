@@ -406,6 +406,16 @@ class InProcessServer:
         self.thread.join(10)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _keep_main_module():
+    """IPython's shell makes its namespace ``sys.modules["__main__"]`` (as a kernel does); the
+    endpoint process wants that, but later tests of this pytest process (multiprocessing's spawn)
+    need the real one back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 def _endpoint(cells: list[str], notebook: str = "api.ipynb", **settings: Any) -> tuple[Any, EndpointState, Any]:
     """What the endpoint process does for the cells form: set-up cells once, then the app."""
     spec = EndpointSpec(name=Path(notebook).stem, notebook=notebook, ref=None, cells=cells, mode="cells", **settings)
