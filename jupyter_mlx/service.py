@@ -24,6 +24,7 @@ from .execute.local import LocalExecutor
 from .execute.parameters import resolve_parameters
 from .execute.runner import ProgressCallback, RunResult, RunTask, execute_run, kernel_name_of
 from .metrics import read_metrics
+from .processes import pid_alive
 from .project import Project
 from .queue import RunQueue, wait_all
 from .refs import is_run_id, match_notebook, parse_ref
@@ -51,18 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROGRESS_WRITE_INTERVAL = 0.5  # seconds between two progress writes to the store (events: every cell)
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -508,7 +497,7 @@ class RunService:
 
     def interrupt_orphans(self) -> list[str]:
         """Mark runs of dead processes on this host as interrupted, so none stay stuck."""
-        return self.store.interrupt_orphans(socket.gethostname(), _pid_alive)
+        return self.store.interrupt_orphans(socket.gethostname(), pid_alive)
 
     # -- reading ------------------------------------------------------------------------
     def resolve_notebook(self, name: str, base: Path | None = None) -> str:
@@ -571,7 +560,7 @@ class RunService:
     def delete_run(self, ref: str, base: Path | None = None) -> RunRecord:
         """Delete a run and the blobs no other run uses; returns what was deleted."""
         run = self.get_run(ref, base)
-        if run.status in ("queued", "running") and (_pid_alive(run.pid) or (run.host and run.host != socket.gethostname())):
+        if run.status in ("queued", "running") and (pid_alive(run.pid) or (run.host and run.host != socket.gethostname())):
             raise MLXError("conflict", f"{run.ref} is {run.status}; cancel it before deleting it")
         self.store.delete_run(run.id)
         return run

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..config import STORE_DIRNAME
 from ..errors import MLXError
+from ..processes import pid_alive
 from .base import hash_token
 from .source import ServedCode, check_servable, served_code
 from .spec import DEFAULT_MAX_BODY, DEFAULT_TIMEOUT, EndpointSpec
@@ -146,9 +147,9 @@ class EndpointManager:
             record.desired = "stopped"
             self._write(record)
             pid = self._status(name).get("supervisor_pid")
-            if pid and _pid_alive(pid):
+            if pid and pid_alive(pid):
                 os.kill(pid, signal.SIGTERM)
-                _wait_until(lambda: not _pid_alive(pid), 20.0)
+                _wait_until(lambda: not pid_alive(pid), 20.0)
             return record
 
     def list(self) -> list[tuple[EndpointRecord, dict[str, Any]]]:
@@ -242,7 +243,7 @@ class EndpointManager:
 
     def _alive(self, record: EndpointRecord) -> bool:
         pid = self._status(record.name).get("supervisor_pid")
-        return bool(pid) and _pid_alive(pid)
+        return bool(pid) and pid_alive(pid)
 
     def _status(self, name: str) -> dict[str, Any]:
         try:
@@ -312,20 +313,6 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own exited child) is not alive
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _wait_until(condition: Any, timeout: float, interval: float = 0.05) -> bool:
