@@ -455,10 +455,9 @@ def _cmd_baseline(service: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(service: Any, args: argparse.Namespace) -> int:
-    import secrets
     import tempfile
 
-    from .serve.base import hash_token
+    from .serve.base import hash_token, new_token
     from .serve.manager import check_endpoint_settings, endpoint_mode
     from .serve.source import check_servable, served_code
     from .serve.spec import EndpointSpec
@@ -468,7 +467,7 @@ def _cmd_serve(service: Any, args: argparse.Namespace) -> int:
     code = served_code(service, args.target, Path.cwd())
     mode = endpoint_mode(args.function, False)
     check_servable(code, mode)
-    token = None if args.no_auth else (args.token or secrets.token_urlsafe(24))
+    token = None if args.no_auth else (args.token or new_token())
     with tempfile.TemporaryDirectory(prefix="mlx-serve-") as folder:
         EndpointSpec(
             name=Path(code.notebook).stem, notebook=code.notebook, ref=code.ref, cells=code.cells, mode=mode,

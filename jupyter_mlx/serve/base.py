@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import secrets
 import signal
 import time
 from dataclasses import dataclass
@@ -28,24 +29,38 @@ class RequestTimeout(Exception):
     """The request ran past the endpoint's timeout."""
 
 
+_limit_seconds = 0.0
+
+
+def _expire(_signum: int, _frame: Any) -> None:
+    raise RequestTimeout(f"the request took longer than the endpoint's timeout of {_limit_seconds:g} s")
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Raise ``RequestTimeout`` in this (the worker's main) thread after ``seconds``: handlers
-    run the notebook's code on the main thread, one request at a time per worker."""
+    run the notebook's code on the main thread, one request at a time per worker. The signal
+    handler is installed once; a request only arms and clears the timer."""
+    global _limit_seconds
     if seconds <= 0:
         yield
         return
-
-    def expire(_signum: int, _frame: Any) -> None:
-        raise RequestTimeout(f"the request took longer than the endpoint's timeout of {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
+    if signal.getsignal(signal.SIGALRM) is not _expire:
+        signal.signal(signal.SIGALRM, _expire)
+    _limit_seconds = seconds
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+
+
+def new_token() -> str:
+    """A random bearer token that a shell passes as one argument (never starting with '-')."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token
 
 
 def hash_token(token: str) -> str:

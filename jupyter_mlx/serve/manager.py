@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..config import STORE_DIRNAME
 from ..errors import MLXError
 from ..processes import pid_alive
-from .base import hash_token
+from .base import hash_token, new_token
 from .source import ServedCode, check_servable, served_code
 from .spec import DEFAULT_MAX_BODY, DEFAULT_TIMEOUT, EndpointSpec
 
@@ -109,9 +108,9 @@ class EndpointManager:
                 record.current = len(record.history) - 1
                 self._swap(record, code)
                 return Deployed(record, None)
-            new_token = None if no_auth else (token or secrets.token_urlsafe(24))
+            issued = None if no_auth else (token or new_token())
             known = record is not None
-            record = EndpointRecord(name, host, port or _free_port(host), hash_token(new_token) if new_token else None,
+            record = EndpointRecord(name, host, port or _free_port(host), hash_token(issued) if issued else None,
                                     workers, timeout, max_body, [*(record.history if record else []), deployment])
             record.current = len(record.history) - 1
             try:
@@ -123,7 +122,7 @@ class EndpointManager:
                 else:  # nothing was ever served under this name
                     shutil.rmtree(self.folder / name, ignore_errors=True)
                 raise
-            return Deployed(record, new_token)
+            return Deployed(record, issued)
 
     def rollback(self, name: str) -> EndpointRecord:
         """Serve the version deployed before the current one again."""

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from tornado import httpserver, ioloop, web
+from tornado import httpserver, ioloop, iostream, web
 
 from .base import EndpointHandler, EndpointState, RequestError
 from .setup import SetupError, find_function, make_shell, run_cells
@@ -80,11 +80,11 @@ def serve(spec: EndpointSpec, listener: socket.socket, ready_fd: int | None) -> 
         return
     stats.slot = worker
     server = httpserver.HTTPServer(app, max_body_size=max(spec.max_body, HARD_BODY_LIMIT), xheaders=False)
-    server.add_sockets([listener])
     loop = ioloop.IOLoop.current()
+    accepting = _accept_one_at_a_time(server, listener, loop)
 
     def stop(_signum: int, _frame: Any) -> None:
-        loop.add_callback_from_signal(_graceful_stop, server, state, loop)
+        loop.add_callback_from_signal(_graceful_stop, server, accepting, state, loop)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -97,12 +97,33 @@ def serve(spec: EndpointSpec, listener: socket.socket, ready_fd: int | None) -> 
     loop.start()
 
 
-async def _graceful_stop(server: httpserver.HTTPServer, state: EndpointState, loop: ioloop.IOLoop) -> None:
+def _accept_one_at_a_time(server: httpserver.HTTPServer, listener: socket.socket, loop: ioloop.IOLoop) -> socket.socket:
+    """Accept one connection per wake-up. Tornado's own accept loop takes every pending connection
+    at once, so with forked workers sharing the socket, the first to wake took a whole burst of
+    keep-alive clients and the others idled; one at a time, the connections spread over the workers."""
+    own = listener.dup()  # closed at stop; the socket itself stays open in the supervisor
+    own.setblocking(False)
+
+    def accept(fd: Any, events: int) -> None:
+        try:
+            connection, address = own.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another worker took it
+        connection.setblocking(False)
+        server.handle_stream(iostream.IOStream(connection), address)
+
+    loop.add_handler(own.fileno(), accept, ioloop.IOLoop.READ)
+    return own
+
+
+async def _graceful_stop(server: httpserver.HTTPServer, accepting: socket.socket, state: EndpointState,
+                         loop: ioloop.IOLoop) -> None:
     """Stop accepting (the supervisor's socket stays open for the next version), answer the
     requests on connections already accepted, telling their clients to reconnect, then close."""
     import asyncio
 
-    server.stop()
+    loop.remove_handler(accepting.fileno())
+    accepting.close()
     state.draining = True
     started = time.monotonic()
     while time.monotonic() - started < STOP_GRACE_SECONDS:
