@@ -595,6 +595,25 @@ class RunService:
             raise MLXError("not_found", f"{name} has no baseline: approve one with jupyter mlx baseline {name}@vN")
         return found
 
+    def launch_form(self, notebook: str, base: Path | None = None) -> dict[str, Any]:
+        """What a launch form needs: the notebook's parameters (name, type, default, the comment as
+        help) and the backends this server can use (gateway and dask where configured)."""
+        from .execute.parameters import declared_parameters
+
+        name = self.project.notebook_path(notebook, base)
+        _, nb = self.project.read_notebook(name)
+        parameters = [
+            {"name": p.name, "type": p.type_name, "default": _json_value(p.default), "help": p.help}
+            for p in declared_parameters(nb).values()
+        ]
+        backends = [{"name": "local", "concurrency": self.config.concurrency or os.cpu_count() or 1}]
+        if self.config.gateway_url:
+            backends.append({"name": "gateway", "address": self.config.gateway_url, "concurrency": self.config.gateway_concurrency})
+        if self.config.dask_scheduler:
+            backends.append({"name": "dask", "address": self.config.dask_scheduler})
+        return {"notebook": name, "parameters": parameters, "backends": backends,
+                "default_backend": self.config.default_backend or "local"}
+
     @property
     def endpoints(self) -> "EndpointManager":
         """The project's managed endpoints (deploy, redeploy, roll back, stop)."""
@@ -616,6 +635,15 @@ class RunService:
         run = self.get_run(ref, base)
         against = baseline or self.baseline(run.notebook).ref
         return self.compare(against, run.ref, overrides, base)
+
+
+def _json_value(value: Any) -> Any:
+    """A default as JSON: literals as they are, anything else (an expression) as its text."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return None
 
 
 def _outcome(result: RunResult, environment: Environment | None) -> RunOutcome:

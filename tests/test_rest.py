@@ -106,3 +106,17 @@ async def test_delete_removes_a_run(jp_fetch, recorded_project):
 async def test_every_route_requires_authentication(jp_fetch, path):
     code, body = await error_of(jp_fetch, *path, headers={"Authorization": ""})
     assert code == 403 and body["error"] == "forbidden"
+
+
+async def test_launch_form_describes_the_parameters_and_backends(jp_fetch):
+    form = await get_json(jp_fetch, "parameters", notebook="tiny.ipynb")
+    assert form["notebook"] == "tiny.ipynb" and form["default_backend"] == "local"
+    assert form["parameters"] == [
+        {"name": "x", "type": "int", "default": 1, "help": "the input"},
+        {"name": "label", "type": "str", "default": "a", "help": ""},
+    ]
+    assert [b["name"] for b in form["backends"]] == ["local"]
+    code, error = await error_of(jp_fetch, "parameters", params={"notebook": "nope.ipynb"})
+    assert code == 404 and "does not exist" in error["message"]
+    code, error = await error_of(jp_fetch, "parameters")
+    assert code == 400 and "'notebook' is required" in error["message"]

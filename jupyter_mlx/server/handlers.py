@@ -258,6 +258,19 @@ class NotebooksHandler(MLXHandler):
         self.finish({"notebooks": [summary.to_json() for summary in summaries]})
 
 
+class LaunchFormHandler(MLXHandler):
+    """``GET /mlx/parameters?notebook=PATH``: the notebook's parameters (name, type, default, help)
+    and the backends available, for a launch form."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        notebook = self.get_argument("notebook", "").strip()
+        if not notebook:
+            raise web.HTTPError(400, log_message="the query argument 'notebook' is required")
+        self.finish(await self.call(self.service.launch_form, notebook))
+
+
 class CompareMixin(MLXHandler):
     """Compare options from the query: ``rtol``, ``atol``, ``image_tolerance``, ``ignore`` (repeatable)."""
 
@@ -454,6 +467,7 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (r"/mlx/sweeps/(?P<target>[0-9a-f]{32})/cancel", SweepCancelHandler),
         (r"/mlx/sweeps/(?P<target>[0-9a-f]{32})/requeue", SweepRequeueHandler),
         (r"/mlx/notebooks", NotebooksHandler),
+        (r"/mlx/parameters", LaunchFormHandler),
         (r"/mlx/compare", CompareHandler),
         (r"/mlx/check", CheckHandler),
         (r"/mlx/baselines", BaselinesHandler),

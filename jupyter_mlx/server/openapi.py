@@ -303,6 +303,18 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
             },
         },
+        "/mlx/parameters": {
+            "get": {
+                "summary": "A notebook's parameters (name, type, default, help) and the backends available: a launch form",
+                "parameters": [{**_query("notebook", "string", "the notebook's path"), "required": True}],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "notebook": {"type": "string"},
+                    "parameters": {"type": "array", "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "type": {"type": "string"}, "default": {}, "help": {"type": "string"}}}},
+                    "backends": {"type": "array", "items": {"type": "object"}},
+                    "default_backend": {"type": "string"}}}, "the form"), **_errors(400, 404)},
+            },
+        },
         "/mlx/compare": {
             "get": {
                 "summary": "Compare two runs (or two notebooks of the project): parameters, metrics, environment, sources, outputs",
