@@ -4,6 +4,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import type { Comparison, NotebookContent } from './comparison';
+
 /** Lifecycle states of a run, as the server reports them. */
 export type RunStatus =
   | 'queued'
@@ -110,6 +112,66 @@ export async function listNotebooks(
     settings
   );
   return body.notebooks;
+}
+
+/** Compare options a caller may override (the project's and notebook's apply otherwise). */
+export interface CompareOptions {
+  rtol?: number;
+  atol?: number;
+  /** Fraction of pixels an image may change and still count as within tolerance. */
+  imageTolerance?: number;
+  /** Regular expressions of text to ignore in outputs. */
+  ignore?: string[];
+}
+
+/** Compare run (or notebook) `a` with `b`, each a ref such as `train.ipynb@v3`. */
+export function getComparison(
+  a: string,
+  b: string,
+  options: CompareOptions = {},
+  settings?: ServerConnection.ISettings
+): Promise<Comparison> {
+  return requestJSON<Comparison>(`compare?${compareQuery(a, b, options)}`, settings);
+}
+
+/** The address of the self-contained HTML report comparing `a` with `b` (for a new tab). */
+export function comparisonReportUrl(
+  a: string,
+  b: string,
+  options: CompareOptions = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): string {
+  const query = compareQuery(a, b, options);
+  return `${URLExt.join(settings.baseUrl, 'mlx', 'compare')}?${query}&format=html`;
+}
+
+/** The executed notebook of a run, with its outputs. */
+export function getExecutedNotebook(
+  runId: string,
+  settings?: ServerConnection.ISettings
+): Promise<NotebookContent> {
+  return requestJSON<NotebookContent>(
+    `runs/${encodeURIComponent(runId)}/notebook`,
+    settings
+  );
+}
+
+function compareQuery(a: string, b: string, options: CompareOptions): string {
+  const params = new URLSearchParams({ a, b });
+  const numbers: [string, number | undefined][] = [
+    ['rtol', options.rtol],
+    ['atol', options.atol],
+    ['image_tolerance', options.imageTolerance]
+  ];
+  for (const [name, value] of numbers) {
+    if (value !== undefined) {
+      params.set(name, String(value));
+    }
+  }
+  for (const pattern of options.ignore ?? []) {
+    params.append('ignore', pattern);
+  }
+  return params.toString();
 }
 
 /** GET `<baseUrl>/mlx/<endPoint>` and parse the JSON body. */

@@ -1,5 +1,6 @@
 /**
- * jupyter_mlx's JupyterLab extension: a left-sidebar panel listing the project's runs.
+ * jupyter_mlx's JupyterLab extension: a left-sidebar panel listing the project's runs, and a
+ * compare view for two of them (toolbar button, command palette, Accel+Enter in the panel).
  */
 import {
   ILabShell,
@@ -7,23 +8,80 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { CommandToolbarButton } from '@jupyterlab/ui-components';
 
+import { CompareView, compareKey, createCompareWidget } from './compareView';
 import { RunsPanel } from './panel';
+import { comparePair } from './selection';
+
+/** The extension's commands. */
+export namespace CommandIDs {
+  export const compare = 'jupyter-mlx:compare';
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-mlx:plugin',
-  description: 'A sidebar listing the versioned runs of the project’s notebooks.',
+  description: 'A sidebar listing the versioned runs of the project’s notebooks, and a compare view.',
   autoStart: true,
   requires: [ILabShell],
-  optional: [ILayoutRestorer],
+  optional: [ILayoutRestorer, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     shell: ILabShell,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
   ): void => {
-    const panel = new RunsPanel({
-      serverSettings: app.serviceManager.serverSettings
+    const serverSettings = app.serviceManager.serverSettings;
+    const panel = new RunsPanel({ serverSettings });
+    const open = new Map<string, MainAreaWidget<CompareView>>();
+
+    app.commands.addCommand(CommandIDs.compare, {
+      label: 'Compare Selected Runs',
+      caption: 'Compare the two runs selected in the Runs panel (older as A, newer as B)',
+      isEnabled: () => comparePair(panel.selectedRuns) !== null,
+      execute: () => {
+        const pair = comparePair(panel.selectedRuns);
+        if (!pair) {
+          return;
+        }
+        const key = compareKey(pair.a.ref, pair.b.ref);
+        const existing = open.get(key);
+        if (existing && !existing.isDisposed) {
+          shell.activateById(existing.id);
+          return;
+        }
+        const widget = createCompareWidget({
+          a: { ref: pair.a.ref, runId: pair.a.id },
+          b: { ref: pair.b.ref, runId: pair.b.id },
+          serverSettings
+        });
+        open.set(key, widget);
+        widget.disposed.connect(() => open.delete(key));
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+        void widget.content.load();
+      }
     });
+    app.commands.addKeyBinding({
+      command: CommandIDs.compare,
+      keys: ['Accel Enter'],
+      selector: '.jp-mlx-panel'
+    });
+    palette?.addItem({ command: CommandIDs.compare, category: 'Notebook Runs' });
+    panel.selectionChanged.connect(() =>
+      app.commands.notifyCommandChanged(CommandIDs.compare)
+    );
+
+    const compare = new CommandToolbarButton({
+      commands: app.commands,
+      id: CommandIDs.compare,
+      label: 'Compare',
+      caption: 'Compare the two selected runs (select with Ctrl/Cmd-click or the checkboxes)'
+    });
+    compare.addClass('jp-mlx-compare-button');
+    panel.toolbar.insertBefore('refresh', 'compare', compare);
+
     shell.add(panel, 'left', { rank: 800 });
     restorer?.add(panel, panel.id);
   }

@@ -1,5 +1,6 @@
 /**
- * The "Runs" sidebar: a notebook filter, a refresh button and the list of recorded runs.
+ * The "Runs" sidebar: a notebook filter, a refresh button and the list of recorded runs, of
+ * which one or two can be selected (click, Ctrl/Cmd-click or checkbox) to compare.
  */
 import { ServerConnection } from '@jupyterlab/services';
 import {
@@ -10,6 +11,7 @@ import {
   ToolbarButton
 } from '@jupyterlab/ui-components';
 import type { Message } from '@lumino/messaging';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Panel, Widget } from '@lumino/widgets';
 
 import {
@@ -17,11 +19,13 @@ import {
   listRuns,
   MLXApiError,
   NotebookSummary,
-  RunPage
+  RunPage,
+  RunRecord
 } from './api';
 import { runsIcon } from './icon';
 import { countLabel, filterRows, toRows } from './model';
 import { emptyMessage, errorMessage, message, renderRow } from './rows';
+import { pruneSelected, selectOnly, toggleSelected } from './selection';
 
 export const PANEL_ID = 'jupyter-mlx-panel';
 
@@ -57,7 +61,7 @@ export class RunsPanel extends SidePanel {
     this.toolbar.addItem('notebook', this._filter.widget);
     this.toolbar.addItem('spacer', Toolbar.createSpacerItem());
     this._count.addClass('jp-mlx-count');
-    this.toolbar.addItem('count', this._count);
+    this.header.addWidget(this._count);
     const refresh: ToolbarButton = new ToolbarButton({
       icon: refreshIcon,
       className: 'jp-mlx-refresh',
@@ -70,6 +74,11 @@ export class RunsPanel extends SidePanel {
     this.toolbar.addItem('refresh', refresh);
 
     this._list.addClass('jp-mlx-list');
+    this._list.node.setAttribute('role', 'listbox');
+    this._list.node.setAttribute('aria-multiselectable', 'true');
+    this._list.node.setAttribute('aria-label', 'Runs');
+    this._list.node.tabIndex = 0; // focusable, so the panel's keyboard shortcuts apply
+    this._list.node.addEventListener('click', event => this._onClick(event));
     this.addWidget(this._list);
     this._render();
   }
@@ -88,6 +97,19 @@ export class RunsPanel extends SidePanel {
       }
     });
     return this._inFlight;
+  }
+
+  /** The selected runs, in the order they were picked (at most two). */
+  get selectedRuns(): RunRecord[] {
+    const runs = this._state.kind === 'runs' ? this._state.page.runs : [];
+    return this._selected
+      .map(id => runs.find(run => run.id === id))
+      .filter((run): run is RunRecord => run !== undefined);
+  }
+
+  /** Emitted when the selection changes. */
+  get selectionChanged(): ISignal<this, RunRecord[]> {
+    return this._selectionChanged;
   }
 
   dispose(): void {
@@ -140,6 +162,42 @@ export class RunsPanel extends SidePanel {
     }
   }
 
+  /** Click: select the run; Ctrl/Cmd-click or its checkbox: add or remove it. */
+  private _onClick(event: MouseEvent): void {
+    const target = event.target as HTMLElement;
+    const item = target.closest<HTMLElement>('.jp-mlx-run');
+    const id = item?.dataset.id;
+    if (!id) {
+      return;
+    }
+    const toggle =
+      event.ctrlKey || event.metaKey || target.classList.contains('jp-mlx-run-check');
+    this._select(toggle ? toggleSelected(this._selected, id) : selectOnly(id));
+  }
+
+  private _select(ids: string[]): void {
+    const changed = ids.join() !== this._selected.join();
+    this._selected = ids;
+    this._applySelection();
+    if (changed) {
+      this._selectionChanged.emit(this.selectedRuns);
+    }
+  }
+
+  /** Mark the selected rows (and only them) in the DOM. */
+  private _applySelection(): void {
+    const rows = this._list.node.querySelectorAll<HTMLElement>('.jp-mlx-run');
+    rows.forEach(row => {
+      const selected = this._selected.includes(row.dataset.id ?? '');
+      row.classList.toggle('jp-mod-selected', selected);
+      row.setAttribute('aria-selected', String(selected));
+      const check = row.querySelector<HTMLInputElement>('.jp-mlx-run-check');
+      if (check) {
+        check.checked = selected;
+      }
+    });
+  }
+
   private _onFilter(): void {
     this._render(); // show the loaded runs of that notebook at once, then ask the server
     void this.refresh();
@@ -180,6 +238,11 @@ export class RunsPanel extends SidePanel {
         rows.length ? rows.map(renderRow) : [emptyMessage()]
       );
     }
+    const listed = state.kind === 'runs' ? Array.from(
+      this._list.node.querySelectorAll<HTMLElement>('.jp-mlx-run'),
+      row => row.dataset.id ?? ''
+    ) : this._selected;
+    this._select(pruneSelected(this._selected, listed));
   }
 
   /** Replace the list's content, unless it would look the same (keeps hover and selection). */
@@ -219,6 +282,8 @@ export class RunsPanel extends SidePanel {
   private _inFlight: Promise<void> | null = null;
   private _again = false;
   private _timer: number | null = null;
+  private _selected: string[] = [];
+  private _selectionChanged = new Signal<this, RunRecord[]>(this);
 }
 
 export namespace RunsPanel {

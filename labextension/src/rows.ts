@@ -3,15 +3,27 @@
  */
 import type { RunRow } from './model';
 
-/** A run as a list item: `data-ref` and `data-status` name it for styles and tests. */
+/** A run as a list item with a compare checkbox: `data-id`, `data-ref`, `data-status` name it. */
 export function renderRow(row: RunRow): HTMLElement {
   const item = element('li', 'jp-mlx-run');
+  item.dataset.id = row.id;
   item.dataset.ref = row.ref;
   item.dataset.status = row.status;
   item.title = row.ref;
 
+  item.setAttribute('role', 'option');
+  item.setAttribute('aria-selected', 'false');
+
+  const check = document.createElement('input');
+  check.type = 'checkbox';
+  check.className = 'jp-mlx-run-check';
+  check.tabIndex = -1;
+  check.setAttribute('aria-label', `Select ${row.ref} to compare`);
+  check.title = 'Select to compare (or Ctrl/Cmd-click the run)';
+
   const head = element('div', 'jp-mlx-run-head');
   head.append(
+    check,
     notebookName(row.notebook),
     element('span', 'jp-mlx-run-version', row.version),
     element('span', 'jp-mlx-run-when', row.when)

@@ -1,0 +1,254 @@
+/**
+ * The DOM of the compare view's sections: header, parameters, metrics and cells, built from
+ * `compareModel` rows and the two executed notebooks.
+ */
+import type { NotebookContent } from './comparison';
+import type {
+  CellRow,
+  HeaderRow,
+  MetricRow,
+  OutputDisplay,
+  OutputRow,
+  ParameterRow,
+  SideHeader
+} from './compareModel';
+import { badge, button, h } from './dom';
+import { ImageMode, renderImagePair } from './imagePair';
+import { cellSource, imageSource, OutputPreview, outputPreview } from './outputPreview';
+import type { DiffLine } from './unifiedDiff';
+
+/** The executed notebooks of A and B (null while unknown, e.g. a notebook file). */
+export interface Notebooks {
+  a: NotebookContent | null;
+  b: NotebookContent | null;
+}
+
+/** A → B, each with its status, duration and commit; then the verdict and its reasons. */
+export function renderHeader(header: HeaderRow): HTMLElement {
+  const sides = h(
+    'div',
+    'jp-mlx-sides',
+    sideCard(header.a),
+    h('span', 'jp-mlx-arrow', '→'),
+    sideCard(header.b)
+  );
+  const expected = header.verdict === 'as_expected';
+  const verdict = h(
+    'div',
+    `jp-mlx-verdict jp-mlx-verdict-${expected ? 'ok' : 'changed'}`,
+    h('strong', '', expected ? 'As expected' : 'Unexpected changes'),
+    h('span', '', header.summary)
+  );
+  const root = h('div', 'jp-mlx-compare-header', sides, verdict);
+  if (header.unexpected.length) {
+    const list = h('ul', '', ...header.unexpected.map(line => h('li', '', line)));
+    const summary = h('summary', '', `${header.unexpected.length} unexpected`);
+    root.append(h('details', 'jp-mlx-unexpected', summary, list));
+  }
+  return root;
+}
+
+function sideCard(side: SideHeader): HTMLElement {
+  const card = h(
+    'div',
+    'jp-mlx-side',
+    h('span', 'jp-mlx-side-label', side.label),
+    h('span', 'jp-mlx-side-ref', side.ref),
+    badge(side.status),
+    side.duration && h('span', 'jp-mlx-muted', side.duration),
+    side.git && h('code', 'jp-mlx-muted', side.git)
+  );
+  card.dataset.side = side.label;
+  return card;
+}
+
+/** A section with a heading, a count and a "show all" toggle. */
+export function renderSection(
+  title: string,
+  className: string,
+  count: string,
+  toggle: { label: string; onClick: () => void } | null,
+  ...content: HTMLElement[]
+): HTMLElement {
+  const heading = h('h3', '', title, h('span', 'jp-mlx-muted', count));
+  if (toggle) {
+    heading.append(button(toggle.label, 'jp-mlx-link jp-mlx-show-all', toggle.onClick));
+  }
+  return h('section', `jp-mlx-section ${className}`, heading, ...content);
+}
+
+export function renderParameters(rows: ParameterRow[]): HTMLElement {
+  if (!rows.length) {
+    return h('p', 'jp-mlx-muted', 'No parameter differs.');
+  }
+  return table(
+    ['Parameter', 'A', 'B'],
+    rows.map(row => {
+      const tr = tableRow([row.name, row.a, row.b]);
+      tr.dataset.status = row.status;
+      tr.dataset.name = row.name;
+      return tr;
+    })
+  );
+}
+
+export function renderMetrics(rows: MetricRow[]): HTMLElement {
+  if (!rows.length) {
+    return h('p', 'jp-mlx-muted', 'No metric differs.');
+  }
+  return table(
+    ['Metric', 'A', 'B', 'Change', 'Judgement', 'Series'],
+    rows.map(row => {
+      const tr = tableRow([row.name, row.a, row.b, row.change, badge(row.judgement), row.series]);
+      tr.dataset.name = row.name;
+      tr.dataset.judgement = row.judgement;
+      return tr;
+    })
+  );
+}
+
+function table(headings: string[], rows: HTMLElement[]): HTMLElement {
+  const head = h('tr', '', ...headings.map(text => h('th', '', text)));
+  return h('table', 'jp-mlx-table', h('thead', '', head), h('tbody', '', ...rows));
+}
+
+function tableRow(cells: (string | HTMLElement)[]): HTMLElement {
+  return h('tr', '', ...cells.map(cell => h('td', '', cell)));
+}
+
+/** One cell: its heading and badge, its source (a diff when changed) and its output pairs. */
+export function renderCell(cell: CellRow, notebooks: Notebooks, imageMode: ImageMode): HTMLElement {
+  const tags = cell.tags.length ? h('span', 'jp-mlx-muted', cell.tags.join(', ')) : null;
+  const heading = h(
+    'div',
+    'jp-mlx-cell-head',
+    h('span', 'jp-mlx-cell-number', `Cell ${cell.number}`),
+    h('span', 'jp-mlx-muted', cell.cellType),
+    tags,
+    badge(cell.judgement)
+  );
+  const node = h('section', 'jp-mlx-cell', heading, renderSource(cell, notebooks));
+  node.dataset.key = cell.key;
+  node.dataset.judgement = cell.judgement;
+  for (const output of cell.outputs) {
+    node.append(renderOutput(output, notebooks, imageMode));
+  }
+  return node;
+}
+
+function renderSource(cell: CellRow, notebooks: Notebooks): HTMLElement {
+  if (cell.sourceDiff.length) {
+    return renderDiff(cell.sourceDiff, 'jp-mlx-source');
+  }
+  const text =
+    cellSource(notebooks.b, cell.indexB) ?? cellSource(notebooks.a, cell.indexA) ?? '';
+  return h('pre', 'jp-mlx-source jp-mlx-code', text);
+}
+
+/** Unified diff lines, deletions and additions coloured. */
+export function renderDiff(lines: DiffLine[], className = ''): HTMLElement {
+  const marks = { add: '+', del: '-', context: ' ', hunk: '', note: '\\' };
+  return h(
+    'pre',
+    `jp-mlx-diff jp-mlx-code ${className}`,
+    ...lines.map(line =>
+      h(
+        'div',
+        `jp-mlx-diff-${line.kind}`,
+        line.kind === 'hunk' ? line.text : `${marks[line.kind]} ${line.text}`
+      )
+    )
+  );
+}
+
+function renderOutput(output: OutputRow, notebooks: Notebooks, imageMode: ImageMode): HTMLElement {
+  const head = h(
+    'div',
+    'jp-mlx-output-head',
+    h('span', 'jp-mlx-output-label', output.label),
+    badge(output.judgement),
+    output.summary && h('span', 'jp-mlx-output-summary', output.summary)
+  );
+  const node = h('div', 'jp-mlx-output', head, renderDisplay(output.display, notebooks, imageMode));
+  node.dataset.key = output.key;
+  node.dataset.kind = output.display.type;
+  node.dataset.judgement = output.judgement;
+  return node;
+}
+
+function renderDisplay(display: OutputDisplay, notebooks: Notebooks, imageMode: ImageMode): HTMLElement {
+  switch (display.type) {
+    case 'diff': {
+      const diff = renderDiff(display.lines);
+      return display.truncated
+        ? h('div', '', diff, h('div', 'jp-mlx-muted', 'The diff is truncated.'))
+        : diff;
+    }
+    case 'image':
+      return renderImagePair({
+        a: imageSource(notebooks.a, display.a),
+        b: imageSource(notebooks.b, display.b),
+        mask: display.mask, // display.stats is already the output's summary line
+        mode: imageMode
+      });
+    case 'table':
+      return renderTableChanges(display);
+    case 'error':
+      return pair(
+        h('pre', 'jp-mlx-code jp-mlx-error-text', display.a),
+        h('pre', 'jp-mlx-code jp-mlx-error-text', display.b)
+      );
+    case 'metric':
+      return h('div', 'jp-mlx-code jp-mlx-metric-line', display.text);
+    case 'sides':
+      return pair(
+        preview(outputPreview(notebooks.a, display.a)),
+        preview(outputPreview(notebooks.b, display.b))
+      );
+  }
+}
+
+function renderTableChanges(display: Extract<OutputDisplay, { type: 'table' }>): HTMLElement {
+  const root = h('div', 'jp-mlx-table-changes');
+  if (display.cells.length) {
+    const rows = display.cells.map(cell => {
+      const tr = tableRow([cell.row, cell.column, cell.a, cell.b]);
+      tr.lastElementChild?.classList.add('jp-mlx-new-value');
+      tr.children[2]?.classList.add('jp-mlx-old-value');
+      return tr;
+    });
+    root.append(table(['Row', 'Column', 'A', 'B'], rows));
+  }
+  if (display.more) {
+    root.append(h('div', 'jp-mlx-muted', `and ${display.more} more changed cells`));
+  }
+  for (const note of display.notes) {
+    root.append(h('div', 'jp-mlx-table-note', note));
+  }
+  return root;
+}
+
+/** A and B in two columns. */
+function pair(a: HTMLElement, b: HTMLElement): HTMLElement {
+  return h(
+    'div',
+    'jp-mlx-pair',
+    h('div', 'jp-mlx-pair-side', h('div', 'jp-mlx-pair-label', 'A'), a),
+    h('div', 'jp-mlx-pair-side', h('div', 'jp-mlx-pair-label', 'B'), b)
+  );
+}
+
+function preview(item: OutputPreview): HTMLElement {
+  if (item.type === 'image') {
+    const image = h('img', 'jp-mlx-preview-image');
+    image.src = item.src;
+    image.alt = 'output';
+    return image;
+  }
+  const className = {
+    text: 'jp-mlx-code',
+    error: 'jp-mlx-code jp-mlx-error-text',
+    missing: 'jp-mlx-missing'
+  }[item.type];
+  return h(item.type === 'missing' ? 'div' : 'pre', className, item.text);
+}

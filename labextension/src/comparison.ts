@@ -1,0 +1,199 @@
+/**
+ * Types of the comparison JSON that `GET /mlx/compare` answers
+ * (`jupyter_mlx/diff/comparison.schema.json`, format version 1). Types only: no code.
+ */
+
+/** The verdict on a cell, an output or a metric. */
+export type Judgement =
+  | 'identical'
+  | 'within_tolerance'
+  | 'changed'
+  | 'added'
+  | 'removed'
+  | 'ignored';
+
+/** One side (A or B) of the comparison. */
+export interface ComparisonHeader {
+  label: 'A' | 'B';
+  kind: 'run' | 'file';
+  /** `NOTEBOOK@vN` for a run, the path for a file. */
+  ref: string;
+  notebook: string | null;
+  run_id: string | null;
+  version: number | null;
+  status: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  duration: number | null;
+  git_commit: string | null;
+  git_dirty: boolean | null;
+  sweep_id: string | null;
+}
+
+export interface ParameterChange {
+  name: string;
+  a: unknown;
+  b: unknown;
+  status: 'same' | 'changed' | 'added' | 'removed';
+}
+
+export interface SeriesDetail {
+  name: string;
+  steps_a: number;
+  steps_b: number;
+  max_abs_diff: number | null;
+  first_difference_step: number | null;
+}
+
+export interface MetricChange {
+  name: string;
+  a: number | null;
+  b: number | null;
+  abs_change: number | null;
+  rel_change: number | null;
+  judgement: Judgement;
+  threshold: { rtol: number; atol: number };
+  series: SeriesDetail | null;
+}
+
+/** Text, stream and error outputs. */
+export interface TextDetail {
+  diff?: string;
+  truncated?: boolean;
+  normalized?: boolean;
+  numbers?: {
+    compared?: number;
+    max_abs_diff?: number | null;
+    max_rel_diff?: number | null;
+  } | null;
+  /** Errors only. */
+  ename_a?: string | null;
+  ename_b?: string | null;
+  evalue_a?: string | null;
+  evalue_b?: string | null;
+}
+
+export interface ImageDetail {
+  mime?: string;
+  size_a?: [number, number];
+  size_b?: [number, number];
+  size_changed?: boolean;
+  changed_pixels?: number;
+  changed_fraction?: number;
+  similarity?: number;
+  bbox?: number[] | null;
+  /** Base64 PNG: the changed pixels. */
+  mask?: string | null;
+  error?: string;
+}
+
+export interface TableCellChange {
+  row: string;
+  column: string;
+  a: unknown;
+  b: unknown;
+}
+
+export interface TableDetail {
+  shape_a?: number[];
+  shape_b?: number[];
+  columns_added?: string[];
+  columns_removed?: string[];
+  rows_added?: string[];
+  rows_removed?: string[];
+  cells_changed?: TableCellChange[];
+  cells_changed_count?: number;
+  cells_within_tolerance?: number;
+  reordered?: string[];
+}
+
+/** A `log_metric` output. */
+export interface MetricOutputDetail {
+  name?: string | null;
+  a?: unknown;
+  b?: unknown;
+  step_a?: number | null;
+  step_b?: number | null;
+}
+
+/** Any detail: the fields of one kind, plus a free `note` when the kind itself changed. */
+export type OutputDetail = TextDetail &
+  ImageDetail &
+  TableDetail &
+  MetricOutputDetail & { note?: unknown };
+
+export type OutputKind =
+  | 'stream'
+  | 'error'
+  | 'image'
+  | 'table'
+  | 'text'
+  | 'metric'
+  | 'other';
+
+export interface OutputPair {
+  index_a: number | null;
+  index_b: number | null;
+  kind: OutputKind;
+  mime: string | null;
+  judgement: Judgement;
+  detail: OutputDetail;
+}
+
+export interface CellComparison {
+  index_a: number | null;
+  index_b: number | null;
+  id: string | null;
+  cell_type: string;
+  tags: string[];
+  judgement: Judgement;
+  source: { changed: boolean; diff: string | null };
+  outputs: OutputPair[];
+}
+
+export type JudgementCounts = Record<Judgement, number>;
+
+export interface ComparisonSummary {
+  cells: JudgementCounts;
+  outputs: JudgementCounts;
+  sources_changed: number;
+  parameters_changed: number;
+  metrics_changed: number;
+  errors_added: number;
+  unexpected: string[];
+  verdict: 'as_expected' | 'unexpected_changes';
+}
+
+/** The whole comparison of A and B. */
+export interface Comparison {
+  format: 'jupyter_mlx.comparison';
+  version: 1;
+  a: ComparisonHeader;
+  b: ComparisonHeader;
+  options: Record<string, unknown>;
+  parameters: ParameterChange[];
+  metrics: MetricChange[];
+  environment: Record<string, unknown>;
+  cells: CellComparison[];
+  summary: ComparisonSummary;
+}
+
+/** The parts of an nbformat 4 notebook the compare view reads. */
+export interface NotebookOutput {
+  output_type: string;
+  name?: string;
+  text?: string | string[];
+  data?: Record<string, unknown>;
+  ename?: string;
+  evalue?: string;
+}
+
+export interface NotebookCell {
+  cell_type: string;
+  source: string | string[];
+  outputs?: NotebookOutput[];
+}
+
+export interface NotebookContent {
+  cells: NotebookCell[];
+}

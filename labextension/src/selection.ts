@@ -1,0 +1,36 @@
+/**
+ * Which runs of the list are selected, and which pair to compare. Pure: no DOM.
+ */
+import type { RunRecord } from './api';
+import { sortNewestFirst } from './model';
+
+/** How many runs can be selected at once: a comparison takes two. */
+export const MAX_SELECTED = 2;
+
+/** A plain click: only this run. */
+export function selectOnly(id: string): string[] {
+  return [id];
+}
+
+/** Ctrl/Cmd-click or checkbox: add the run (dropping the earliest pick beyond two), or remove it. */
+export function toggleSelected(selected: readonly string[], id: string): string[] {
+  if (selected.includes(id)) {
+    return selected.filter(other => other !== id);
+  }
+  return [...selected, id].slice(-MAX_SELECTED);
+}
+
+/** The selection without runs that are no longer listed. */
+export function pruneSelected(selected: readonly string[], listed: readonly string[]): string[] {
+  const ids = new Set(listed);
+  return selected.filter(id => ids.has(id));
+}
+
+/** Exactly two runs as `{a, b}`: the older as A, the newer as B; null otherwise. */
+export function comparePair(runs: readonly RunRecord[]): { a: RunRecord; b: RunRecord } | null {
+  if (runs.length !== 2) {
+    return null;
+  }
+  const [newer, older] = sortNewestFirst(runs);
+  return { a: older, b: newer };
+}

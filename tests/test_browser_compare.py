@@ -1,0 +1,150 @@
+"""Comparing two runs in a real JupyterLab, driven in a real Chromium (Playwright).
+
+Reuses test_browser.py's JupyterLab and Chromium fixtures with a project of its own: two runs of
+a small notebook with a chart, a table and metrics, recorded with different parameters.
+Screenshots go to ``test-artifacts/``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notebooks import code_cell, write_notebook
+from test_browser import lab, open_panel, page, record_run, screenshot  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+
+COMPARE = ".jp-mlx-compare"
+
+
+def write_chart(path: Path) -> Path:
+    """Parameters scale and label; logs slope and area, prints, draws a line and shows a table."""
+    return write_notebook(
+        path,
+        code_cell("scale = 1.0\nlabel = 'base'", tags=["parameters"]),
+        code_cell(
+            "import matplotlib.pyplot as plt\n"
+            "import pandas as pd\n"
+            "from jupyter_mlx import log_metric"
+        ),
+        code_cell("log_metric('slope', scale)\nlog_metric('area', scale * 8)\nprint(f'slope {scale}')"),
+        code_cell(
+            "fig, ax = plt.subplots(figsize=(4, 2.5), dpi=80)\n"
+            "ax.plot(range(5), [scale * x for x in range(5)], marker='o')\n"
+            "ax.set_ylim(0, 9); ax.set_title('a line')\n"
+            "plt.show()"
+        ),
+        code_cell("pd.DataFrame({'x': range(3), 'y': [scale * i for i in range(3)]})"),
+        code_cell("log_metric('steps', 5)\nprint('the same in both runs')"),
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """chart.ipynb@v1 (scale=1) and @v2 (scale=2), both with label=base."""
+    root = tmp_path_factory.mktemp("compare-project")
+    write_chart(root / "chart.ipynb")
+    record_run(root, "chart.ipynb", "scale", "1", "label", "base")
+    record_run(root, "chart.ipynb", "scale", "2", "label", "base")
+    return root
+
+
+def select_two_runs(page: Any) -> Any:
+    """Click v2, Ctrl-click v1: two runs selected. Returns the panel."""
+    panel = open_panel(page)
+    v1 = panel.locator('.jp-mlx-run[data-ref="chart.ipynb@v1"]')
+    v2 = panel.locator('.jp-mlx-run[data-ref="chart.ipynb@v2"]')
+    v1.wait_for()
+    v2.locator(".jp-mlx-run-when").click()
+    assert v2.get_attribute("aria-selected") == "true"
+    v1.locator(".jp-mlx-run-when").click(modifiers=["Control"])
+    assert v1.get_attribute("aria-selected") == "true"
+    assert v2.get_attribute("aria-selected") == "true"
+    return panel
+
+
+def wait_for_comparison(page: Any) -> Any:
+    view = page.locator(COMPARE)
+    view.locator(".jp-mlx-compare-header").wait_for(timeout=30_000)
+    return view
+
+
+def test_compare_two_selected_runs(lab: dict[str, Any], page: Any) -> None:  # noqa: F811
+    panel = select_two_runs(page)
+    button = panel.locator(".jp-mlx-compare-button button")
+    assert button.is_enabled()
+    button.click()
+    view = wait_for_comparison(page)
+
+    sides = view.locator(".jp-mlx-side")
+    assert "chart.ipynb@v1" in sides.nth(0).inner_text()  # the older run is A
+    assert "chart.ipynb@v2" in sides.nth(1).inner_text()
+    assert "Unexpected changes" in view.locator(".jp-mlx-verdict").inner_text()
+
+    parameters = view.locator(".jp-mlx-parameters")
+    scale = parameters.locator('tr[data-name="scale"]')
+    assert scale.locator("td").all_inner_texts() == ["scale", "1", "2"]
+    assert parameters.locator('tr[data-name="label"]').count() == 0  # the same: on demand
+    parameters.locator(".jp-mlx-show-all").click()
+    assert parameters.locator('tr[data-name="label"]').count() == 1
+    parameters.locator(".jp-mlx-show-all").click()
+
+    slope = view.locator('.jp-mlx-metrics tr[data-name="slope"]')
+    assert slope.get_attribute("data-judgement") == "changed"
+    assert slope.locator("td").all_inner_texts()[:4] == ["slope", "1", "2", "+1 (+100.00%)"]
+    assert view.locator('.jp-mlx-metrics tr[data-name="steps"]').count() == 0
+
+    # Only changed cells by default: the imports and the unchanged print are hidden.
+    assert view.locator(".jp-mlx-cell").count() == 4  # injected parameters, print, chart, table
+    image = view.locator('.jp-mlx-output[data-kind="image"]')
+    assert image.get_attribute("data-judgement") == "changed"
+    for side in ("a", "b"):
+        src = image.locator(f".jp-mlx-image-{side} img").get_attribute("src")
+        assert src and src.startswith("data:image/png;base64,iVBOR")
+    assert "of pixels changed" in image.locator(".jp-mlx-output-summary").inner_text()
+    table = view.locator('.jp-mlx-output[data-kind="table"]')
+    assert "2 cells changed" in table.inner_text()
+    assert view.locator(".jp-mlx-source .jp-mlx-diff-add").first.inner_text() == "+ scale = 2.0"
+    screenshot(page, "compare.png")
+
+    image.locator('button[data-mode="mask"]').click()
+    mask = image.locator(".jp-mlx-image-mask img").get_attribute("src")
+    assert mask and mask.startswith("data:image/png;base64,")
+    image.scroll_into_view_if_needed()
+    screenshot(page, "compare-mask.png")
+    image.locator('button[data-mode="onion"]').click()
+    assert image.locator(".jp-mlx-onion-slider").count() == 1
+    image.scroll_into_view_if_needed()
+    screenshot(page, "compare-onion.png")
+
+    page.locator(".jp-mlx-only-changed input").uncheck()
+    assert view.locator(".jp-mlx-cell").count() == 7
+    page.locator(".jp-mlx-next-change").click()
+    page.locator(".jp-mlx-next-change").click()
+    assert view.locator(".jp-mlx-cell.jp-mlx-current").get_attribute("data-key") == "cell-3"
+
+    with page.context.expect_page() as opened:
+        page.locator(".jp-mlx-open-report").click()
+    report = opened.value
+    report.wait_for_load_state()
+    assert "format=html" in report.url and "a=chart.ipynb%40v1" in report.url
+    assert "chart.ipynb@v2" in report.content()
+
+
+def test_compare_from_the_keyboard_shows_the_server_error(page: Any) -> None:  # noqa: F811
+    error = {"error": "not_found", "message": "no run chart.ipynb@v1 in this project"}
+    page.route(
+        re.compile(r"/mlx/compare\?"),
+        lambda route: route.fulfill(status=404, content_type="application/json", body=json.dumps(error)),
+    )
+    select_two_runs(page)
+    page.keyboard.press("Control+Enter")
+    message = page.locator(".jp-mlx-compare-error")
+    message.wait_for()
+    assert "Cannot compare chart.ipynb@v1 with chart.ipynb@v2" in message.inner_text()
+    assert "no run chart.ipynb@v1 in this project" in message.inner_text()
+    screenshot(page, "compare-error.png")
