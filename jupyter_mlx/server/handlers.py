@@ -76,6 +76,13 @@ class MLXHandler(ExtensionHandlerMixin, APIHandler):
                 raise web.HTTPError(400, log_message=f"the field {name!r} must be {names}")
         return body
 
+    def required_argument(self, name: str) -> str:
+        """A query argument that must be given (400 otherwise)."""
+        value = self.get_argument(name, "").strip()
+        if not value:
+            raise web.HTTPError(400, log_message=f"the query argument {name!r} is required")
+        return value
+
     def int_argument(self, name: str, default: int) -> int:
         raw = self.get_argument(name, None)
         if raw is None:
@@ -265,10 +272,7 @@ class LaunchFormHandler(MLXHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        notebook = self.get_argument("notebook", "").strip()
-        if not notebook:
-            raise web.HTTPError(400, log_message="the query argument 'notebook' is required")
-        self.finish(await self.call(self.service.launch_form, notebook))
+        self.finish(await self.call(self.service.launch_form, self.required_argument("notebook")))
 
 
 class CompareMixin(MLXHandler):
@@ -287,12 +291,6 @@ class CompareMixin(MLXHandler):
         if ignore:
             overrides["ignore_patterns"] = ignore
         return overrides
-
-    def required_argument(self, name: str) -> str:
-        value = self.get_argument(name, "").strip()
-        if not value:
-            raise web.HTTPError(400, log_message=f"the query argument {name!r} is required")
-        return value
 
     async def finish_comparison(self, comparison: Any) -> None:
         """The comparison as JSON, or as the HTML report with ``format=html``."""
@@ -337,10 +335,7 @@ class BaselinesHandler(MLXHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        notebook = self.get_argument("notebook", "").strip()
-        if not notebook:
-            raise web.HTTPError(400, log_message="the query argument 'notebook' is required")
-        baseline = await self.call(self.service.baseline, notebook)
+        baseline = await self.call(self.service.baseline, self.required_argument("notebook"))
         self.finish(baseline.to_json())
 
     @web.authenticated
@@ -378,9 +373,7 @@ class RunsChartHandler(RunsTableHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        metric = self.get_argument("metric", "").strip()
-        if not metric:
-            raise web.HTTPError(400, log_message="the query argument 'metric' is required")
+        metric = self.required_argument("metric")
         table = await self.runs_table()
         png = await self.call(_chart_png, table, metric, self.get_argument("by", None) or None)
         self.set_header("Cache-Control", "no-store")
