@@ -174,15 +174,72 @@ function compareQuery(a: string, b: string, options: CompareOptions): string {
   return params.toString();
 }
 
-/** GET `<baseUrl>/mlx/<endPoint>` and parse the JSON body. */
+/** Cancel a queued or running run; answers the runs it cancelled. */
+export async function cancelRun(
+  runId: string,
+  settings?: ServerConnection.ISettings
+): Promise<RunRecord[]> {
+  const body = await requestJSON<{ runs: RunRecord[] }>(
+    `runs/${encodeURIComponent(runId)}/cancel`,
+    settings,
+    { method: 'POST', body: '{}' }
+  );
+  return body.runs;
+}
+
+/**
+ * Open `GET /mlx/events` and pass each decoded chunk of its `text/event-stream` body to
+ * `onChunk`, until the server closes it (resolves) or it fails or `signal` aborts (rejects).
+ * Goes through `ServerConnection.makeRequest`, so it carries the page's token or cookie.
+ */
+export async function streamEvents(
+  onChunk: (text: string) => void,
+  signal: AbortSignal,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
+  const url = URLExt.join(settings.baseUrl, 'mlx', 'events');
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(
+      url,
+      { signal, headers: { Accept: 'text/event-stream' }, cache: 'no-store' },
+      settings
+    );
+  } catch (reason) {
+    throw new MLXApiError(
+      `Cannot reach the Jupyter server: ${describe(reason)}`,
+      'network_error',
+      0
+    );
+  }
+  if (!response.ok || !response.body) {
+    throw new MLXApiError(
+      `${response.status} ${response.statusText}`.trim(),
+      'http_error',
+      response.status
+    );
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      return;
+    }
+    onChunk(decoder.decode(value, { stream: true }));
+  }
+}
+
+/** Request `<baseUrl>/mlx/<endPoint>` (GET unless `init` says otherwise) and parse the JSON body. */
 async function requestJSON<T>(
   endPoint: string,
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+  init: RequestInit = {}
 ): Promise<T> {
   const url = URLExt.join(settings.baseUrl, 'mlx', endPoint);
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(url, {}, settings);
+    response = await ServerConnection.makeRequest(url, init, settings);
   } catch (reason) {
     throw new MLXApiError(
       `Cannot reach the Jupyter server: ${describe(reason)}`,

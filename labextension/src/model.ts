@@ -164,3 +164,35 @@ export function formatValue(value: unknown): string {
   }
   return JSON.stringify(value) ?? String(value);
 }
+
+/** The page with `run` in place of the record of the same id; null when the page lacks it. */
+export function applyRun(page: RunPage, run: RunRecord): RunPage | null {
+  const index = page.runs.findIndex(known => known.id === run.id);
+  if (index < 0) {
+    return null;
+  }
+  const runs = [...page.runs];
+  runs[index] = run;
+  return { ...page, runs };
+}
+
+/** The page with the run's progress set (a queued run is running by then); null when unknown. */
+export function applyProgress(
+  page: RunPage,
+  progress: { run_id: string; cell: number; cells: number }
+): RunPage | null {
+  const run = page.runs.find(known => known.id === progress.run_id);
+  if (!run || (run.status !== 'queued' && run.status !== 'running')) {
+    return null;
+  }
+  return applyRun(page, {
+    ...run,
+    status: 'running',
+    progress: { cell: progress.cell, cells: progress.cells }
+  });
+}
+
+/** Whether a run in this status can still be cancelled. */
+export function isCancellable(status: RunStatus): boolean {
+  return status === 'queued' || status === 'running';
+}

@@ -1,6 +1,7 @@
 /**
  * The "Runs" sidebar: a notebook filter, a refresh button and the list of recorded runs, of
- * which one or two can be selected (click, Ctrl/Cmd-click or checkbox) to compare.
+ * which one or two can be selected (click, Ctrl/Cmd-click or checkbox) to compare, and queued
+ * or running ones cancelled. Rows update live from `/mlx/events`; a slow poll is the safety net.
  */
 import { ServerConnection } from '@jupyterlab/services';
 import {
@@ -15,6 +16,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { Panel, Widget } from '@lumino/widgets';
 
 import {
+  cancelRun,
   listNotebooks,
   listRuns,
   MLXApiError,
@@ -22,9 +24,25 @@ import {
   RunPage,
   RunRecord
 } from './api';
+import type { MLXEvent } from './eventStream';
 import { runsIcon } from './icon';
-import { countLabel, filterRows, toRows } from './model';
-import { emptyMessage, errorMessage, message, renderRow } from './rows';
+import { LiveUpdates } from './liveUpdates';
+import {
+  applyProgress,
+  applyRun,
+  countLabel,
+  filterRows,
+  isCancellable,
+  RunRow,
+  toRows
+} from './model';
+import {
+  emptyMessage,
+  errorMessage,
+  message,
+  renderRow,
+  RowCancelState
+} from './rows';
 import { pruneSelected, selectOnly, toggleSelected } from './selection';
 
 export const PANEL_ID = 'jupyter-mlx-panel';
@@ -39,14 +57,20 @@ type ListState =
   | { kind: 'runs'; page: RunPage };
 
 /**
- * The sidebar panel. It refreshes every `refreshInterval` ms while visible, and never has
- * two requests in flight: a refresh asked for meanwhile runs once the current one ends.
+ * The sidebar panel. While visible it follows `/mlx/events` and refreshes every
+ * `refreshInterval` ms, and never has two list requests in flight: a refresh asked for
+ * meanwhile runs once the current one ends.
  */
 export class RunsPanel extends SidePanel {
   constructor(options: RunsPanel.IOptions = {}) {
     super({ content: new Panel() });
     this._settings = options.serverSettings ?? ServerConnection.makeSettings();
     this._interval = options.refreshInterval ?? 5000;
+    this._live = new LiveUpdates(
+      event => this._onEvent(event),
+      () => void this.refresh(), // catch up on what happened while disconnected
+      this._settings
+    );
     this.id = PANEL_ID;
     this.addClass('jp-mlx-panel');
     this.title.icon = runsIcon;
@@ -113,7 +137,7 @@ export class RunsPanel extends SidePanel {
   }
 
   dispose(): void {
-    this._stopTimer();
+    this._stopUpdates();
     super.dispose();
   }
 
@@ -130,12 +154,12 @@ export class RunsPanel extends SidePanel {
   }
 
   protected onBeforeHide(msg: Message): void {
-    this._stopTimer();
+    this._stopUpdates();
     super.onBeforeHide(msg);
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this._stopTimer();
+    this._stopUpdates();
     super.onBeforeDetach(msg);
   }
 
@@ -162,12 +186,67 @@ export class RunsPanel extends SidePanel {
     }
   }
 
-  /** Click: select the run; Ctrl/Cmd-click or its checkbox: add or remove it. */
+  /** Apply a live event to the loaded page; a new run of the shown notebook reloads the list. */
+  private _onEvent(event: MLXEvent): void {
+    if (this._state.kind !== 'runs' || this.isDisposed) {
+      return;
+    }
+    const page = this._state.page;
+    let next: RunPage | null;
+    if (event.type === 'run') {
+      next = applyRun(page, event.run);
+      if (next && !isCancellable(event.run.status)) {
+        this._cancels.delete(event.run.id);
+      }
+      const notebook = this._filter.select.value;
+      if (!next && (!notebook || notebook === event.run.notebook)) {
+        void this.refresh();
+      }
+    } else {
+      next = applyProgress(page, event.progress);
+    }
+    if (next) {
+      this._state = { kind: 'runs', page: next };
+      this._render();
+    }
+  }
+
+  /** Ask the server to cancel a run; the row shows the failure, or the runs it cancelled. */
+  private async _cancel(id: string): Promise<void> {
+    if (this._cancels.get(id)?.pending) {
+      return;
+    }
+    this._cancels.set(id, { pending: true });
+    this._render();
+    try {
+      const runs = await cancelRun(id, this._settings);
+      this._cancels.delete(id);
+      for (const run of runs) {
+        const next =
+          this._state.kind === 'runs' ? applyRun(this._state.page, run) : null;
+        if (next) {
+          this._state = { kind: 'runs', page: next };
+        }
+      }
+    } catch (reason) {
+      const text = reason instanceof MLXApiError ? reason.message : String(reason);
+      this._cancels.set(id, { error: `Cannot cancel: ${text}` });
+    }
+    if (!this.isDisposed) {
+      this._render();
+    }
+  }
+
+  /** Click: select the run; Ctrl/Cmd-click or its checkbox: add or remove it; cancel button: cancel. */
   private _onClick(event: MouseEvent): void {
     const target = event.target as HTMLElement;
     const item = target.closest<HTMLElement>('.jp-mlx-run');
     const id = item?.dataset.id;
     if (!id) {
+      return;
+    }
+    if (target.closest('.jp-mlx-run-cancel')) {
+      void this._cancel(id);
       return;
     }
     const toggle =
@@ -234,9 +313,11 @@ export class RunsPanel extends SidePanel {
       const rows = filterRows(toRows(state.page), this._filter.select.value);
       const total =
         rows.length < state.page.runs.length ? rows.length : state.page.total;
-      this._show(countLabel(rows.length, total), JSON.stringify(rows), () =>
-        rows.length ? rows.map(renderRow) : [emptyMessage()]
-      );
+      if (rows.length) {
+        this._showRows(countLabel(rows.length, total), rows);
+      } else {
+        this._show(countLabel(0, total), 'empty', () => [emptyMessage()]);
+      }
     }
     const listed = state.kind === 'runs' ? Array.from(
       this._list.node.querySelectorAll<HTMLElement>('.jp-mlx-run'),
@@ -248,16 +329,48 @@ export class RunsPanel extends SidePanel {
   /** Replace the list's content, unless it would look the same (keeps hover and selection). */
   private _show(count: string, key: string, build: () => HTMLElement[]): void {
     this._count.node.textContent = count;
+    this._rowKeys.clear();
     if (key !== this._shown) {
       this._shown = key;
       this._list.node.replaceChildren(...build());
     }
   }
 
-  /** Refresh now, then every interval while visible (a tick never queues behind a request). */
+  /** Show run rows, replacing only the rows that changed when the order is the same. */
+  private _showRows(count: string, rows: RunRow[]): void {
+    this._count.node.textContent = count;
+    const keyed = rows.map(row => {
+      const cancel: RowCancelState = isCancellable(row.status)
+        ? this._cancels.get(row.id) ?? {}
+        : {};
+      return { row, cancel, key: JSON.stringify([row, cancel]) };
+    });
+    const order = rows.map(row => row.id).join();
+    const nodes = Array.from(
+      this._list.node.querySelectorAll<HTMLElement>(':scope > .jp-mlx-run')
+    );
+    if (this._shown === `rows:${order}` && nodes.length === rows.length) {
+      keyed.forEach(({ row, cancel, key }, index) => {
+        if (this._rowKeys.get(row.id) !== key) {
+          this._rowKeys.set(row.id, key);
+          nodes[index].replaceWith(renderRow(row, cancel));
+        }
+      });
+      return;
+    }
+    this._shown = `rows:${order}`;
+    this._rowKeys = new Map(keyed.map(({ row, key }) => [row.id, key]));
+    this._list.node.replaceChildren(
+      ...keyed.map(({ row, cancel }) => renderRow(row, cancel))
+    );
+  }
+
+  /** Refresh now, follow the events, and poll every interval while visible (a tick never
+   * queues behind a request). */
   private _startPolling(): void {
     void this.refresh();
-    this._stopTimer();
+    this._stopUpdates();
+    this._live.start();
     this._timer = window.setInterval(() => {
       if (!this._inFlight) {
         void this.refresh();
@@ -265,7 +378,8 @@ export class RunsPanel extends SidePanel {
     }, this._interval);
   }
 
-  private _stopTimer(): void {
+  private _stopUpdates(): void {
+    this._live.stop();
     if (this._timer !== null) {
       window.clearInterval(this._timer);
       this._timer = null;
@@ -283,6 +397,9 @@ export class RunsPanel extends SidePanel {
   private _again = false;
   private _timer: number | null = null;
   private _selected: string[] = [];
+  private _live: LiveUpdates;
+  private _cancels = new Map<string, RowCancelState>();
+  private _rowKeys = new Map<string, string>();
   private _selectionChanged = new Signal<this, RunRecord[]>(this);
 }
 
@@ -290,7 +407,7 @@ export namespace RunsPanel {
   export interface IOptions {
     /** The Jupyter server to ask; default: the page's. */
     serverSettings?: ServerConnection.ISettings;
-    /** Milliseconds between refreshes while the panel is visible. */
+    /** Milliseconds between safety-net refreshes while the panel is visible (default 5 s). */
     refreshInterval?: number;
   }
 }

@@ -1,10 +1,19 @@
 /**
  * The DOM of the run list: one element per run row, and the empty, loading and error messages.
  */
-import type { RunRow } from './model';
+import { isCancellable, RunRow } from './model';
 
-/** A run as a list item with a compare checkbox: `data-id`, `data-ref`, `data-status` name it. */
-export function renderRow(row: RunRow): HTMLElement {
+/** What the panel adds to a row: a cancel request in flight, or its failure. */
+export interface RowCancelState {
+  pending?: boolean;
+  error?: string;
+}
+
+/**
+ * A run as a list item with a compare checkbox, and a cancel button while queued or running:
+ * `data-id`, `data-ref`, `data-status` name it.
+ */
+export function renderRow(row: RunRow, cancel: RowCancelState = {}): HTMLElement {
   const item = element('li', 'jp-mlx-run');
   item.dataset.id = row.id;
   item.dataset.ref = row.ref;
@@ -35,7 +44,15 @@ export function renderRow(row: RunRow): HTMLElement {
     element('span', `jp-mlx-badge jp-mlx-badge-${row.status}`, row.status),
     element('span', 'jp-mlx-run-duration', row.duration)
   );
+  if (isCancellable(row.status)) {
+    status.append(cancelButton(row, cancel.pending ?? false));
+  }
   item.append(head, status);
+  if (cancel.error) {
+    const failure = element('div', 'jp-mlx-run-cancel-error', cancel.error);
+    failure.setAttribute('role', 'alert');
+    item.append(failure);
+  }
 
   if (row.error) {
     item.append(element('div', 'jp-mlx-run-failure', row.error));
@@ -47,6 +64,16 @@ export function renderRow(row: RunRow): HTMLElement {
     item.append(field('jp-mlx-run-metrics', 'metrics', row.metrics));
   }
   return item;
+}
+
+function cancelButton(row: RunRow, pending: boolean): HTMLElement {
+  const button = element('button', 'jp-mlx-button jp-mlx-run-cancel', pending ? 'Cancelling…' : 'Cancel');
+  (button as HTMLButtonElement).type = 'button';
+  (button as HTMLButtonElement).disabled = pending;
+  button.tabIndex = -1;
+  button.title = `Cancel ${row.ref} (${row.status === 'queued' ? 'before it starts' : 'stop it now'})`;
+  button.setAttribute('aria-label', `Cancel ${row.ref}`);
+  return button;
 }
 
 /** `train.ipynb` in bold, then its folder, muted (it is the part cut off when space runs out). */

@@ -3,11 +3,14 @@ import { describe, test } from 'node:test';
 
 import type { RunPage, RunRecord } from '../src/api';
 import {
+  applyProgress,
+  applyRun,
   countLabel,
   filterRows,
   formatDuration,
   formatPairs,
   formatRelative,
+  isCancellable,
   sortNewestFirst,
   toRows
 } from '../src/model';
@@ -167,4 +170,32 @@ test('countLabel', () => {
   assert.equal(countLabel(0, 0), '0 runs');
   assert.equal(countLabel(3, 3), '3 runs');
   assert.equal(countLabel(50, 120), '50 of 120 runs');
+});
+
+describe('live updates', () => {
+  const a = run({ id: 'a'.repeat(32), status: 'running', finished_at: null, duration: null });
+  const b = run({ id: 'b'.repeat(32), version: 2 });
+
+  test('applyRun replaces the run of the same id, and ignores unknown runs', () => {
+    const next = applyRun(page(a, b), { ...a, status: 'cancelled' });
+    assert.deepEqual(next?.runs.map(r => r.status), ['cancelled', 'succeeded']);
+    assert.equal(applyRun(page(b), a), null);
+  });
+
+  test('applyProgress sets the cell of a queued or running run', () => {
+    const queued = { ...a, status: 'queued' as const };
+    const next = applyProgress(page(queued, b), { run_id: a.id, cell: 3, cells: 10 });
+    assert.equal(next?.runs[0].status, 'running');
+    const row = toRows(next!, { now: NOW }).find(r => r.id === a.id);
+    assert.equal(row?.duration, 'cell 3/10');
+    assert.equal(applyProgress(page(b), { run_id: b.id, cell: 1, cells: 2 }), null);
+    assert.equal(applyProgress(page(b), { run_id: 'c', cell: 1, cells: 2 }), null);
+  });
+
+  test('only queued and running runs can be cancelled', () => {
+    assert.deepEqual(
+      (['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const).map(isCancellable),
+      [true, true, false, false, false, false]
+    );
+  });
 });
