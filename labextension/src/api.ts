@@ -5,6 +5,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import type { Comparison, NotebookContent } from './comparison';
+import type { LaunchForm } from './launchModel';
 
 /** Lifecycle states of a run, as the server reports them. */
 export type RunStatus =
@@ -277,4 +278,37 @@ function parseJSON(text: string): unknown {
 
 function describe(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
+}
+
+/** The launch form of a notebook: its parameters and the backends this server can use. */
+export function getLaunchForm(
+  notebook: string,
+  settings?: ServerConnection.ISettings
+): Promise<LaunchForm> {
+  return requestJSON<LaunchForm>(
+    `parameters?${new URLSearchParams({ notebook }).toString()}`,
+    settings
+  );
+}
+
+/** Start one run (`POST /mlx/runs`). */
+export function startRun(
+  body: { notebook: string; parameters: Record<string, unknown>; backend: string },
+  settings?: ServerConnection.ISettings
+): Promise<RunRecord> {
+  return requestJSON<RunRecord>('runs', settings, {
+    method: 'POST',
+    body: JSON.stringify(body)
+  });
+}
+
+/** Queue a sweep over a grid of values (`POST /mlx/sweeps`). */
+export function startSweep(
+  body: { notebook: string; grid: Record<string, unknown[]>; backend: string },
+  settings?: ServerConnection.ISettings
+): Promise<{ sweep: unknown; runs: RunRecord[] }> {
+  return requestJSON<{ sweep: unknown; runs: RunRecord[] }>('sweeps', settings, {
+    method: 'POST',
+    body: JSON.stringify(body)
+  });
 }

@@ -9,15 +9,17 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
-import { CommandToolbarButton } from '@jupyterlab/ui-components';
+import { CommandToolbarButton, runIcon } from '@jupyterlab/ui-components';
 
 import { CompareView, compareKey, createCompareWidget } from './compareView';
+import { openLaunchDialog } from './launchDialog';
 import { RunsPanel } from './panel';
 import { comparePair } from './selection';
 
 /** The extension's commands. */
 export namespace CommandIDs {
   export const compare = 'jupyter-mlx:compare';
+  export const runWithParameters = 'jupyter-mlx:run-with-parameters';
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -81,6 +83,39 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     compare.addClass('jp-mlx-compare-button');
     panel.toolbar.insertBefore('refresh', 'compare', compare);
+
+    /** The notebook to launch: the argument, the current notebook, or the panel's filter. */
+    const launchTarget = (args: Record<string, unknown>): string => {
+      if (typeof args.notebook === 'string' && args.notebook) {
+        return args.notebook;
+      }
+      const current = shell.currentWidget as { context?: { path?: unknown } } | null;
+      const path = current?.context?.path;
+      if (typeof path === 'string' && path.endsWith('.ipynb')) {
+        return path;
+      }
+      return panel.selectedNotebook;
+    };
+    app.commands.addCommand(CommandIDs.runWithParameters, {
+      label: 'Run with Parameters…',
+      icon: args => (args.isPalette ? undefined : runIcon),
+      caption: 'Run the current notebook (or the one chosen in the Runs panel) with parameters, or sweep them',
+      isEnabled: args => launchTarget(args) !== '',
+      execute: args => openLaunchDialog(launchTarget(args), serverSettings)
+    });
+    palette?.addItem({ command: CommandIDs.runWithParameters, category: 'Notebook Runs' });
+    const updateLaunch = () => app.commands.notifyCommandChanged(CommandIDs.runWithParameters);
+    shell.currentChanged.connect(updateLaunch);
+    panel.notebookChanged.connect(updateLaunch);
+    const launch = new CommandToolbarButton({
+      commands: app.commands,
+      id: CommandIDs.runWithParameters,
+      icon: runIcon,
+      label: '',
+      caption: 'Run the current or selected notebook with parameters'
+    });
+    launch.addClass('jp-mlx-launch-button');
+    panel.toolbar.insertBefore('compare', 'run-with-parameters', launch);
 
     shell.add(panel, 'left', { rank: 800 });
     restorer?.add(panel, panel.id);

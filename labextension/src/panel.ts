@@ -131,6 +131,16 @@ export class RunsPanel extends SidePanel {
       .filter((run): run is RunRecord => run !== undefined);
   }
 
+  /** The notebook chosen in the filter, or '' for all notebooks. */
+  get selectedNotebook(): string {
+    return this._filter.select.value;
+  }
+
+  /** Emitted when the filter's notebook changes. */
+  get notebookChanged(): ISignal<this, string> {
+    return this._notebookChanged;
+  }
+
   /** Emitted when the selection changes. */
   get selectionChanged(): ISignal<this, RunRecord[]> {
     return this._selectionChanged;
@@ -278,6 +288,7 @@ export class RunsPanel extends SidePanel {
   }
 
   private _onFilter(): void {
+    this._notebookChanged.emit(this.selectedNotebook);
     this._render(); // show the loaded runs of that notebook at once, then ask the server
     void this.refresh();
   }
@@ -297,6 +308,9 @@ export class RunsPanel extends SidePanel {
       );
     }
     select.value = values.includes(selected) ? selected : '';
+    if (select.value !== selected) {
+      this._notebookChanged.emit(select.value);
+    }
   }
 
   private _render(): void {
@@ -401,6 +415,7 @@ export class RunsPanel extends SidePanel {
   private _cancels = new Map<string, RowCancelState>();
   private _rowKeys = new Map<string, string>();
   private _selectionChanged = new Signal<this, RunRecord[]>(this);
+  private _notebookChanged = new Signal<this, string>(this);
 }
 
 export namespace RunsPanel {
