@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROGRESS_WRITE_INTERVAL = 0.5  # seconds between two progress writes to the store (events: every cell)
+MAX_TABLE_RUNS = 500  # runs a table or chart of chosen runs may hold
 
 
 @dataclass(frozen=True)
@@ -546,10 +547,18 @@ class RunService:
         offset: int = 0,
         base: Path | None = None,
         sweep_id: str | None = None,
+        *,
+        sort: str | None = None,
+        order: str | None = None,
+        filter: str | None = None,
+        keys: bool = False,
     ) -> RunPage:
-        """A page of runs, newest first; ``notebook`` may be a path or a unique file name."""
+        """A page of runs, newest first unless ``sort``/``order`` say otherwise, of the runs that
+        pass ``filter`` (see ``RunStore.list_runs``); ``notebook`` may be a path or a unique file name."""
         resolved = self.resolve_notebook(notebook, base) if notebook else None
-        return self.store.list_runs(resolved, status, limit, offset, sweep_id)
+        return self.store.list_runs(
+            resolved, status, limit, offset, sweep_id, sort=sort, order=order, filter=filter, keys=keys
+        )
 
     def list_notebooks(self) -> list[NotebookSummary]:
         return self.store.list_notebooks()
@@ -622,11 +631,31 @@ class RunService:
         return EndpointManager(self)
 
     def runs_table(self, notebook: str | None = None, sweep_id: str | None = None, status: str | None = None,
-                   limit: int = 50, base: Path | None = None) -> "RunsTable":
-        """The newest ``limit`` runs (of a notebook, a sweep) with parameters and metrics as columns."""
+                   limit: int = 50, base: Path | None = None, runs: list[str] | None = None) -> "RunsTable":
+        """The newest ``limit`` runs (of a notebook, a sweep), or exactly ``runs`` (refs or ids, in
+        that order), with parameters and metrics as columns."""
         from .diff.table import RunsTable
 
+        if runs:
+            if len(runs) > MAX_TABLE_RUNS:
+                raise MLXError("invalid_request", f"at most {MAX_TABLE_RUNS} runs in a table, not {len(runs)}")
+            return RunsTable.of([self.get_run(ref, base) for ref in dict.fromkeys(runs)])
         return RunsTable.of(self.list_runs(notebook, status, limit, 0, base, sweep_id).runs)
+
+    def metric_series_chart(self, table: "RunsTable", metric: str) -> Any:
+        """A matplotlib Figure of ``metric``'s logged series, a line per run of ``table``."""
+        from .diff.table import plot_series
+
+        histories = {run.ref: self.store.metric_history(run.id) for run in table.runs}
+        lengths = [sum(point.name == metric for point in history) for history in histories.values()]
+        if not any(lengths):
+            raise MLXError("not_found", f"none of these runs logged {metric!r}")
+        if max(lengths) < 2:
+            raise MLXError(
+                "not_found",
+                f"{metric} was logged once per run: no series to draw (log_metric(name, value, step=i) logs one)",
+            )
+        return plot_series(metric, histories)
 
     def check(self, ref: str, baseline: str | None = None, overrides: dict[str, Any] | None = None,
               base: Path | None = None) -> "Comparison":

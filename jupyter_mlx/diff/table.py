@@ -122,7 +122,7 @@ def plot_series(metric: str, histories: dict[str, list["Metric"]]) -> Any:
         values = [m for m in history if m.name == metric]
         if values:
             steps = [m.step if m.step is not None else i for i, m in enumerate(values)]
-            axes.plot(steps, [m.value for m in values], label=ref)
+            axes.plot(steps, [m.value for m in values], label=ref, marker="o" if len(values) <= 30 else None)
     axes.set_xlabel("step")
     axes.set_ylabel(metric)
     axes.grid(alpha=0.3)

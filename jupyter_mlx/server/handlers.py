@@ -121,12 +121,16 @@ def _launch_options(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class RunsHandler(MLXHandler):
-    """``GET /mlx/runs?notebook=&status=&sweep=&limit=&offset=``: a page of runs, newest first.
+    """``GET /mlx/runs?notebook=&status=&sweep=&limit=&offset=&sort=&order=&filter=&keys=1``: a
+    page of runs (newest first by default), with ``keys`` (parameter and metric names) if asked.
     ``POST /mlx/runs`` queues a run: ``{"notebook", "parameters", "backend", ...}``."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        keys = self.get_argument("keys", "").strip().lower()
+        if keys not in ("", "0", "1", "true", "false"):
+            raise web.HTTPError(400, log_message=f"keys must be 1 or 0, not {keys!r}")
         page = await self.call(
             self.service.list_runs,
             self.get_argument("notebook", None) or None,
@@ -134,6 +138,10 @@ class RunsHandler(MLXHandler):
             self.int_argument("limit", 50),
             self.int_argument("offset", 0),
             sweep_id=self.get_argument("sweep", None) or None,
+            sort=self.get_argument("sort", None) or None,
+            order=self.get_argument("order", None) or None,
+            filter=self.get_argument("filter", None) or None,
+            keys=keys in ("1", "true"),
         )
         self.finish(page.to_json())
 
@@ -348,8 +356,9 @@ class BaselinesHandler(MLXHandler):
 
 
 class RunsTableHandler(MLXHandler):
-    """``GET /mlx/table?notebook=&sweep=&status=&limit=``: runs as rows, parameters and metrics
-    as columns (``{"parameters", "metrics", "varying", "rows"}``), for a table across many runs."""
+    """``GET /mlx/table?notebook=&sweep=&status=&limit=`` (or ``?runs=REF&runs=REF...``: exactly
+    those runs): runs as rows, parameters and metrics as columns
+    (``{"parameters", "metrics", "varying", "rows"}``), for a table across many runs."""
 
     async def runs_table(self) -> Any:
         return await self.call(
@@ -358,6 +367,7 @@ class RunsTableHandler(MLXHandler):
             sweep_id=self.get_argument("sweep", None) or None,
             status=self.get_argument("status", None) or None,
             limit=self.int_argument("limit", 50),
+            runs=self.get_arguments("runs") or None,
         )
 
     @web.authenticated
@@ -365,32 +375,73 @@ class RunsTableHandler(MLXHandler):
     async def get(self) -> None:
         self.finish((await self.runs_table()).to_json())
 
+    def finish_figure(self, png: bytes) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish(png, set_content_type="image/png")
+
 
 class RunsChartHandler(RunsTableHandler):
-    """``GET /mlx/table/chart?metric=&by=&notebook=&sweep=&status=&limit=``: a PNG of a metric
-    across runs, against the parameter ``by`` (default: the first parameter that varies)."""
+    """``GET /mlx/table/chart?metric=&by=&theme=dark&...`` (the table's selection arguments): a
+    PNG of a metric across runs, against the parameter ``by`` (default: the first that varies)."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         metric = self.required_argument("metric")
         table = await self.runs_table()
-        png = await self.call(_chart_png, table, metric, self.get_argument("by", None) or None)
-        self.set_header("Cache-Control", "no-store")
-        self.finish(png, set_content_type="image/png")
+        by = self.get_argument("by", None) or None
+        figure = await self.call(table.plot, metric, by)
+        self.finish_figure(await self.call(_png, figure, self.get_argument("theme", "light")))
 
 
-def _chart_png(table: Any, metric: str, by: str | None) -> bytes:
+class RunsSeriesChartHandler(RunsTableHandler):
+    """``GET /mlx/table/series?metric=&theme=&...`` (the table's selection arguments): a PNG of
+    the metric's logged series (``log_metric(name, value, step=)``), one line per run."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        metric = self.required_argument("metric")
+        table = await self.runs_table()
+        figure = await self.call(self.service.metric_series_chart, table, metric)
+        self.finish_figure(await self.call(_png, figure, self.get_argument("theme", "light")))
+
+
+def _png(figure: Any, theme: str) -> bytes:
+    """The figure as PNG; ``theme=dark`` draws it light-on-dark (for JupyterLab's dark theme)."""
     import io
 
+    if theme not in ("light", "dark"):
+        raise MLXError("invalid_request", f"theme must be light or dark, not {theme!r}")
+    if theme == "dark":
+        _darken(figure)
     buffer = io.BytesIO()
-    table.plot(metric, by).savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", transparent=theme == "dark")
     return buffer.getvalue()
+
+
+def _darken(figure: Any) -> None:
+    """Light text, ticks and spines on a transparent background."""
+    light = "#d8d8d8"
+    figure.patch.set_alpha(0)
+    for axes in figure.axes:
+        axes.set_facecolor("none")
+        axes.tick_params(colors=light)
+        axes.xaxis.label.set_color(light)
+        axes.yaxis.label.set_color(light)
+        axes.title.set_color(light)
+        for spine in axes.spines.values():
+            spine.set_color(light)
+        legend = axes.get_legend()
+        if legend is not None:
+            legend.get_frame().set_alpha(0.2)
+            for text in legend.get_texts():
+                text.set_color(light)
 
 
 _DEPLOY_FIELDS: dict[str, Any] = {
     "target": str, "function": str, "name": str, "host": str, "port": int, "token": str, "no_auth": bool,
-    "workers": int, "timeout": (int, float), "max_body": int,
+    "workers": int, "timeout": (int, float), "max_body": int, "cells": bool,
 }
 
 
@@ -445,6 +496,26 @@ class EndpointRollbackHandler(MLXHandler):
         self.finish(record.to_json())
 
 
+class EndpointTryHandler(MLXHandler):
+    """``POST /mlx/endpoints/<name>/try`` ``{"method", "path", "body", "token"}``: one request to
+    the endpoint, sent from the server; answers ``{"status", "headers", "body"}`` (502 when the
+    endpoint does not answer)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        import functools
+
+        from ..serve.try_request import try_endpoint
+
+        body = self.json_body({"method": str, "path": str, "body": (dict, list, str, int, float, bool), "token": str},
+                              required=("path",))
+        send = functools.partial(try_endpoint, self.service.endpoints, name, method=body.get("method") or "POST",
+                                 path=body["path"], body=body.get("body"), token=body.get("token"))
+        answer = await self.call(send)
+        self.finish(answer)
+
+
 def route_handlers() -> list[tuple[str, type[APIHandler]]]:
     from .events import EventsHandler
     from .openapi import OpenAPIHandler
@@ -466,9 +537,11 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (r"/mlx/baselines", BaselinesHandler),
         (r"/mlx/table", RunsTableHandler),
         (r"/mlx/table/chart", RunsChartHandler),
+        (r"/mlx/table/series", RunsSeriesChartHandler),
         (r"/mlx/endpoints", EndpointsHandler),
         (r"/mlx/endpoints/(?P<name>[a-z0-9][a-z0-9_-]{0,62})", EndpointDetailHandler),
         (r"/mlx/endpoints/(?P<name>[a-z0-9][a-z0-9_-]{0,62})/rollback", EndpointRollbackHandler),
+        (r"/mlx/endpoints/(?P<name>[a-z0-9][a-z0-9_-]{0,62})/try", EndpointTryHandler),
         (r"/mlx/events", EventsHandler),
         (r"/mlx/openapi.json", OpenAPIHandler),
     ]

@@ -91,6 +91,15 @@ SCHEMAS: dict[str, Any] = {
             "total": {"type": "integer"},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
+            "keys": {
+                "type": "object",
+                "description": "with keys=1 only: the parameter and metric names of every run of the "
+                "notebook/status/sweep (whatever the filter), sorted",
+                "properties": {
+                    "parameters": {"type": "array", "items": {"type": "string"}},
+                    "metrics": {"type": "array", "items": {"type": "string"}},
+                },
+            },
         },
     },
     "Runs": {"type": "object", "properties": {"runs": {"type": "array", "items": _ref("Run")}}},
@@ -184,6 +193,8 @@ _TABLE_QUERY = [
     _query("sweep", "string", "only the runs of this sweep"),
     _query("status", "string", "only this status"),
     _query("limit", "integer", "the newest N runs (default 50)"),
+    {**_query("runs", "string", "exactly these runs (refs or ids; repeat the argument), instead of the above"),
+     "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": True},
 ]
 
 
@@ -204,12 +215,22 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/mlx/runs": {
             "get": {
-                "summary": "List runs, newest first",
+                "summary": "List runs, newest first (or sorted), optionally filtered",
                 "parameters": [
                     _query("notebook", "string", "only this notebook (path or unique file name)"),
                     _query("status", "string", "only this status"),
                     _query("sweep", "string", "only the runs of this sweep"),
                     *_PAGING,
+                    _query("sort", "string", "queued_at (default), version, duration, status, notebook, "
+                           "metrics.<name> or params.<name>; runs without the value come last"),
+                    {"name": "order", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": ["desc", "asc"]}, "description": "default desc"},
+                    _query("filter", "string", "whitespace-separated terms, all must hold: name<op>value "
+                           "(op = != < <= > >=; name status, version, backend, notebook, tag, metrics.X, "
+                           'params.X or X: the parameter or metric X; "quoted values" may have spaces), '
+                           "or a bare word found (any case) in the notebook, status, vN, parameters, tags "
+                           "or error"),
+                    _query("keys", "boolean", "1: also answer keys, the parameter and metric names"),
                 ],
                 "responses": {"200": _json(_ref("RunPage"), "a page of runs"), **_errors(400, 404)},
             },
@@ -364,6 +385,19 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [
                     {**_query("metric", "string", "the metric"), "required": True},
                     _query("by", "string", "the parameter on the x axis (default: the first that varies)"),
+                    _query("theme", "string", "light (default) or dark: light lines on a transparent background"),
+                    *_TABLE_QUERY,
+                ],
+                "responses": {"200": {"description": "the chart", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                              **_errors(400, 404)},
+            },
+        },
+        "/mlx/table/series": {
+            "get": {
+                "summary": "A PNG chart of a metric's logged series (steps), one line per run",
+                "parameters": [
+                    {**_query("metric", "string", "the metric"), "required": True},
+                    _query("theme", "string", "light (default) or dark: light lines on a transparent background"),
                     *_TABLE_QUERY,
                 ],
                 "responses": {"200": {"description": "the chart", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
@@ -386,6 +420,7 @@ def openapi_document() -> dict[str, Any]:
                         "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
                         "token": {"type": "string"}, "no_auth": {"type": "boolean"}, "workers": {"type": "integer"},
                         "timeout": {"type": "number"}, "max_body": {"type": "integer"},
+                        "cells": {"type": "boolean", "description": "serve the notebook's '# GET /path' annotated cells"},
                     }}}}},
                 "responses": {"201": _json(_ref("Endpoint"), "the endpoint, serving"), **_errors(400, 404, 409)},
             },
@@ -403,6 +438,30 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
             "post": {"summary": "Serve the previous version again",
                      "responses": {"200": _json(_ref("Endpoint"), "the endpoint"), **_errors(404, 409)}},
+        },
+        "/mlx/endpoints/{name}/try": {
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "post": {
+                "summary": "Send one request to the endpoint from the server (its host and port only), as a test",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["path"], "additionalProperties": False,
+                    "properties": {
+                        "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
+                        "path": {"type": "string", "pattern": "^/(?!/)", "example": "/predict"},
+                        "body": {"description": "a string is sent as text/plain, any other value as JSON; none: no body"},
+                        "token": {"type": "string", "description": "the endpoint's bearer token"},
+                    }}}}},
+                "responses": {
+                    "200": _json({"type": "object", "required": ["status", "headers", "body"], "properties": {
+                        "status": {"type": "integer", "description": "the endpoint's HTTP status"},
+                        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "body": {"type": "string", "description": "the endpoint's body as text (at most 1 MiB)"},
+                        "truncated": {"type": "boolean"},
+                    }}, "the endpoint's answer, whatever its status"),
+                    **_errors(400, 404, 409),
+                    "502": _json(_ref("Error"), "the endpoint did not answer"),
+                },
+            },
         },
         "/mlx/openapi.json": {
             "get": {"summary": "This document", "responses": {"200": _json({"type": "object"}, "OpenAPI 3")}},

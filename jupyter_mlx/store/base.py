@@ -18,6 +18,7 @@ from .records import (
     RunRecord,
     SweepRecord,
 )
+from .run_query import RunQuery, parse_query
 
 MAX_PAGE = 1000
 
@@ -77,9 +78,16 @@ class RunStore(ABC):
 
     @abstractmethod
     def _list_runs(
-        self, notebook: str | None, status: str | None, limit: int, offset: int, sweep_id: str | None
+        self,
+        notebook: str | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+        sweep_id: str | None,
+        query: RunQuery,
     ) -> RunPage:
-        """A page of runs, newest first."""
+        """A page of runs in ``query``'s order (default: newest first), of the runs passing its
+        filter; with ``query.keys``, the page's ``keys`` too (see ``list_runs``)."""
 
     @abstractmethod
     def requeued(self, run_ids: list[str]) -> set[str]:
@@ -133,12 +141,24 @@ class RunStore(ABC):
         limit: int = 50,
         offset: int = 0,
         sweep_id: str | None = None,
+        *,
+        sort: str | None = None,
+        order: str | None = None,
+        filter: str | None = None,
+        keys: bool = False,
     ) -> RunPage:
-        """A page of runs, newest first, optionally of one notebook and/or one status."""
+        """A page of runs, newest first, optionally of one notebook and/or one status.
+
+        ``sort`` (a column, ``metrics.<name>`` or ``params.<name>``), ``order`` (``desc`` or
+        ``asc``) and ``filter`` are parsed by ``run_query`` (``invalid_request`` if bad); runs
+        without the sort value come last. With ``keys``, the page also names every parameter
+        and metric of the runs of this notebook/status/sweep (whatever the filter).
+        """
         if status is not None and status not in STATUSES:
             raise MLXError("invalid_request", f"unknown status {status!r}; one of {', '.join(STATUSES)}")
         if not 1 <= limit <= MAX_PAGE:
             raise MLXError("invalid_request", f"limit must be between 1 and {MAX_PAGE}, not {limit}")
         if offset < 0:
             raise MLXError("invalid_request", f"offset must be 0 or more, not {offset}")
-        return self._list_runs(notebook, status, limit, offset, sweep_id)
+        query = parse_query(sort, order, filter, keys)
+        return self._list_runs(notebook, status, limit, offset, sweep_id, query)

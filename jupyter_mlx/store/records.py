@@ -170,18 +170,28 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class RunPage:
+    """A page of a listing; ``total`` counts every run the listing matches.
+
+    ``keys``, when asked for: ``{"parameters": [names], "metrics": [names]}``, sorted, over the
+    runs of the listing's notebook/status/sweep (whatever its filter).
+    """
+
     runs: list[RunRecord]
     total: int
     limit: int
     offset: int
+    keys: dict[str, list[str]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        answer: dict[str, Any] = {
             "runs": [run.to_json() for run in self.runs],
             "total": self.total,
             "limit": self.limit,
             "offset": self.offset,
         }
+        if self.keys is not None:
+            answer["keys"] = self.keys
+        return answer
 
 
 @dataclass(frozen=True)
