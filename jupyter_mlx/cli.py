@@ -8,6 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .arguments import backend_arguments as _backend_arguments
+from .arguments import backend_options as _backend_options
+from .arguments import compare_arguments as _compare_arguments
+from .arguments import compare_overrides as _compare_overrides
+from .arguments import endpoint_arguments as _endpoint_arguments
+from .arguments import parameter_arguments, parameters_of
+from .arguments import sweep_spec as _sweep_spec
 from .errors import MLXError
 from .refs import names_a_run
 from .formatting import format_details, format_run_line, format_runs_table
@@ -27,10 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="execute a notebook with parameters and record it as a new version")
     run.add_argument("notebook", help="path of the notebook")
-    run.add_argument(
-        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-        help="set a parameter of the notebook's 'parameters' cell (converted to its default's type)",
-    )
+    parameter_arguments(run)
     run.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
     run.add_argument("--kernel", help="kernel name (default: the notebook's)")
     run.add_argument("--cell-timeout", type=float, help="seconds a cell may run (0: no limit)")
@@ -45,10 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "--params-file takes an explicit list of parameter sets (JSON or YAML) instead.",
     )
     sweep.add_argument("notebook", help="path of the notebook")
-    sweep.add_argument(
-        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUES"),
-        help="an axis of the grid: comma-separated values of one parameter",
-    )
+    parameter_arguments(sweep, axis=True)
     sweep.add_argument("--params-file", help="JSON or YAML file with a list of parameter sets")
     sweep.add_argument("--yes", action="store_true", help="confirm a sweep of more than 10,000 runs")
     sweep.add_argument("--tag", action="append", default=[], help="tag every run (repeatable)")
@@ -80,6 +81,17 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--status", help="only runs with this status")
     runs.add_argument("--limit", type=int, default=50, help="page size (default 50)")
     runs.add_argument("--offset", type=int, default=0, help="skip this many runs")
+    runs.add_argument(
+        "--sort", metavar="KEY",
+        help="queued_at (default), version, duration, status, notebook, metrics.NAME or params.NAME "
+        "(descending; runs without the value last)",
+    )
+    runs.add_argument("--asc", action="store_true", help="sort ascending")
+    runs.add_argument(
+        "--filter", metavar="EXPR",
+        help="terms that must all hold: NAME<op>VALUE (op = != < <= > >=; NAME status, version, backend, "
+        "notebook, tag, metrics.X, params.X, or X: the parameter or metric X) or a word to find",
+    )
     runs.add_argument("--json", action="store_true", help="print JSON")
 
     show = commands.add_parser("show", help="everything recorded of one run")
@@ -143,50 +155,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _endpoint_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--function", help="the notebook function to serve as POST /FUNCTION (default: the "
-                        "notebook's '# GET /path' annotated cells, as Kernel Gateway's notebook-http mode)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, help="port (default: 8500 for serve, a free one for deploy)")
-    parser.add_argument("--token", help="bearer token clients must send (default: a new one, shown once)")
-    parser.add_argument("--no-auth", action="store_true", help="serve without a token (anyone who can connect may call it)")
-    parser.add_argument("--workers", type=int, default=1, help="processes serving requests at once; globals are "
-                        "per worker then, as with Kernel Gateway's prespawn_count (default 1: shared state)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (default 30)")
-    parser.add_argument("--max-body", type=int, default=10 * 1024 * 1024, help="largest request body in bytes (default 10 MiB)")
-
-
-def _compare_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
-    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    parser.add_argument("--all", action="store_true", help="show identical cells, outputs and values too")
-    group = parser.add_argument_group("tolerances (on top of the project's and the notebook's compare options)")
-    group.add_argument("--rtol", type=float, help="relative tolerance of numbers (default 1e-9)")
-    group.add_argument("--atol", type=float, help="absolute tolerance of numbers (default 1e-12)")
-    group.add_argument("--ignore", action="append", default=[], metavar="REGEX",
-                       help="text to ignore in outputs (repeatable)")
-    group.add_argument("--image-tolerance", type=float, metavar="FRACTION",
-                       help="fraction of an image's pixels that may change (default 0)")
-
-
-def _backend_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("backend")
-    group.add_argument("--backend", choices=("local", "gateway", "dask"), help="where runs execute (default: local)")
-    group.add_argument("--gateway-url", help="gateway backend: base URL of a Kernel/Enterprise Gateway")
-    group.add_argument("--gateway-token", help="gateway backend: auth token (default: $JUPYTER_MLX_GATEWAY_TOKEN)")
-    group.add_argument("--scheduler", help="dask backend: scheduler address, e.g. tcp://127.0.0.1:8786")
-
-
-def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    if args.gateway_url and args.scheduler:
-        raise MLXError("invalid_request", "give --gateway-url or --scheduler, not both")
-    return {
-        "backend": args.backend,
-        "backend_address": args.gateway_url or args.scheduler,
-        "backend_token": args.gateway_token,
-    }
-
-
 def _service(args: argparse.Namespace) -> Any:
     from .config import MLXConfig, find_project_root, load_file_config
     from .service import RunService
@@ -213,11 +181,7 @@ def _progress(index: int, count: int) -> None:
 def _cmd_run(service: Any, args: argparse.Namespace) -> int:
     from .execute.kernels import wait_for_kernel_shutdowns
 
-    parameters: dict[str, Any] = {}
-    for name, value in args.parameter:
-        if name in parameters:
-            raise MLXError("invalid_parameter", f"parameter {name} is given twice")
-        parameters[name] = value
+    parameters = parameters_of(args.parameter)
     options = _backend_options(args)
     if (options["backend"] or service.config.default_backend) != "local":
         queued = service.submit(
@@ -252,7 +216,10 @@ def _cmd_run(service: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(service: Any, args: argparse.Namespace) -> int:
-    page = service.list_runs(args.notebook, args.status, args.limit, args.offset, base=Path.cwd())
+    page = service.list_runs(
+        args.notebook, args.status, args.limit, args.offset, base=Path.cwd(),
+        sort=args.sort, order="asc" if args.asc else None, filter=args.filter,
+    )
     if args.json:
         print(json.dumps(page.to_json(), indent=2))
     else:
@@ -291,23 +258,6 @@ def _cmd_rm(service: Any, args: argparse.Namespace) -> int:
         service.delete_run(run.id)
         print(f"deleted {run.ref}")
     return 0
-
-
-def _sweep_spec(args: argparse.Namespace) -> dict[str, Any]:
-    from .sweeps import load_parameter_sets, split_axis
-
-    if args.params_file and args.parameter:
-        raise MLXError("invalid_request", "give -p axes or --params-file, not both")
-    if args.params_file:
-        return {"list": load_parameter_sets(Path(args.params_file))}
-    grid: dict[str, list[str]] = {}
-    for name, values in args.parameter:
-        if name in grid:
-            raise MLXError("invalid_parameter", f"parameter {name} is given twice")
-        grid[name] = split_axis(values)
-    if not grid:
-        raise MLXError("invalid_request", "the sweep grid is empty: give -p NAME v1,v2,... or --params-file")
-    return {"grid": grid}
 
 
 def _wait_or_cancel(service: Any, runs: list[Any], report: Any = None) -> list[Any]:
@@ -399,16 +349,6 @@ def _cmd_requeue(service: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([run.to_json() for run in final], indent=2))
     return 0 if all(run.status == "succeeded" for run in final) else EXIT_RUN_FAILED
-
-
-def _compare_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for name, value in (("rtol", args.rtol), ("atol", args.atol), ("image_changed_fraction", args.image_tolerance)):
-        if value is not None:
-            overrides[name] = value
-    if args.ignore:
-        overrides["ignore_patterns"] = args.ignore
-    return overrides
 
 
 def _show_comparison(comparison: Any, args: argparse.Namespace) -> None:
