@@ -92,8 +92,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def lab(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A JupyterLab serving ``project`` on a free local port, with throwaway settings."""
+    yield from running_lab(project, tmp_path_factory)
+
+
+def running_lab(
+    project: Path, tmp_path_factory: pytest.TempPathFactory, server_config: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Start JupyterLab on ``project`` (``server_config``: a jupyter_server_config.json of its
+    own), yield its address, stop it after."""
     home = tmp_path_factory.mktemp("lab-home")
     write_lab_settings(home / "settings")
+    if server_config is not None:
+        (home / "config").mkdir()
+        (home / "config" / "jupyter_server_config.json").write_text(json.dumps(server_config))
     port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,

@@ -82,18 +82,18 @@ def test_run_with_parameters_run_sweep_and_error(lab: dict[str, Any], page: Any)
     dialog.wait_for(state="detached")
     wait_for_runs(page, ["x=5"])
 
-    # A sweep over x=1,2,3: the preview counts the runs, all three appear and succeed.
+    # A sweep over x=2,3,4: the preview counts the runs, all three appear and succeed.
     dialog = open_dialog(page, panel)
     dialog.locator(".jp-mlx-launch-sweep input").check()
     x = dialog.locator('input[name="x"]')
     assert x.get_attribute("type") == "text"
-    x.fill("1,2,3")
+    x.fill("2,3,4")
     preview = dialog.locator(".jp-mlx-launch-preview")
     assert preview.inner_text() == "3 runs"
     screenshot(page, "launch.png")
     dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
     dialog.wait_for(state="detached")
-    wait_for_runs(page, ["x=1", "x=2", "x=3"])
+    wait_for_runs(page, ["x=2", "x=3", "x=4"])  # (x=1, the default, would show as "(defaults)")
 
     # A bad value: the server's message in the dialog, which stays open.
     expected = server_message(lab, {"notebook": "tiny.ipynb", "grid": {"x": ["abc"]}, "backend": "local"})

@@ -66,6 +66,13 @@ export interface RunQuery {
   status?: RunStatus;
   limit?: number;
   offset?: number;
+  /** The server's filter expression: `C>0.5 status=failed oom`. */
+  filter?: string;
+  /** `queued_at` (default), `version`, `duration`, `status`, `metrics.<name>`, `params.<name>`. */
+  sort?: string;
+  order?: 'asc' | 'desc';
+  /** Also answer the parameter and metric names of every run listed (`keys`). */
+  keys?: boolean;
 }
 
 /** A notebook that has runs. */
@@ -89,19 +96,21 @@ export class MLXApiError extends Error {
   }
 }
 
-/** List runs, newest first. */
+/** List runs, newest first unless `query.sort` says otherwise. */
 export function listRuns(
   query: RunQuery = {},
   settings?: ServerConnection.ISettings
-): Promise<RunPage> {
+): Promise<RunPage & { keys?: { parameters: string[]; metrics: string[] } }> {
   const params = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) {
-    if (value !== undefined && value !== '') {
+    if (value === true) {
+      params.set(name, '1');
+    } else if (value !== undefined && value !== '' && value !== false) {
       params.set(name, String(value));
     }
   }
   const search = params.toString();
-  return requestJSON<RunPage>(search ? `runs?${search}` : 'runs', settings);
+  return requestJSON(search ? `runs?${search}` : 'runs', settings);
 }
 
 /** List the notebooks that have runs. */
@@ -250,6 +259,16 @@ async function requestJSON<T>(
   }
   const text = await response.text();
   const body = parseJSON(text);
+  if (response.status === 404 && body === null) {
+    // Jupyter's own 404 page, not our JSON error: nothing serves /mlx here
+    throw new MLXApiError(
+      'The jupyter_mlx server extension is not running on this Jupyter server. ' +
+        'Install jupyter_mlx in the environment that runs `jupyter lab`, ' +
+        'check `jupyter server extension list`, and restart the server.',
+      'extension_missing',
+      404
+    );
+  }
   if (!response.ok) {
     const error = body as Partial<{ error: string; message: string }> | null;
     throw new MLXApiError(
@@ -278,6 +297,125 @@ function parseJSON(text: string): unknown {
 
 function describe(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
+}
+
+/** Runs as rows, parameters and metrics as columns (`GET /mlx/table`). */
+export interface RunsTableData {
+  parameters: string[];
+  metrics: string[];
+  /** Parameters whose value differs between the runs. */
+  varying: string[];
+  rows: {
+    ref: string;
+    version: number;
+    status: RunStatus;
+    started_at: string | null;
+    duration: number | null;
+    sweep_id: string | null;
+    parameters: Record<string, unknown>;
+    metrics: Record<string, number | null>;
+  }[];
+}
+
+/** The table of exactly these runs (refs or ids), in this order. */
+export function getRunsTable(
+  runs: string[],
+  settings?: ServerConnection.ISettings
+): Promise<RunsTableData> {
+  return requestJSON<RunsTableData>(`table?${runsQuery(runs).toString()}`, settings);
+}
+
+/**
+ * A chart of these runs as a PNG blob: `chart` plots `metric` against the parameter `by`,
+ * `series` the metric's logged steps, one line per run. Errors carry the server's message.
+ */
+export async function getRunsChart(
+  kind: 'chart' | 'series',
+  runs: string[],
+  options: { metric: string; by?: string; theme: 'light' | 'dark' },
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<Blob> {
+  const query = runsQuery(runs);
+  query.set('metric', options.metric);
+  query.set('theme', options.theme);
+  if (options.by) {
+    query.set('by', options.by);
+  }
+  const url = `${URLExt.join(settings.baseUrl, 'mlx', 'table', kind)}?${query.toString()}`;
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, {}, settings);
+  } catch (reason) {
+    throw new MLXApiError(`Cannot reach the Jupyter server: ${describe(reason)}`, 'network_error', 0);
+  }
+  if (!response.ok) {
+    const body = parseJSON(await response.text()) as Partial<{ error: string; message: string }> | null;
+    throw new MLXApiError(
+      body?.message || `${response.status} ${response.statusText}`.trim(),
+      body?.error || 'http_error',
+      response.status
+    );
+  }
+  return response.blob();
+}
+
+function runsQuery(runs: string[]): URLSearchParams {
+  const query = new URLSearchParams();
+  runs.forEach(run => query.append('runs', run));
+  return query;
+}
+
+/** A notebook's approved baseline. */
+export interface BaselineRecord {
+  notebook: string;
+  run_id: string;
+  version: number;
+  ref: string;
+  approved_at: string;
+  note: string;
+}
+
+/** The notebook's baseline, or null when none is approved. */
+export async function getBaseline(
+  notebook: string,
+  settings?: ServerConnection.ISettings
+): Promise<BaselineRecord | null> {
+  try {
+    return await requestJSON<BaselineRecord>(
+      `baselines?${new URLSearchParams({ notebook }).toString()}`,
+      settings
+    );
+  } catch (reason) {
+    if (reason instanceof MLXApiError && reason.status === 404 && reason.error === 'not_found') {
+      return null;
+    }
+    throw reason;
+  }
+}
+
+/** Approve a finished run as its notebook's baseline. */
+export function approveBaseline(
+  run: string,
+  note = '',
+  settings?: ServerConnection.ISettings
+): Promise<BaselineRecord> {
+  return requestJSON<BaselineRecord>('baselines', settings, {
+    method: 'POST',
+    body: JSON.stringify({ run, note })
+  });
+}
+
+/** Compare a run with its notebook's baseline: `summary.verdict` and `summary.unexpected`. */
+export function checkRun(
+  run: string,
+  options: CompareOptions = {},
+  settings?: ServerConnection.ISettings
+): Promise<Comparison> {
+  const query = new URLSearchParams(compareQuery('', '', options));
+  query.delete('a');
+  query.delete('b');
+  query.set('run', run);
+  return requestJSON<Comparison>(`check?${query.toString()}`, settings);
 }
 
 /** The launch form of a notebook: its parameters and the backends this server can use. */
@@ -311,4 +449,179 @@ export function startSweep(
     method: 'POST',
     body: JSON.stringify(body)
   });
+}
+
+// Endpoints
+
+/** One version deployed under an endpoint's name. */
+export interface EndpointDeployment {
+  /** Project-relative path of the notebook. */
+  notebook: string;
+  /** `notebook@vN`, or null when a notebook file was served as it was. */
+  ref: string | null;
+  run_id: string | null;
+  /** `function`: `POST /<function>`; `cells`: the notebook's `# GET /path` annotated cells. */
+  mode: 'function' | 'cells';
+  function: string | null;
+  /** Seconds since the epoch. */
+  deployed_at: number;
+}
+
+/** An endpoint's live state, as its supervisor reports it. */
+export interface EndpointStatus {
+  /** `serving`, `restarting`, `failed`, `stopped`, `down` (should run, does not) or `unknown`. */
+  state: string;
+  error: string | null;
+  /** While serving: request counts and latencies of all workers. */
+  health?: {
+    requests?: number;
+    errors?: number;
+    latency_ms?: { mean: number | null; p50: number | null; p99: number | null };
+  } | null;
+}
+
+/** A managed endpoint, as `GET /mlx/endpoints` lists it. */
+export interface EndpointRecord {
+  name: string;
+  host: string;
+  port: number;
+  /** `http://host:port`: on the Jupyter server's machine. */
+  url: string;
+  /** Clients send `Authorization: Bearer <token>`. */
+  auth: boolean;
+  workers: number;
+  timeout: number;
+  max_body: number;
+  /** Every version deployed under this name, oldest first. */
+  history: EndpointDeployment[];
+  /** The index in `history` of the version that serves. */
+  current: number;
+  desired: 'running' | 'stopped';
+  serving: EndpointDeployment;
+  status: EndpointStatus | null;
+  /** With `getEndpoint(name, lines)`: the last log lines. */
+  logs?: string;
+}
+
+/** The answer to a deployment: the record and, for a new endpoint, its token (shown once). */
+export interface DeployedEndpoint extends EndpointRecord {
+  token: string | null;
+}
+
+/** `POST /mlx/endpoints`: deploy `target` (`train.ipynb@v5`) under `name`, or redeploy it. */
+export interface DeployRequest {
+  target: string;
+  function?: string;
+  cells?: boolean;
+  name?: string;
+  workers?: number;
+}
+
+/** One request to send to an endpoint through the server. */
+export interface TryRequest {
+  method: string;
+  path: string;
+  /** A string is sent as text, anything else as JSON; undefined sends no body. */
+  body?: unknown;
+  token?: string;
+}
+
+/** The endpoint's answer to a `TryRequest`. */
+export interface TryAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  truncated?: boolean;
+}
+
+/** List the managed endpoints with their status. */
+export async function listEndpoints(
+  settings?: ServerConnection.ISettings
+): Promise<EndpointRecord[]> {
+  const body = await requestJSON<{ endpoints: EndpointRecord[] }>('endpoints', settings);
+  return body.endpoints;
+}
+
+/** One endpoint; with `logLines`, its last log lines in `logs`. */
+export function getEndpoint(
+  name: string,
+  logLines = 0,
+  settings?: ServerConnection.ISettings
+): Promise<EndpointRecord> {
+  const query = logLines > 0 ? `?logs=${logLines}` : '';
+  return requestJSON<EndpointRecord>(
+    `endpoints/${encodeURIComponent(name)}${query}`,
+    settings
+  );
+}
+
+/** Deploy a run version as an endpoint, or redeploy an existing name (zero downtime). */
+export function deployEndpoint(
+  body: DeployRequest,
+  settings?: ServerConnection.ISettings
+): Promise<DeployedEndpoint> {
+  return requestJSON<DeployedEndpoint>('endpoints', settings, {
+    method: 'POST',
+    body: JSON.stringify(body)
+  });
+}
+
+/** Serve the version deployed before the current one again. */
+export function rollbackEndpoint(
+  name: string,
+  settings?: ServerConnection.ISettings
+): Promise<EndpointRecord> {
+  return requestJSON<EndpointRecord>(
+    `endpoints/${encodeURIComponent(name)}/rollback`,
+    settings,
+    { method: 'POST', body: '{}' }
+  );
+}
+
+/** Stop an endpoint (its history stays; deploying the name again restarts it). */
+export function stopEndpoint(
+  name: string,
+  settings?: ServerConnection.ISettings
+): Promise<EndpointRecord> {
+  return requestJSON<EndpointRecord>(`endpoints/${encodeURIComponent(name)}`, settings, {
+    method: 'DELETE'
+  });
+}
+
+/** Send one request to an endpoint from the server (which can reach it) and get its answer. */
+export function tryEndpoint(
+  name: string,
+  request: TryRequest,
+  settings?: ServerConnection.ISettings
+): Promise<TryAnswer> {
+  return requestJSON<TryAnswer>(`endpoints/${encodeURIComponent(name)}/try`, settings, {
+    method: 'POST',
+    body: JSON.stringify(request)
+  });
+}
+
+/**
+ * A notebook file as saved, through Jupyter's contents API (`path` relative to the server's
+ * root): the code an endpoint serves when it was deployed from the file rather than a run.
+ */
+export async function getNotebookFile(
+  path: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<NotebookContent> {
+  const url = `${URLExt.join(settings.baseUrl, 'api/contents', URLExt.encodeParts(path))}?type=notebook&content=1`;
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, {}, settings);
+  } catch (reason) {
+    throw new MLXApiError(`Cannot reach the Jupyter server: ${describe(reason)}`, 'network_error', 0);
+  }
+  const body = parseJSON(await response.text()) as { content?: NotebookContent; message?: string } | null;
+  if (!response.ok || !body?.content) {
+    throw new MLXApiError(
+      body?.message || `${response.status} ${response.statusText}`.trim(),
+      'http_error',
+      response.status
+    );
+  }
+  return body.content;
 }

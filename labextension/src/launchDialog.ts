@@ -11,8 +11,8 @@ import { getLaunchForm, MLXApiError, startRun, startSweep } from './api';
 import { h } from './dom';
 import {
   buildRequest,
-  defaultText,
   FieldState,
+  initialFields,
   gridSize,
   LaunchForm,
   runsLabel
@@ -22,14 +22,12 @@ import {
 export class LaunchBody extends Widget {
   constructor(
     readonly form: LaunchForm,
-    private readonly _settings: ServerConnection.ISettings
+    private readonly _settings: ServerConnection.ISettings,
+    restored?: LaunchDialog.IRestored
   ) {
     super();
     this.addClass('jp-mlx-launch');
-    this._fields = form.parameters.map(parameter => ({
-      parameter,
-      text: defaultText(parameter)
-    }));
+    this._fields = initialFields(form.parameters, restored?.parameters);
 
     const sweepLabel = h('label', 'jp-mlx-launch-sweep', this._sweep, ' Sweep');
     this._sweep.type = 'checkbox';
@@ -53,8 +51,13 @@ export class LaunchBody extends Widget {
     this._preview.setAttribute('aria-live', 'polite');
     this._error.setAttribute('role', 'alert');
     this._error.hidden = true;
+    this.node.append(h('div', 'jp-mlx-launch-notebook', form.notebook));
+    if (restored) {
+      this.node.append(
+        h('div', 'jp-mlx-launch-restored', `Parameters restored from ${restored.from}`)
+      );
+    }
     this.node.append(
-      h('div', 'jp-mlx-launch-notebook', form.notebook),
       h('div', 'jp-mlx-launch-options', sweepLabel, backendRow),
       this._list,
       this._preview,
@@ -188,10 +191,20 @@ class LaunchDialog extends Dialog<void> {
   private _busy = false;
 }
 
+export namespace LaunchDialog {
+  /** Parameters to start from instead of the defaults: a run's, for "Restore Parameters". */
+  export interface IRestored {
+    parameters: Record<string, unknown>;
+    /** The run they come from, `train.ipynb@v3`. */
+    from: string;
+  }
+}
+
 /** Fetch `notebook`'s launch form and show the dialog; resolves when it closes. */
 export async function openLaunchDialog(
   notebook: string,
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+  restored?: LaunchDialog.IRestored
 ): Promise<void> {
   let form: LaunchForm;
   try {
@@ -201,5 +214,5 @@ export async function openLaunchDialog(
     await showErrorMessage('Cannot run the notebook', message);
     return;
   }
-  await new LaunchDialog(new LaunchBody(form, settings)).launch();
+  await new LaunchDialog(new LaunchBody(form, settings, restored)).launch();
 }

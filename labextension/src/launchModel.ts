@@ -46,7 +46,25 @@ export type LaunchRequest =
 
 /** The text a field starts with: the default, as a user would type it. */
 export function defaultText(parameter: LaunchParameter): string {
-  const value = parameter.default;
+  return valueText(parameter.default);
+}
+
+/**
+ * The fields' starting text: each parameter's value in `restored` (a run's parameters, for
+ * "Restore Parameters") when it has one, else its default.
+ */
+export function initialFields(
+  parameters: LaunchParameter[],
+  restored: Record<string, unknown> = {}
+): FieldState[] {
+  return parameters.map(parameter => ({
+    parameter,
+    text: parameter.name in restored ? valueText(restored[parameter.name]) : defaultText(parameter)
+  }));
+}
+
+/** A value as a user would type it in a field. */
+export function valueText(value: unknown): string {
   if (value === null || value === undefined) {
     return '';
   }

@@ -24,6 +24,8 @@ export interface RunRow {
   metrics: string;
   /** `ValueError: bad n=7` for a failed run. */
   error: string;
+  /** The 0-based index of the cell that failed, when known. */
+  errorCell: number | null;
 }
 
 export interface RowOptions {
@@ -31,18 +33,27 @@ export interface RowOptions {
   now?: number;
   /** How many metrics a row shows. */
   maxMetrics?: number;
+  /** The notebook's parameter defaults: parameters set to their default are not shown. */
+  defaults?: Record<string, unknown>;
+  /** A metric to show first (the one the list is sorted by). */
+  firstMetric?: string | null;
 }
 
 /** Turn a page of runs into display rows, newest first. */
 export function toRows(page: RunPage, options: RowOptions = {}): RunRow[] {
-  const now = options.now ?? Date.now();
-  const maxMetrics = options.maxMetrics ?? 3;
-  return sortNewestFirst(page.runs).map(run => toRow(run, now, maxMetrics));
+  return sortNewestFirst(page.runs).map(run => toRow(run, options));
 }
 
-function toRow(run: RunRecord, now: number, maxMetrics: number): RunRow {
+/** One run as a display row. */
+export function toRow(run: RunRecord, options: RowOptions = {}): RunRow {
+  const now = options.now ?? Date.now();
   const moment = run.started_at ?? run.queued_at;
-  const metrics = Object.entries(run.metrics).slice(0, maxMetrics);
+  const first = options.firstMetric;
+  const entries = Object.entries(run.metrics);
+  if (first && first in run.metrics) {
+    entries.sort(([a], [b]) => Number(b === first) - Number(a === first));
+  }
+  const metrics = entries.slice(0, options.maxMetrics ?? 3);
   return {
     id: run.id,
     ref: run.ref,
@@ -54,10 +65,26 @@ function toRow(run: RunRecord, now: number, maxMetrics: number): RunRow {
     duration: run.progress
       ? `cell ${run.progress.cell}/${run.progress.cells}`
       : formatDuration(run.duration),
-    params: formatPairs(run.parameters),
+    params: formatPairs(changedParameters(run.parameters, options.defaults)),
     metrics: formatPairs(Object.fromEntries(metrics)),
-    error: run.error ? `${run.error.ename}: ${run.error.evalue}` : ''
+    error: run.error ? `${run.error.ename}: ${run.error.evalue}` : '',
+    errorCell: run.error?.cell_index ?? null
   };
+}
+
+/** The parameters whose value is not the notebook's default (all of them without defaults). */
+export function changedParameters(
+  parameters: Record<string, unknown>,
+  defaults: Record<string, unknown> | undefined
+): Record<string, unknown> {
+  if (!defaults) {
+    return parameters;
+  }
+  return Object.fromEntries(
+    Object.entries(parameters).filter(
+      ([name, value]) => !(name in defaults) || JSON.stringify(defaults[name]) !== JSON.stringify(value)
+    )
+  );
 }
 
 /** Runs ordered by start (or queue) time, newest first; ties by version, highest first. */

@@ -1,7 +1,7 @@
 /**
- * The "Runs" sidebar: a notebook filter, a refresh button and the list of recorded runs, of
- * which one or two can be selected (click, Ctrl/Cmd-click or checkbox) to compare, and queued
- * or running ones cancelled. Rows update live from `/mlx/events`; a slow poll is the safety net.
+ * The jupyter_mlx sidebar: a notebook chooser and refresh button over an accordion whose first
+ * section lists the runs (runList.ts); plugins add more sections (Endpoints). Rows update live
+ * from `/mlx/events`; a slow poll is the safety net.
  */
 import { ServerConnection } from '@jupyterlab/services';
 import {
@@ -13,62 +13,42 @@ import {
 } from '@jupyterlab/ui-components';
 import type { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
-import { Panel, Widget } from '@lumino/widgets';
+import { AccordionPanel, Widget } from '@lumino/widgets';
 
-import {
-  cancelRun,
-  listNotebooks,
-  listRuns,
-  MLXApiError,
-  NotebookSummary,
-  RunPage,
-  RunRecord
-} from './api';
-import type { MLXEvent } from './eventStream';
+import { listNotebooks, NotebookSummary, RunRecord } from './api';
 import { runsIcon } from './icon';
 import { LiveUpdates } from './liveUpdates';
-import {
-  applyProgress,
-  applyRun,
-  countLabel,
-  filterRows,
-  isCancellable,
-  RunRow,
-  toRows
-} from './model';
-import {
-  emptyMessage,
-  errorMessage,
-  message,
-  renderRow,
-  RowCancelState
-} from './rows';
-import { pruneSelected, selectOnly, toggleSelected } from './selection';
+import { RunList } from './runList';
 
 export const PANEL_ID = 'jupyter-mlx-panel';
 
-/** How many runs the panel asks for. */
-const PAGE_SIZE = 50;
-
-/** The run list's state: what the list area shows. */
-type ListState =
-  | { kind: 'loading' }
-  | { kind: 'error'; message: string }
-  | { kind: 'runs'; page: RunPage };
+/** A (re)connected event stream refreshes the list unless it was refreshed this recently (ms). */
+const CATCH_UP_AFTER = 2000;
 
 /**
  * The sidebar panel. While visible it follows `/mlx/events` and refreshes every
- * `refreshInterval` ms, and never has two list requests in flight: a refresh asked for
- * meanwhile runs once the current one ends.
+ * `refreshInterval` ms; its Runs section never has two refreshes in flight.
  */
 export class RunsPanel extends SidePanel {
   constructor(options: RunsPanel.IOptions = {}) {
-    super({ content: new Panel() });
+    super(); // content: an accordion, one pane per section (Runs, then what plugins add)
     this._settings = options.serverSettings ?? ServerConnection.makeSettings();
     this._interval = options.refreshInterval ?? 5000;
+    this._filter = createSelect();
+    this._filter.select.addEventListener('change', () => this._onNotebook());
+    this._runs = new RunList({
+      serverSettings: this._settings,
+      pageSize: options.pageSize,
+      notebookChooser: this._filter.widget.node
+    });
     this._live = new LiveUpdates(
-      event => this._onEvent(event),
-      () => void this.refresh(), // catch up on what happened while disconnected
+      event => this._runs.applyEvent(event),
+      () => {
+        // catch up on what happened while disconnected (not right after a refresh)
+        if (Date.now() - this._lastRefresh > CATCH_UP_AFTER) {
+          void this.refresh();
+        }
+      },
       this._settings
     );
     this.id = PANEL_ID;
@@ -77,15 +57,13 @@ export class RunsPanel extends SidePanel {
     this.title.caption = 'jupyter_mlx runs';
 
     const heading = new Widget({ node: document.createElement('h2') });
-    heading.node.textContent = 'Runs';
+    heading.node.textContent = 'Notebook Runs';
     this.header.addWidget(heading);
 
-    this._filter = createSelect();
-    this._filter.select.addEventListener('change', () => this._onFilter());
-    this.toolbar.addItem('notebook', this._filter.widget);
     this.toolbar.addItem('spacer', Toolbar.createSpacerItem());
     this._count.addClass('jp-mlx-count');
     this.header.addWidget(this._count);
+    this._runs.countChanged.connect((_, text) => (this._count.node.textContent = text));
     const refresh: ToolbarButton = new ToolbarButton({
       icon: refreshIcon,
       className: 'jp-mlx-refresh',
@@ -96,44 +74,59 @@ export class RunsPanel extends SidePanel {
       }
     });
     this.toolbar.addItem('refresh', refresh);
-
-    this._list.addClass('jp-mlx-list');
-    this._list.node.setAttribute('role', 'listbox');
-    this._list.node.setAttribute('aria-multiselectable', 'true');
-    this._list.node.setAttribute('aria-label', 'Runs');
-    this._list.node.tabIndex = 0; // focusable, so the panel's keyboard shortcuts apply
-    this._list.node.addEventListener('click', event => this._onClick(event));
-    this.addWidget(this._list);
-    this._render();
+    this.addWidget(this._runs);
   }
 
-  /** Fetch the notebooks and runs again: now, or right after the request in flight. */
-  refresh(): Promise<void> {
-    if (this._inFlight) {
-      this._again = true;
-      return this._inFlight;
+  /** Add a section below the runs; the runs keep three quarters of the height. */
+  addWidget(widget: Toolbar.IWidgetToolbar): void {
+    super.addWidget(widget);
+    const content = this.content;
+    if (content instanceof AccordionPanel && content.widgets.length > 1) {
+      const others = content.widgets.length - 1;
+      content.setRelativeSizes([3 * others, ...Array(others).fill(1)]);
     }
-    this._inFlight = this._load().finally(() => {
-      this._inFlight = null;
-      if (this._again && !this.isDisposed) {
-        this._again = false;
-        void this.refresh();
-      }
-    });
-    return this._inFlight;
   }
 
-  /** The selected runs, in the order they were picked (at most two). */
+  /** Apply the user's settings. */
+  configure(settings: RunsPanel.ISettings): void {
+    this._runs.configure(settings);
+    if (settings.refreshInterval !== undefined && settings.refreshInterval !== this._interval) {
+      this._interval = settings.refreshInterval;
+      if (this._timer !== null) {
+        this._startPolling();
+      }
+    }
+  }
+
+  /** The Runs section. */
+  get runs(): RunList {
+    return this._runs;
+  }
+
+  /** Fetch the notebooks and the runs in view again. */
+  async refresh(): Promise<void> {
+    this._lastRefresh = Date.now();
+    await Promise.all([this._loadNotebooks(), this._runs.refresh()]);
+  }
+
+  /** The selected runs, in the order they were picked. */
   get selectedRuns(): RunRecord[] {
-    const runs = this._state.kind === 'runs' ? this._state.page.runs : [];
-    return this._selected
-      .map(id => runs.find(run => run.id === id))
-      .filter((run): run is RunRecord => run !== undefined);
+    return this._runs.selectedRuns;
   }
 
   /** The notebook chosen in the filter, or '' for all notebooks. */
   get selectedNotebook(): string {
     return this._filter.select.value;
+  }
+
+  /** Show the runs of `notebook` (one without runs yet too), as if chosen in the filter. */
+  showNotebook(notebook: string): void {
+    if (notebook === this._filter.select.value) {
+      return;
+    }
+    this._ensureOption(notebook);
+    this._filter.select.value = notebook;
+    this._onNotebook();
   }
 
   /** Emitted when the filter's notebook changes. */
@@ -142,8 +135,8 @@ export class RunsPanel extends SidePanel {
   }
 
   /** Emitted when the selection changes. */
-  get selectionChanged(): ISignal<this, RunRecord[]> {
-    return this._selectionChanged;
+  get selectionChanged(): ISignal<RunList, RunRecord[]> {
+    return this._runs.selectionChanged;
   }
 
   dispose(): void {
@@ -173,210 +166,43 @@ export class RunsPanel extends SidePanel {
     super.onBeforeDetach(msg);
   }
 
-  private async _load(): Promise<void> {
+  private async _loadNotebooks(): Promise<void> {
     try {
       this._setNotebooks(await listNotebooks(this._settings));
-      const notebook = this._filter.select.value;
-      const page = await listRuns(
-        { notebook: notebook || undefined, limit: PAGE_SIZE },
-        this._settings
-      );
-      if (notebook !== this._filter.select.value) {
-        this._again = true; // the filter changed meanwhile: this page is stale
-        return;
-      }
-      this._state = { kind: 'runs', page };
-    } catch (reason) {
-      const message =
-        reason instanceof MLXApiError ? reason.message : String(reason);
-      this._state = { kind: 'error', message };
-    }
-    if (!this.isDisposed) {
-      this._render();
+    } catch {
+      // the Runs section shows the server's message
     }
   }
 
-  /** Apply a live event to the loaded page; a new run of the shown notebook reloads the list. */
-  private _onEvent(event: MLXEvent): void {
-    if (this._state.kind !== 'runs' || this.isDisposed) {
-      return;
-    }
-    const page = this._state.page;
-    let next: RunPage | null;
-    if (event.type === 'run') {
-      next = applyRun(page, event.run);
-      if (next && !isCancellable(event.run.status)) {
-        this._cancels.delete(event.run.id);
-      }
-      const notebook = this._filter.select.value;
-      if (!next && (!notebook || notebook === event.run.notebook)) {
-        void this.refresh();
-      }
-    } else {
-      next = applyProgress(page, event.progress);
-    }
-    if (next) {
-      this._state = { kind: 'runs', page: next };
-      this._render();
-    }
-  }
-
-  /** Ask the server to cancel a run; the row shows the failure, or the runs it cancelled. */
-  private async _cancel(id: string): Promise<void> {
-    if (this._cancels.get(id)?.pending) {
-      return;
-    }
-    this._cancels.set(id, { pending: true });
-    this._render();
-    try {
-      const runs = await cancelRun(id, this._settings);
-      this._cancels.delete(id);
-      for (const run of runs) {
-        const next =
-          this._state.kind === 'runs' ? applyRun(this._state.page, run) : null;
-        if (next) {
-          this._state = { kind: 'runs', page: next };
-        }
-      }
-    } catch (reason) {
-      const text = reason instanceof MLXApiError ? reason.message : String(reason);
-      this._cancels.set(id, { error: `Cannot cancel: ${text}` });
-    }
-    if (!this.isDisposed) {
-      this._render();
-    }
-  }
-
-  /** Click: select the run; Ctrl/Cmd-click or its checkbox: add or remove it; cancel button: cancel. */
-  private _onClick(event: MouseEvent): void {
-    const target = event.target as HTMLElement;
-    const item = target.closest<HTMLElement>('.jp-mlx-run');
-    const id = item?.dataset.id;
-    if (!id) {
-      return;
-    }
-    if (target.closest('.jp-mlx-run-cancel')) {
-      void this._cancel(id);
-      return;
-    }
-    const toggle =
-      event.ctrlKey || event.metaKey || target.classList.contains('jp-mlx-run-check');
-    this._select(toggle ? toggleSelected(this._selected, id) : selectOnly(id));
-  }
-
-  private _select(ids: string[]): void {
-    const changed = ids.join() !== this._selected.join();
-    this._selected = ids;
-    this._applySelection();
-    if (changed) {
-      this._selectionChanged.emit(this.selectedRuns);
-    }
-  }
-
-  /** Mark the selected rows (and only them) in the DOM. */
-  private _applySelection(): void {
-    const rows = this._list.node.querySelectorAll<HTMLElement>('.jp-mlx-run');
-    rows.forEach(row => {
-      const selected = this._selected.includes(row.dataset.id ?? '');
-      row.classList.toggle('jp-mod-selected', selected);
-      row.setAttribute('aria-selected', String(selected));
-      const check = row.querySelector<HTMLInputElement>('.jp-mlx-run-check');
-      if (check) {
-        check.checked = selected;
-      }
-    });
-  }
-
-  private _onFilter(): void {
+  private _onNotebook(): void {
     this._notebookChanged.emit(this.selectedNotebook);
-    this._render(); // show the loaded runs of that notebook at once, then ask the server
-    void this.refresh();
+    this._runs.setNotebook(this.selectedNotebook);
   }
 
-  /** Offer "All notebooks" and each notebook with runs; a vanished selection falls back to all. */
+  /** Offer "All notebooks", each notebook with runs, and the one shown (runs or not). */
   private _setNotebooks(notebooks: NotebookSummary[]): void {
     const select = this._filter.select;
     const selected = select.value;
-    const values = ['', ...notebooks.map(summary => summary.notebook)];
+    const paths = notebooks.map(summary => summary.notebook);
+    if (selected && !paths.includes(selected)) {
+      paths.push(selected);
+    }
+    const values = ['', ...paths];
     const current = Array.from(select.options, option => option.value);
     if (values.join('\n') !== current.join('\n')) {
       select.replaceChildren(
         new Option('All notebooks', ''),
-        ...notebooks.map(
-          summary => new Option(summary.notebook, summary.notebook)
-        )
+        ...paths.map(path => new Option(path, path))
       );
     }
-    select.value = values.includes(selected) ? selected : '';
-    if (select.value !== selected) {
-      this._notebookChanged.emit(select.value);
-    }
+    select.value = selected;
   }
 
-  private _render(): void {
-    const state = this._state;
-    if (state.kind === 'loading') {
-      this._show('', 'loading', () => [
-        message('jp-mlx-message', 'Loading runs…')
-      ]);
-    } else if (state.kind === 'error') {
-      this._show('', `error:${state.message}`, () => [
-        errorMessage(state.message)
-      ]);
-    } else {
-      const rows = filterRows(toRows(state.page), this._filter.select.value);
-      const total =
-        rows.length < state.page.runs.length ? rows.length : state.page.total;
-      if (rows.length) {
-        this._showRows(countLabel(rows.length, total), rows);
-      } else {
-        this._show(countLabel(0, total), 'empty', () => [emptyMessage()]);
-      }
+  private _ensureOption(notebook: string): void {
+    const select = this._filter.select;
+    if (!Array.from(select.options).some(option => option.value === notebook)) {
+      select.append(new Option(notebook, notebook));
     }
-    const listed = state.kind === 'runs' ? Array.from(
-      this._list.node.querySelectorAll<HTMLElement>('.jp-mlx-run'),
-      row => row.dataset.id ?? ''
-    ) : this._selected;
-    this._select(pruneSelected(this._selected, listed));
-  }
-
-  /** Replace the list's content, unless it would look the same (keeps hover and selection). */
-  private _show(count: string, key: string, build: () => HTMLElement[]): void {
-    this._count.node.textContent = count;
-    this._rowKeys.clear();
-    if (key !== this._shown) {
-      this._shown = key;
-      this._list.node.replaceChildren(...build());
-    }
-  }
-
-  /** Show run rows, replacing only the rows that changed when the order is the same. */
-  private _showRows(count: string, rows: RunRow[]): void {
-    this._count.node.textContent = count;
-    const keyed = rows.map(row => {
-      const cancel: RowCancelState = isCancellable(row.status)
-        ? this._cancels.get(row.id) ?? {}
-        : {};
-      return { row, cancel, key: JSON.stringify([row, cancel]) };
-    });
-    const order = rows.map(row => row.id).join();
-    const nodes = Array.from(
-      this._list.node.querySelectorAll<HTMLElement>(':scope > .jp-mlx-run')
-    );
-    if (this._shown === `rows:${order}` && nodes.length === rows.length) {
-      keyed.forEach(({ row, cancel, key }, index) => {
-        if (this._rowKeys.get(row.id) !== key) {
-          this._rowKeys.set(row.id, key);
-          nodes[index].replaceWith(renderRow(row, cancel));
-        }
-      });
-      return;
-    }
-    this._shown = `rows:${order}`;
-    this._rowKeys = new Map(keyed.map(({ row, key }) => [row.id, key]));
-    this._list.node.replaceChildren(
-      ...keyed.map(({ row, cancel }) => renderRow(row, cancel))
-    );
   }
 
   /** Refresh now, follow the events, and poll every interval while visible (a tick never
@@ -385,11 +211,7 @@ export class RunsPanel extends SidePanel {
     void this.refresh();
     this._stopUpdates();
     this._live.start();
-    this._timer = window.setInterval(() => {
-      if (!this._inFlight) {
-        void this.refresh();
-      }
-    }, this._interval);
+    this._timer = window.setInterval(() => void this.refresh(), this._interval);
   }
 
   private _stopUpdates(): void {
@@ -402,28 +224,30 @@ export class RunsPanel extends SidePanel {
 
   private _settings: ServerConnection.ISettings;
   private _interval: number;
+  private _runs: RunList;
   private _filter: { widget: Widget; select: HTMLSelectElement };
   private _count = new Widget({ node: document.createElement('span') });
-  private _list = new Widget({ node: document.createElement('ul') });
-  private _state: ListState = { kind: 'loading' };
-  private _shown = '';
-  private _inFlight: Promise<void> | null = null;
-  private _again = false;
   private _timer: number | null = null;
-  private _selected: string[] = [];
+  private _lastRefresh = 0;
   private _live: LiveUpdates;
-  private _cancels = new Map<string, RowCancelState>();
-  private _rowKeys = new Map<string, string>();
-  private _selectionChanged = new Signal<this, RunRecord[]>(this);
   private _notebookChanged = new Signal<this, string>(this);
 }
 
 export namespace RunsPanel {
+  /** What the settings editor can change (see schema/plugin.json). */
+  export interface ISettings {
+    refreshInterval?: number;
+    pageSize?: number;
+    metricsInRow?: number;
+  }
+
   export interface IOptions {
     /** The Jupyter server to ask; default: the page's. */
     serverSettings?: ServerConnection.ISettings;
     /** Milliseconds between safety-net refreshes while the panel is visible (default 5 s). */
     refreshInterval?: number;
+    /** Runs per request of the list (default 100). */
+    pageSize?: number;
   }
 }
 

@@ -30,39 +30,50 @@ export function renderRow(row: RunRow, cancel: RowCancelState = {}): HTMLElement
   check.setAttribute('aria-label', `Select ${row.ref} to compare`);
   check.title = 'Select to compare (or Ctrl/Cmd-click the run)';
 
+  const more = element('button', 'jp-mlx-run-more', '⋯');
+  (more as HTMLButtonElement).type = 'button';
+  more.tabIndex = -1;
+  more.title = `Actions for ${row.ref}: open the executed notebook, restore its parameters…`;
+  more.setAttribute('aria-label', `Actions for ${row.ref}`);
+
   const head = element('div', 'jp-mlx-run-head');
   head.append(
     check,
     notebookName(row.notebook),
     element('span', 'jp-mlx-run-version', row.version),
-    element('span', 'jp-mlx-run-when', row.when)
+    element('span', 'jp-mlx-run-when', row.when),
+    more
   );
-  head.lastElementChild?.setAttribute('title', row.whenTitle);
+  head.querySelector('.jp-mlx-run-when')?.setAttribute('title', row.whenTitle);
 
   const status = element('div', 'jp-mlx-run-status');
   status.append(
     element('span', `jp-mlx-badge jp-mlx-badge-${row.status}`, row.status),
     element('span', 'jp-mlx-run-duration', row.duration)
   );
+  if (cancel.error) {
+    const failure = element('span', 'jp-mlx-run-cancel-error', cancel.error);
+    failure.setAttribute('role', 'alert');
+    failure.title = cancel.error;
+    status.append(failure);
+  } else if (row.error) {
+    const failure = element('span', 'jp-mlx-run-failure', row.error);
+    failure.title = `${row.error}\nClick to open the executed notebook at the failing cell`;
+    status.append(failure);
+  }
   if (isCancellable(row.status)) {
     status.append(cancelButton(row, cancel.pending ?? false));
   }
   item.append(head, status);
-  if (cancel.error) {
-    const failure = element('div', 'jp-mlx-run-cancel-error', cancel.error);
-    failure.setAttribute('role', 'alert');
-    item.append(failure);
-  }
+  item.append(field('jp-mlx-run-params', 'params', row.params || '(defaults)'));
+  item.append(field('jp-mlx-run-metrics', 'metrics', row.metrics || '—'));
+  return item;
+}
 
-  if (row.error) {
-    item.append(element('div', 'jp-mlx-run-failure', row.error));
-  }
-  if (row.params) {
-    item.append(field('jp-mlx-run-params', 'params', row.params));
-  }
-  if (row.metrics) {
-    item.append(field('jp-mlx-run-metrics', 'metrics', row.metrics));
-  }
+/** A row not loaded yet: same height, so the scroll bar and positions are right. */
+export function placeholderRow(): HTMLElement {
+  const item = element('li', 'jp-mlx-run jp-mlx-run-placeholder', 'Loading…');
+  item.setAttribute('aria-busy', 'true');
   return item;
 }
 
@@ -95,7 +106,14 @@ function field(className: string, label: string, text: string): HTMLElement {
   return node;
 }
 
-export function emptyMessage(): HTMLElement {
+/** No runs (of `notebook`, when given) yet: how to record one. */
+export function emptyMessage(notebook = ''): HTMLElement {
+  if (notebook) {
+    const node = message('jp-mlx-message jp-mlx-empty', `No runs of ${notebook} yet. Run it with `);
+    node.append(element('strong', '', 'Run with Parameters'), ' (▶ above), or ');
+    node.append(element('code', '', `jupyter mlx run ${notebook}`), '.');
+    return node;
+  }
   const node = message('jp-mlx-message jp-mlx-empty', 'No runs yet. Run one with ');
   node.append(element('code', '', 'jupyter mlx run NOTEBOOK'), '.');
   return node;

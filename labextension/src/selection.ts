@@ -4,15 +4,15 @@
 import type { RunRecord } from './api';
 import { sortNewestFirst } from './model';
 
-/** How many runs can be selected at once: a comparison takes two. */
-export const MAX_SELECTED = 2;
+/** How many runs can be selected at once (two to compare, more for a metrics table). */
+export const MAX_SELECTED = 500;
 
 /** A plain click: only this run. */
 export function selectOnly(id: string): string[] {
   return [id];
 }
 
-/** Ctrl/Cmd-click or checkbox: add the run (dropping the earliest pick beyond two), or remove it. */
+/** Ctrl/Cmd-click or checkbox: add the run (dropping the earliest pick beyond the maximum), or remove it. */
 export function toggleSelected(selected: readonly string[], id: string): string[] {
   if (selected.includes(id)) {
     return selected.filter(other => other !== id);

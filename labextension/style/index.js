@@ -1,3 +1,5 @@
 import './base.css';
 import './compare.css';
 import './launch.css';
+import './endpoints.css';
+import './views.css';

@@ -4,12 +4,20 @@ import { test } from 'node:test';
 import type { RunRecord } from '../src/api';
 import type { NotebookContent } from '../src/comparison';
 import { cellSource, imageSource, outputPreview } from '../src/outputPreview';
-import { comparePair, pruneSelected, selectOnly, toggleSelected } from '../src/selection';
+import {
+  comparePair,
+  MAX_SELECTED,
+  pruneSelected,
+  selectOnly,
+  toggleSelected
+} from '../src/selection';
 
-test('click selects one run; toggling adds a second, drops the oldest pick beyond two', () => {
+test('click selects one run; toggling adds more, drops the oldest pick beyond the maximum', () => {
   assert.deepEqual(selectOnly('r1'), ['r1']);
   assert.deepEqual(toggleSelected(['r1'], 'r2'), ['r1', 'r2']);
-  assert.deepEqual(toggleSelected(['r1', 'r2'], 'r3'), ['r2', 'r3']);
+  assert.deepEqual(toggleSelected(['r1', 'r2'], 'r3'), ['r1', 'r2', 'r3']);
+  const full = Array.from({ length: MAX_SELECTED }, (_, index) => `r${index}`);
+  assert.deepEqual(toggleSelected(full, 'new'), [...full.slice(1), 'new']);
   assert.deepEqual(toggleSelected(['r1', 'r2'], 'r1'), ['r2']);
   assert.deepEqual(pruneSelected(['r1', 'r2'], ['r2', 'r9']), ['r2']);
 });
