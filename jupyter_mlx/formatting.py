@@ -41,7 +41,7 @@ def format_run_line(run: RunRecord, with_parameters: bool = False) -> str:
     if run.metrics:
         line += f"  {format_pairs(run.metrics)}"
     if run.error is not None:
-        where = f" at cell {run.error.cell_index}" if run.error.cell_index is not None else ""
+        where = f" at cell {run.error.cell_index + 1}" if run.error.cell_index is not None else ""
         line += f"\n  error{where}: {run.error.ename}: {run.error.evalue}"
     return line
 
@@ -126,12 +126,12 @@ def format_details(details: dict[str, Any]) -> str:
     if timings:
         slowest = max(timings, key=lambda t: t["duration"] or 0)
         lines.append(
-            f"cells      {len(timings)} executed; slowest cell {slowest['cell_index']} "
+            f"cells      {len(timings)} executed; slowest cell {slowest['cell_index'] + 1} "
             f"({format_duration(slowest['duration'])})"
         )
     error = details["error"]
     if error:
-        where = f" in cell {error['cell_index']}" if error["cell_index"] is not None else ""
+        where = f" in cell {error['cell_index'] + 1}" if error["cell_index"] is not None else ""
         lines.append(f"error      {error['ename']}{where}: {error['evalue']}")
     return "\n".join(lines)
 

@@ -41,7 +41,7 @@ def test_run_prints_one_line_and_the_failed_run_its_error(project, monkeypatch, 
     assert run["ref"] == "tiny.ipynb@v3" and run["parameters"] == {"x": 5} and run["metrics"]["score"] == 10.0
     status, out, err = run_cli(project, monkeypatch, capsys, "show", "failing.ipynb@v1")
     assert status == 0
-    assert "status     failed" in out and "ValueError in cell 3: bad n=7" in out
+    assert "status     failed" in out and "ValueError in cell 4: bad n=7"  # cells count from 1, as in JupyterLab in out
 
 
 def test_runs_lists_versions_newest_first(project, monkeypatch, capsys):

@@ -120,6 +120,18 @@ def _launch_options(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class InfoHandler(MLXHandler):
+    """``GET /mlx/info``: the project whose runs this server keeps (its root folder) and the
+    jupyter_mlx version, so clients (the ``%mlx`` magic) map their paths onto it."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from .. import __version__
+
+        self.finish({"root": str(self.service.project.root), "version": __version__})
+
+
 class RunsHandler(MLXHandler):
     """``GET /mlx/runs?notebook=&status=&sweep=&limit=&offset=&sort=&order=&filter=&keys=1``: a
     page of runs (newest first by default), with ``keys`` (parameter and metric names) if asked.
@@ -521,6 +533,7 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
     from .openapi import OpenAPIHandler
 
     return [
+        (r"/mlx/info", InfoHandler),
         (r"/mlx/runs", RunsHandler),
         (rf"/mlx/runs/{_RUN_ID}", RunHandler),
         (rf"/mlx/runs/{_RUN_ID}/notebook", RunNotebookHandler),

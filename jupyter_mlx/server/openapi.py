@@ -213,6 +213,13 @@ def openapi_document() -> dict[str, Any]:
         "content": {"application/json": {"schema": {"type": "object", "properties": {"include_failed": {"type": "boolean"}}}}},
     }
     paths: dict[str, Any] = {
+        "/mlx/info": {
+            "get": {
+                "summary": "The project this server keeps runs of, and the jupyter_mlx version",
+                "responses": {"200": _json({"type": "object", "required": ["root", "version"], "properties": {
+                    "root": {"type": "string"}, "version": {"type": "string"}}}, "the project"), **_errors()},
+            },
+        },
         "/mlx/runs": {
             "get": {
                 "summary": "List runs, newest first (or sorted), optionally filtered",
