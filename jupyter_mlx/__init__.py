@@ -14,7 +14,25 @@ try:
 except ImportError:  # running from a source tree without a build
     __version__ = "0.0.0.dev0"
 
-__all__ = ["METRIC_MIMETYPE", "__version__", "compare", "log_metric"]
+__all__ = ["METRIC_MIMETYPE", "__version__", "compare", "log_metric", "plot_metric", "run", "runs", "sweep"]
+
+# The notebook API, imported on first use: ``import jupyter_mlx`` stays as cheap as ``log_metric`` needs.
+_NOTEBOOK_API = ("runs", "run", "sweep", "plot_metric", "deploy", "RunHandle", "SweepHandle")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NOTEBOOK_API:
+        from . import notebook_api
+
+        return getattr(notebook_api, name)
+    raise AttributeError(f"module 'jupyter_mlx' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_mlx``: registers the ``%mlx`` magic."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)
 
 
 def compare(a: str, b: str, root: str | None = None, **options: Any) -> Any:

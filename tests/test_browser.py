@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from notebooks import write_failing, write_tiny
+from sandbox import stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -127,12 +128,7 @@ def running_lab(
         wait_until_ready(process, f"{base}/api/status?token={token}", log)
         yield {"base": base, "token": token, "project": project, "log": log}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture

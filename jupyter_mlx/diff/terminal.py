@@ -117,7 +117,9 @@ def _output_title(output: dict[str, Any]) -> str:
     if output["kind"] == "error":
         return "error"
     if output["kind"] == "metric":
-        return f"metric {output['detail'].get('name')}"
+        detail = output["detail"]
+        step = detail.get("step_b", detail.get("step_a"))
+        return f"metric {detail.get('name')}" + (f" step {step}" if step is not None else "")
     return output["mime"] or output["kind"]
 
 
