@@ -25,6 +25,7 @@ import {
   exampleBody
 } from './deployModel';
 import { h } from './dom';
+import { SubmitDialog } from './submitDialog';
 import type { EndpointTokens } from './endpointsModel';
 import { formatPairs, formatRelative } from './model';
 
@@ -154,53 +155,6 @@ export class DeployBody extends Widget {
   private _error = h('div', 'jp-mlx-deploy-error');
 }
 
-/** A dialog whose Deploy button closes it only once the server has deployed. */
-class DeployDialog extends Dialog<DeployedEndpoint | null> {
-  constructor(private readonly _form: DeployBody) {
-    super({
-      title: 'Deploy as Endpoint',
-      body: _form,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Deploy' })],
-      focusNodeSelector: 'select'
-    });
-    this.addClass('jp-mlx-deploy-dialog');
-  }
-
-  /** The deployed endpoint, or null if cancelled. */
-  get deployed(): DeployedEndpoint | null {
-    return this._deployed;
-  }
-
-  resolve(index?: number): void {
-    if (index === 0) {
-      super.resolve(index);
-      return;
-    }
-    if (this._busy) {
-      return;
-    }
-    this._busy = true;
-    this.addClass('jp-mlx-busy');
-    void this._form.submit().then(deployed => {
-      this._busy = false;
-      this.removeClass('jp-mlx-busy');
-      if (deployed && !this.isDisposed) {
-        this._deployed = deployed;
-        super.resolve(1);
-      }
-    });
-  }
-
-  private _busy = false;
-  private _deployed: DeployedEndpoint | null = null;
-}
-
-/**
- * Show the deploy dialog for `target`'s cell: the succeeded runs of its notebook are fetched
- * first (without one, a notice instead, unless the cell is an annotated route, which can serve
- * the saved file); `onDeploying` hears of each deploy request as it starts. Resolves with the deployed
- * endpoint, or null if nothing was deployed.
- */
 export async function openDeployDialog(
   target: DeployTarget,
   targets: CellTargets,
@@ -241,9 +195,15 @@ export async function openDeployDialog(
     return null;
   }
   const form = new DeployBody(target, targets, runs, settings, onDeploying);
-  const dialog = new DeployDialog(form);
+  const dialog = new SubmitDialog({
+    title: 'Deploy as Endpoint',
+    body: form,
+    accept: 'Deploy',
+    focus: 'select',
+    className: 'jp-mlx-deploy-dialog'
+  });
   await dialog.launch();
-  const deployed = dialog.deployed;
+  const deployed = dialog.submitted;
   dialog.dispose();
   if (!deployed) {
     return null;

@@ -3,12 +3,13 @@
  * switch with a live "N runs" preview, a backend select. Submitting starts a run or a sweep;
  * a server error is shown in the dialog, which stays open.
  */
-import { Dialog, showErrorMessage } from '@jupyterlab/apputils';
+import { showErrorMessage } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
 import { getLaunchForm, MLXApiError, startRun, startSweep } from './api';
 import { h } from './dom';
+import { SubmitDialog } from './submitDialog';
 import {
   buildRequest,
   FieldState,
@@ -159,38 +160,6 @@ export class LaunchBody extends Widget {
   private _error = h('div', 'jp-mlx-launch-error');
 }
 
-/** A dialog whose accept button submits the form and closes only if that succeeded. */
-class LaunchDialog extends Dialog<void> {
-  constructor(private readonly _launch: LaunchBody) {
-    super({
-      title: 'Run with Parameters',
-      body: _launch,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Run' })],
-      focusNodeSelector: 'input'
-    });
-    this.addClass('jp-mlx-launch-dialog');
-  }
-
-  resolve(index?: number): void {
-    if (index === 0) {
-      super.resolve(index);
-      return;
-    }
-    if (this._busy) {
-      return;
-    }
-    this._busy = true;
-    void this._launch.submit().then(ok => {
-      this._busy = false;
-      if (ok && !this.isDisposed) {
-        super.resolve(1);
-      }
-    });
-  }
-
-  private _busy = false;
-}
-
 export namespace LaunchDialog {
   /** Parameters to start from instead of the defaults: a run's, for "Restore Parameters". */
   export interface IRestored {
@@ -214,5 +183,11 @@ export async function openLaunchDialog(
     await showErrorMessage('Cannot run the notebook', message);
     return;
   }
-  await new LaunchDialog(new LaunchBody(form, settings, restored)).launch();
+  await new SubmitDialog({
+    title: 'Run with Parameters',
+    body: new LaunchBody(form, settings, restored),
+    accept: 'Run',
+    focus: 'input',
+    className: 'jp-mlx-launch-dialog'
+  }).launch();
 }
