@@ -203,8 +203,10 @@ def compare_output(a: dict[str, Any], b: dict[str, Any], options: CompareOptions
     kind_a, mime_a = _kind(a)
     kind_b, mime_b = _kind(b)
     if (kind_a, mime_a) != (kind_b, mime_b):
-        return kind_b, mime_b, Judged(CHANGED, {"note": f"the output changed from {kind_a} ({mime_a or a.get('output_type')}) "
-                                                        f"to {kind_b} ({mime_b or b.get('output_type')})"})
+        # named by one of the two kinds, the same whichever side is A: swapping A and B mirrors
+        kind, mime = min((kind_a, mime_a), (kind_b, mime_b), key=repr)
+        return kind, mime, Judged(CHANGED, {"note": f"the output changed from {kind_a} ({mime_a or a.get('output_type')}) "
+                                                    f"to {kind_b} ({mime_b or b.get('output_type')})"})
     if _shown(a) == _shown(b):
         return kind_a, mime_a, Judged(IDENTICAL)
     if kind_a == "stream":
