@@ -108,6 +108,11 @@ def test_the_list_is_virtualized_filtered_and_sorted(lab: dict[str, Any], page: 
         "() => document.querySelector('#jupyter-mlx-panel .jp-mlx-filter-error').textContent.length > 0"
     )
     assert "x>>2" in problem.inner_text()
+    page.wait_for_function(  # the runs of the last good query again, under the message
+        "() => document.querySelectorAll('#jupyter-mlx-panel .jp-mlx-run[data-id]').length === 4"
+    )
+    assert params_of_rows(panel) == ["(defaults)", "x=2", "x=3", "x=4"]
+    assert "x>>2" in problem.inner_text()
     screenshot(page, "runs-bad-filter.png")
 
 

@@ -299,7 +299,10 @@ export class RunList extends Widget {
         );
         if (this._window.put(index, page, generation)) {
           this._error = '';
-          this._problem.textContent = '';
+          if (this._search.value.trim() === this._window.query.filter.trim()) {
+            this._problem.textContent = ''; // (else: the runs of the last good filter, under its error)
+          }
+          this._lastGood = this._window.query;
           if (index === 0) {
             this._updateSortMenu();
           }
@@ -318,7 +321,11 @@ export class RunList extends Widget {
         } else if (generation === this._window.generation) {
           const text = reason instanceof MLXApiError ? reason.message : String(reason);
           if (reason instanceof MLXApiError && reason.error === 'invalid_request') {
-            this._problem.textContent = text; // a bad filter or sort: say so next to it
+            // a bad filter: say so next to it, and keep showing the runs of the last good one
+            this._problem.textContent = text;
+            if (this._lastGood && this._window.setQuery(this._lastGood)) {
+              void this.refresh();
+            }
           } else {
             this._error = text;
           }
@@ -541,6 +548,8 @@ export class RunList extends Widget {
 
   private _settings: ServerConnection.ISettings;
   private _window: RunWindow;
+  /** The last query the server answered: shown again when a new filter is refused. */
+  private _lastGood: ListQuery | null = null;
   private _metricsInRow = 3;
   private _search: HTMLInputElement;
   private _sort: HTMLSelectElement;
