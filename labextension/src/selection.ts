@@ -26,10 +26,17 @@ export function pruneSelected(selected: readonly string[], listed: readonly stri
   return selected.filter(id => ids.has(id));
 }
 
-/** Exactly two runs as `{a, b}`: the older as A, the newer as B; null otherwise. */
+/**
+ * Exactly two runs as `{a, b}`, the older as A, the newer as B: by version for runs of one
+ * notebook (runs of a sweep start in any order), else by when they ran; null otherwise.
+ */
 export function comparePair(runs: readonly RunRecord[]): { a: RunRecord; b: RunRecord } | null {
   if (runs.length !== 2) {
     return null;
+  }
+  const [first, second] = runs;
+  if (first.notebook === second.notebook) {
+    return first.version < second.version ? { a: first, b: second } : { a: second, b: first };
   }
   const [newer, older] = sortNewestFirst(runs);
   return { a: older, b: newer };

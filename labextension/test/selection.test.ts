@@ -30,6 +30,10 @@ test('comparePair: exactly two runs, the older as A', () => {
   assert.deepEqual(comparePair([newer, older]), { a: older, b: newer });
   assert.deepEqual(comparePair([older, newer]), { a: older, b: newer });
   assert.equal(comparePair([older]), null);
+  // runs of one notebook: by version, whenever they started (a sweep's runs start in any order)
+  const v5 = { ...run('r5', 5, '2025-11-25T09:00:00Z'), notebook: 't.ipynb' } as RunRecord;
+  const v4 = { ...run('r4', 4, '2025-11-25T10:00:00Z'), notebook: 't.ipynb' } as RunRecord;
+  assert.deepEqual(comparePair([v5, v4]), { a: v4, b: v5 });
   assert.equal(comparePair([older, newer, run('r4', 4, '2025-11-25T12:00:00Z')]), null);
 });
 
