@@ -208,20 +208,11 @@ export async function streamEvents(
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<void> {
   const url = URLExt.join(settings.baseUrl, 'mlx', 'events');
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(
-      url,
-      { signal, headers: { Accept: 'text/event-stream' }, cache: 'no-store' },
-      settings
-    );
-  } catch (reason) {
-    throw new MLXApiError(
-      `Cannot reach the Jupyter server: ${describe(reason)}`,
-      'network_error',
-      0
-    );
-  }
+  const response = await send(url, settings, {
+    signal,
+    headers: { Accept: 'text/event-stream' },
+    cache: 'no-store'
+  });
   if (!response.ok || !response.body) {
     throw new MLXApiError(
       `${response.status} ${response.statusText}`.trim(),
@@ -247,16 +238,7 @@ async function requestJSON<T>(
   init: RequestInit = {}
 ): Promise<T> {
   const url = URLExt.join(settings.baseUrl, 'mlx', endPoint);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (reason) {
-    throw new MLXApiError(
-      `Cannot reach the Jupyter server: ${describe(reason)}`,
-      'network_error',
-      0
-    );
-  }
+  const response = await send(url, settings, init);
   const text = await response.text();
   const body = parseJSON(text);
   if (response.status === 404 && body === null) {
@@ -270,12 +252,7 @@ async function requestJSON<T>(
     );
   }
   if (!response.ok) {
-    const error = body as Partial<{ error: string; message: string }> | null;
-    throw new MLXApiError(
-      error?.message || `${response.status} ${response.statusText}`.trim(),
-      error?.error || 'http_error',
-      response.status
-    );
+    throw failure(response, body);
   }
   if (body === null) {
     throw new MLXApiError(
@@ -285,6 +262,29 @@ async function requestJSON<T>(
     );
   }
   return body as T;
+}
+
+/** Make a request with the page's credentials; an unreachable server is an `MLXApiError`. */
+async function send(
+  url: string,
+  settings: ServerConnection.ISettings,
+  init: RequestInit = {}
+): Promise<Response> {
+  try {
+    return await ServerConnection.makeRequest(url, init, settings);
+  } catch (reason) {
+    throw new MLXApiError(`Cannot reach the Jupyter server: ${describe(reason)}`, 'network_error', 0);
+  }
+}
+
+/** The error of a failed response: the server's code and message from its JSON body, if any. */
+function failure(response: Response, body: unknown): MLXApiError {
+  const error = body as Partial<{ error: string; message: string }> | null;
+  return new MLXApiError(
+    error?.message || `${response.status} ${response.statusText}`.trim(),
+    error?.error || 'http_error',
+    response.status
+  );
 }
 
 function parseJSON(text: string): unknown {
@@ -342,19 +342,9 @@ export async function getRunsChart(
     query.set('by', options.by);
   }
   const url = `${URLExt.join(settings.baseUrl, 'mlx', 'table', kind)}?${query.toString()}`;
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, {}, settings);
-  } catch (reason) {
-    throw new MLXApiError(`Cannot reach the Jupyter server: ${describe(reason)}`, 'network_error', 0);
-  }
+  const response = await send(url, settings);
   if (!response.ok) {
-    const body = parseJSON(await response.text()) as Partial<{ error: string; message: string }> | null;
-    throw new MLXApiError(
-      body?.message || `${response.status} ${response.statusText}`.trim(),
-      body?.error || 'http_error',
-      response.status
-    );
+    throw failure(response, parseJSON(await response.text()));
   }
   return response.blob();
 }
@@ -609,19 +599,10 @@ export async function getNotebookFile(
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<NotebookContent> {
   const url = `${URLExt.join(settings.baseUrl, 'api/contents', URLExt.encodeParts(path))}?type=notebook&content=1`;
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, {}, settings);
-  } catch (reason) {
-    throw new MLXApiError(`Cannot reach the Jupyter server: ${describe(reason)}`, 'network_error', 0);
-  }
-  const body = parseJSON(await response.text()) as { content?: NotebookContent; message?: string } | null;
+  const response = await send(url, settings);
+  const body = parseJSON(await response.text()) as { content?: NotebookContent } | null;
   if (!response.ok || !body?.content) {
-    throw new MLXApiError(
-      body?.message || `${response.status} ${response.statusText}`.trim(),
-      'http_error',
-      response.status
-    );
+    throw failure(response, body);
   }
   return body.content;
 }
