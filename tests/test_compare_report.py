@@ -333,13 +333,18 @@ def test_report_in_chromium(comparison: Comparison, tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1360, "height": 900})
             errors: list[str] = []
             requests: list[str] = []
+            console: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("request", lambda request: requests.append(request.url))
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
             page.goto(path.as_uri())
             page.wait_for_load_state("load")
             assert errors == []
             assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
-            images = page.eval_on_selector_all(".pair img, .mask-fig img", "els => els.map(e => e.naturalWidth)")
+            # the page's own <meta> policy lets its style, script and images through, and nothing complains
+            assert console == []
+            assert page.evaluate("document.documentElement.classList.contains('js')")  # its script ran
+            images = page.eval_on_selector_all(".pair .side > img, .mask-fig img", "els => els.map(e => e.naturalWidth)")
             assert len(images) >= 3 and all(w > 0 for w in images)
             page.screenshot(path="/tmp/report.png", full_page=True)
             identical = page.locator(".cell.quiet").first
