@@ -1,4 +1,4 @@
-"""How ``jupyter_mlx.compare(a, b)`` (a ``Comparison``) displays: the comparison widget in a kernel,
+"""How ``jupyter_mlx.compare(a, b)`` (a ``Comparison``, shown by ``widgets.ShownComparison``) displays: the comparison widget in a kernel,
 its summary as text/html and text/plain elsewhere (no kernel, ``$JUPYTER_MLX_WIDGETS=0``)."""
 from __future__ import annotations
 
