@@ -47,11 +47,12 @@ def compare(a: str, b: str, root: str | None = None, **options: Any) -> Any:
 
     from .config import MLXConfig, find_project_root, load_file_config
     from .service import RunService
+    from .widgets import ShownComparison
 
     folder = Path(root).resolve() if root else find_project_root(Path.cwd())
     service = RunService(folder, MLXConfig(config=load_file_config(folder)))
     try:
-        return service.compare(a, b, options, base=Path.cwd(), anywhere=True)
+        return ShownComparison.of(service.compare(a, b, options, base=Path.cwd(), anywhere=True))
     finally:
         service.close()
 

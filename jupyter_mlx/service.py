@@ -46,6 +46,7 @@ from .sweeps import expand
 if TYPE_CHECKING:
     from .diff.comparison import Comparison
     from .diff.options import CompareOptions
+    from .diff.sides import Side
     from .diff.table import RunsTable
     from .serve.manager import EndpointManager
 
@@ -586,11 +587,27 @@ class RunService:
         """Compare two runs (``NOTEBOOK@vN``, run ids) or notebook files; ``anywhere`` lets files
         lie outside the project (the CLI), else they must be in it (REST)."""
         from .diff.comparison import compare_sides
-        from .diff.sides import load_side
 
-        side_a = load_side("A", a, self, base, anywhere)
-        side_b = load_side("B", b, self, base, anywhere)
+        side_a = self._compare_side("A", a, base, anywhere)
+        side_b = self._compare_side("B", b, base, anywhere)
         return compare_sides(side_a, side_b, self.compare_options(overrides))
+
+    def _compare_side(self, label: str, text: str, base: Path | None, anywhere: bool) -> "Side":
+        """A notebook file when ``text`` names one (anywhere, or inside the project), else a finished run."""
+        from .diff.sides import file_side, is_notebook_file, require_finished, run_side
+
+        folder = base or self.project.root
+        if is_notebook_file(text, folder):
+            if not anywhere:
+                text = self.project.notebook_path(text, base)  # refuses files outside the project
+                folder = self.project.root
+            return file_side(label, text, folder)
+        if "@" not in text and text.endswith(".ipynb"):
+            raise MLXError("not_found", f"notebook {text} does not exist (a run is named {text}@vN)")
+        run = self.get_run(text, base)
+        require_finished(run)
+        environment = self.store.environment(run.environment_id) if run.environment_id else None
+        return run_side(label, run, self.store.executed_notebook(run.id), self.store.metric_history(run.id), environment)
 
     def approve_baseline(self, ref: str, note: str = "", base: Path | None = None) -> Baseline:
         """Make a finished run its notebook's baseline (what ``check`` compares with)."""

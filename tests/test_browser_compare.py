@@ -148,3 +148,50 @@ def test_compare_from_the_keyboard_shows_the_server_error(page: Any) -> None:  #
     assert "Cannot compare chart.ipynb@v1 with chart.ipynb@v2" in message.inner_text()
     assert "no run chart.ipynb@v1 in this project" in message.inner_text()
     screenshot(page, "compare-error.png")
+
+
+# Recorded by every page of the context before its own scripts run (a policy cannot stop it).
+RECORD_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener('securitypolicyviolation', event => {
+  window.__violations.push(`${event.effectiveDirective} ${event.blockedURI}`);
+});
+"""
+
+
+def test_the_html_report_opened_from_the_panel_renders_under_its_policy(page: Any) -> None:  # noqa: F811
+    """The "Open HTML report" tab shows the report as the file on disk shows it: its images load,
+    its CSS applies, its script runs, and the browser reports no Content-Security-Policy
+    violation (the API policy, ``default-src 'none'``, blocked all three)."""
+    page.context.add_init_script(RECORD_VIOLATIONS)
+    panel = select_two_runs(page)
+    panel.locator(".jp-mlx-compare-button button").click()
+    wait_for_comparison(page)
+    console: list[str] = []
+    page.context.on("page", lambda opened: opened.on("console", lambda m: console.append(f"{m.type}: {m.text}")))
+    served: list[Any] = []
+    page.context.on("response", lambda response: served.append(response) if "format=html" in response.url else None)
+    with page.context.expect_page() as opened:
+        page.locator(".jp-mlx-open-report").click()
+    report = opened.value
+    report.wait_for_load_state("load")
+    assert "format=html" in report.url
+
+    policy = served[0].header_value("content-security-policy")
+    assert "img-src data:" in policy and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    images = report.eval_on_selector_all(
+        ".pair .side > img, .mask-fig img", "els => els.map(e => [e.complete, e.naturalWidth])"
+    )
+    assert len(images) >= 3 and all(done and width > 0 for done, width in images), images
+    # report.css: the page's background, the header's white band, the verdict box
+    assert report.evaluate("getComputedStyle(document.documentElement).backgroundColor") == "rgb(246, 248, 250)"
+    assert report.evaluate("getComputedStyle(document.querySelector('.page-head')).backgroundColor") == "rgb(255, 255, 255)"
+    # pandas' own style attribute on the table's header row is kept, and applies
+    assert report.evaluate("getComputedStyle(document.querySelector('.html-out thead tr')).textAlign") == "right"
+    # report.js ran: it marks the page, and "collapse all" closes every cell
+    assert report.evaluate("document.documentElement.classList.contains('js')")
+    report.locator('button[data-open="0"]').click()
+    assert report.locator(".cell > details[open]").count() == 0
+    assert report.evaluate("window.__violations") == []
+    assert [line for line in console if "Content Security Policy" in line or line.startswith("error")] == []
+    screenshot(report, "compare-report.png")

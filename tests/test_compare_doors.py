@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from jupyter_mlx.cli import main
+from jupyter_mlx.diff.report import content_security_policy
 from jupyter_mlx.service import RunService
 
 from rest_client import SERVER_CONFIG, error_of, get_json
@@ -152,6 +153,9 @@ async def test_rest_compare_as_json_and_html(jp_fetch):
     assert {m["name"] for m in data["metrics"]} == {"score", "loss"}
     response = await jp_fetch("mlx", "compare", params={"a": "tiny.ipynb@v1", "b": "tiny.ipynb@v3", "format": "html"})
     assert response.headers["Content-Type"].startswith("text/html") and b"tiny.ipynb@v3" in response.body
+    assert response.headers["Content-Security-Policy"] == f"{content_security_policy()}; frame-ancestors 'self'"
+    json_response = await jp_fetch("mlx", "compare", params={"a": "tiny.ipynb@v1", "b": "tiny.ipynb@v3"})
+    assert "default-src 'none'" in json_response.headers["Content-Security-Policy"]  # the API's, for JSON
     loose = await get_json(jp_fetch, "compare", a="tiny.ipynb@v1", b="tiny.ipynb@v3", rtol="2", ignore=r"hello a \d")
     assert loose["summary"]["verdict"] == "as_expected"
     files = await get_json(jp_fetch, "compare", a="tiny.ipynb", b="tiny.ipynb")
@@ -166,6 +170,9 @@ async def test_rest_baseline_and_check(jp_fetch):
     assert passing["a"]["ref"] == "tiny.ipynb@v2" and passing["summary"]["verdict"] == "as_expected"
     failing = await get_json(jp_fetch, "check", run="tiny.ipynb@v3")
     assert failing["summary"]["verdict"] == "unexpected_changes" and failing["summary"]["unexpected"]
+    report = await jp_fetch("mlx", "check", params={"run": "tiny.ipynb@v3", "format": "html"})
+    assert report.headers["Content-Type"].startswith("text/html") and b"unexpected change" in report.body
+    assert "img-src data:" in report.headers["Content-Security-Policy"]
 
 
 async def test_rest_runs_table_and_chart(jp_fetch):

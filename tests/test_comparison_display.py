@@ -1,5 +1,6 @@
-"""How ``jupyter_mlx.compare(a, b)`` (a ``Comparison``) displays: the comparison widget in a kernel,
-its summary as text/html and text/plain elsewhere (no kernel, ``$JUPYTER_MLX_WIDGETS=0``)."""
+"""How ``jupyter_mlx.compare(a, b)`` (a ``Comparison``: ``widgets.ShownComparison``) displays: the
+comparison widget in a kernel, its summary as text/html and text/plain elsewhere (no kernel,
+``$JUPYTER_MLX_WIDGETS=0``)."""
 from __future__ import annotations
 
 import subprocess

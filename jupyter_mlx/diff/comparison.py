@@ -100,31 +100,11 @@ class Comparison:
         return pd.DataFrame([{k: m[k] for k in columns} for m in self.metrics], columns=columns).set_index("name")
 
     def _repr_html_(self) -> str:
+        """The compact HTML summary (in a notebook, ``jupyter_mlx.compare`` returns a subclass that
+        shows the comparison widget: the display lives with the widgets, not with the data)."""
         from .report import summary_html
 
         return summary_html(self)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
-        """In a kernel, the comparison widget (summary, full report on request); elsewhere, or with
-        ``$JUPYTER_MLX_WIDGETS=0``, the summary as ``text/html`` and ``text/plain``. Returning
-        ``None`` (the view could not be made) lets IPython fall back to ``_repr_html_``."""
-        import logging
-
-        try:
-            from ..transport import ComparisonResult
-            from ..widgets import ComparisonView
-            from .report import report_html
-
-            view = ComparisonView(ComparisonResult(self.to_json(), lambda: report_html(self), self))
-            bundle = view._repr_mimebundle_()
-        except Exception:
-            logging.getLogger(__name__).warning("jupyter_mlx: the comparison view could not be made", exc_info=True)
-            return None
-        if include:
-            bundle = {k: v for k, v in bundle.items() if k in include}
-        if exclude:
-            bundle = {k: v for k, v in bundle.items() if k not in exclude}
-        return bundle
 
 
 def compare_sides(a: Side, b: Side, options: CompareOptions | None = None) -> Comparison:

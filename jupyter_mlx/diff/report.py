@@ -9,6 +9,9 @@ radio buttons and checkboxes, so they work with JavaScript off.
 
 Everything taken from the notebooks is escaped by Jinja's autoescape, except table HTML (embedded
 after ``sanitize_html`` keeps only table markup) and image ``data:`` URIs (checked to be base64).
+``content_security_policy()`` is what the page may load and run: its own inline style and script
+(by hash), ``data:`` images, nothing remote. The page carries it in a ``<meta>`` (so a saved
+report keeps it) and the server sends it as its header.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import base64
 import datetime as dt
 import difflib
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -69,8 +73,29 @@ def report_html(comparison: "Comparison") -> str:
         "options": _options_view(data["options"]),
         "generated": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z"),
         "version": _version(),
+        "style": _page_style(),
+        "script": _page_script(),
+        "content_security_policy": content_security_policy(),
     }
     return _environment().get_template("report.html.j2").render(context)
+
+
+def content_security_policy() -> str:
+    """The report's Content-Security-Policy: its own ``<style>`` and ``<script>`` by hash,
+    ``data:`` images, and nothing else: no other script, style sheet, font, frame, form target
+    or fetch. Style *attributes* are allowed: the report sets a few (image widths, meters) and
+    sanitized tables keep theirs (pandas' ``text-align``); they cannot run script, and what they
+    could fetch is refused by ``img-src``/``default-src`` (hashing them would only repeat what
+    the sanitizer let through). Valid in a ``<meta>`` as well as in a header."""
+    return "; ".join((
+        "default-src 'none'",
+        f"style-src {_sha256(_page_style())}",
+        "style-src-attr 'unsafe-inline'",
+        f"script-src {_sha256(_page_script())}",
+        "img-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ))
 
 
 def write_report(comparison: "Comparison", path: Path) -> None:
@@ -109,6 +134,23 @@ def _environment() -> jinja2.Environment:
     env.filters["percent"] = _percent
     env.filters["plural"] = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"
     return env
+
+
+@functools.lru_cache(maxsize=1)
+def _page_style() -> Markup:
+    """The report's CSS, exactly as it is inlined (the policy hashes this very text)."""
+    return Markup("".join((TEMPLATES / name).read_text(encoding="utf-8") for name in ("common.css", "report.css")))
+
+
+@functools.lru_cache(maxsize=1)
+def _page_script() -> Markup:
+    """The report's script (expand/collapse all, open the cell a link goes to), as inlined."""
+    return Markup((TEMPLATES / "report.js").read_text(encoding="utf-8"))
+
+
+def _sha256(text: str) -> str:
+    """A CSP hash source for an inline element with exactly this text."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
 def _version() -> str:

@@ -2,7 +2,8 @@
 
 A side carries what the comparison reads: the executed notebook, parameters, metrics, and,
 for runs, the environment and git state recorded with it. Files are read as plain JSON (no
-nbformat validation, no store): ``jupyter mlx diff a.ipynb b.ipynb`` stays quick.
+nbformat validation, no store): ``jupyter mlx diff a.ipynb b.ipynb`` stays quick. A run's side
+is made of what its caller (the service, which resolves refs) loaded from the store.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from ..metrics import Metric, read_metrics
 from ..store.records import iso
 
 if TYPE_CHECKING:
-    from ..service import RunService
     from ..store.records import Environment, RunRecord
 
 
@@ -78,25 +78,13 @@ def file_side(label: str, text: str, base: Path) -> Side:
     return Side(label, text, "file", notebook, parameters, read_metrics(notebook), path=text)
 
 
-def load_side(label: str, text: str, service: "RunService", base: Path | None, anywhere: bool) -> Side:
-    """A notebook file when ``text`` names one (anywhere, or inside the project), else a run."""
-    folder = base or service.project.root
-    if is_notebook_file(text, folder):
-        if not anywhere:
-            text = service.project.notebook_path(text, base)  # refuses files outside the project
-            folder = service.project.root
-        return file_side(label, text, folder)
-    if "@" not in text and text.endswith(".ipynb"):
-        raise MLXError("not_found", f"notebook {text} does not exist (a run is named {text}@vN)")
-    return run_side(label, text, service, base)
+def run_side(label: str, run: "RunRecord", notebook: dict[str, Any], metrics: list[Metric],
+             environment: "Environment | None") -> Side:
+    """A stored run: its executed notebook, metrics and environment as loaded from the store."""
+    return Side(label, run.ref, "run", notebook, dict(run.parameters), metrics, environment, run)
 
 
-def run_side(label: str, ref: str, service: "RunService", base: Path | None = None) -> Side:
-    """A stored run: its executed notebook (a run that has not finished cannot be compared)."""
-    run = service.get_run(ref, base)
+def require_finished(run: "RunRecord") -> None:
+    """A run that has not finished cannot be compared (its outputs are still coming)."""
     if run.status in ("queued", "running"):
         raise MLXError("conflict", f"{run.ref} is {run.status}: compare it once it has finished")
-    notebook = service.store.executed_notebook(run.id)
-    environment = service.store.environment(run.environment_id) if run.environment_id else None
-    return Side(label, run.ref, "run", notebook, dict(run.parameters), service.store.metric_history(run.id),
-                environment, run)

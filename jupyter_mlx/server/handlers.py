@@ -315,9 +315,12 @@ class CompareMixin(MLXHandler):
     async def finish_comparison(self, comparison: Any) -> None:
         """The comparison as JSON, or as the HTML report with ``format=html``."""
         if self.get_argument("format", "json") == "html":
-            from ..diff.report import report_html
+            from ..diff.report import content_security_policy, report_html
 
             html = await asyncio.to_thread(report_html, comparison)
+            # The report's own policy, not the API's ``default-src 'none'`` (which blocks its style,
+            # script and images); framing stays as jupyter_server has it (a <meta> cannot say it).
+            self.set_header("Content-Security-Policy", f"{content_security_policy()}; frame-ancestors 'self'")
             self.finish(html, set_content_type="text/html; charset=UTF-8")
         else:
             self.finish(await asyncio.to_thread(comparison.to_json))

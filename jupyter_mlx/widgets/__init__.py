@@ -7,11 +7,14 @@ widgets are shown: in a kernel, unless ``$JUPYTER_MLX_WIDGETS=0``.
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import sys
 import time
-import logging
 from typing import TYPE_CHECKING, Any, Callable
+
+from ..diff.comparison import Comparison
 
 if TYPE_CHECKING:
     from ..notebook_api import RunHandle
@@ -216,3 +219,30 @@ class ComparisonView:
         from .comparison import ComparisonWidget
 
         return with_widget(fallback, lambda: ComparisonWidget(self))
+
+
+class ShownComparison(Comparison):
+    """A ``Comparison`` (all of it: ``to_json()``, ``unexpected()``, the frames) that displays
+    itself: in a kernel, the comparison widget (summary, full report on request); elsewhere, or
+    with ``$JUPYTER_MLX_WIDGETS=0``, the summary as ``text/html`` and ``text/plain``."""
+
+    @classmethod
+    def of(cls, comparison: Comparison) -> "ShownComparison":
+        return cls(**{f.name: getattr(comparison, f.name) for f in dataclasses.fields(comparison)})
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
+        """The view's bundle; ``None`` (the view could not be made) lets IPython fall back to
+        ``_repr_html_``."""
+        try:
+            from ..diff.report import report_html
+            from ..transport import ComparisonResult
+
+            bundle = ComparisonView(ComparisonResult(self.to_json(), lambda: report_html(self), self))._repr_mimebundle_()
+        except Exception:
+            log.warning("jupyter_mlx: the comparison view could not be made", exc_info=True)
+            return None
+        if include:
+            bundle = {k: v for k, v in bundle.items() if k in include}
+        if exclude:
+            bundle = {k: v for k, v in bundle.items() if k not in exclude}
+        return bundle
