@@ -241,7 +241,8 @@ class EndpointManager:
         folder = self.folder / record.name
         record.desired = "running"
         self._spec(record, code).write(folder / "spec.json")
-        (folder / "status.json").unlink(missing_ok=True)
+        for stale in [folder / "status.json", *folder.glob("stats-*.bin"), *folder.glob("version-*.json")]:
+            stale.unlink(missing_ok=True)  # left by a supervisor that was killed: none runs now
         self._write(record)
         subprocess.Popen([sys.executable, "-m", "jupyter_mlx.serve.supervisor", str(folder)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
