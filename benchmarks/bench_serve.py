@@ -453,10 +453,11 @@ def mlx_endpoint(project: Path, name: str, workers: int, token: str | None) -> I
             print(f"  (killed {len(left)} endpoint process(es) left after jupyter mlx stop)", file=sys.stderr)
 
 
-def health(port: int) -> dict[str, Any] | None:
+def health(port: int, token: str | None) -> dict[str, Any] | None:
+    """The endpoint's /healthz with its details (request counts, latencies): they need the token."""
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        connection.request("GET", "/healthz")
+        connection.request("GET", "/healthz", headers={"Authorization": f"Bearer {token}"} if token else {})
         response = connection.getresponse()
         return json.loads(response.read()) if response.status == 200 else None
     except (OSError, ValueError):
@@ -493,7 +494,7 @@ def measure(label: str, served: Served, expected: list[list[int]], requests: int
                               for r in runs]
         result["load"][f"c{concurrency}"] = kept
     result["memory"] = {role: memory(pid) for role, pid in served.processes().items()}
-    result["health"] = health(served.port) if label.startswith("jupyter_mlx") else None
+    result["health"] = health(served.port, served.token) if label.startswith("jupyter_mlx") else None
     return result
 
 

@@ -107,7 +107,16 @@ def endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port (default: 8500 for serve, a free one for deploy)")
     parser.add_argument("--token", help="bearer token clients must send (default: a new one, shown once)")
     parser.add_argument("--no-auth", action="store_true", help="serve without a token (anyone who can connect may call it)")
+    parser.add_argument("--allow-public-unauthenticated", action="store_true",
+                        help="confirm --no-auth on a --host beyond this machine's loopback (refused without it)")
     parser.add_argument("--workers", type=int, default=1, help="processes serving requests at once; globals are "
                         "per worker then, as with Kernel Gateway's prespawn_count (default 1: shared state)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (default 30)")
     parser.add_argument("--max-body", type=int, default=10 * 1024 * 1024, help="largest request body in bytes (default 10 MiB)")
+
+
+def endpoint_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``RunService.endpoints.deploy`` / ``serve`` keyword arguments from ``endpoint_arguments``."""
+    return {"host": args.host, "port": args.port, "token": args.token, "no_auth": args.no_auth,
+            "allow_public_unauthenticated": args.allow_public_unauthenticated, "workers": args.workers,
+            "timeout": args.timeout, "max_body": args.max_body}

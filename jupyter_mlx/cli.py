@@ -13,6 +13,7 @@ from .arguments import backend_options as _backend_options
 from .arguments import compare_arguments as _compare_arguments
 from .arguments import compare_overrides as _compare_overrides
 from .arguments import endpoint_arguments as _endpoint_arguments
+from .arguments import endpoint_settings as _endpoint_settings
 from .arguments import parameter_arguments, parameters_of
 from .arguments import sweep_spec as _sweep_spec
 from .errors import MLXError
@@ -30,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Versioned, parameterized notebook runs. A run is named NOTEBOOK@vN, NOTEBOOK@latest or by its id.",
     )
     parser.add_argument("--root", help="project root (default: the nearest folder with .mlx/, else the current one)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"jupyter mlx {_version()}")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
+                                     description="'jupyter mlx COMMAND --help' says more about each")
 
     run = commands.add_parser("run", help="execute a notebook with parameters and record it as a new version")
     run.add_argument("notebook", help="path of the notebook")
@@ -395,45 +398,16 @@ def _cmd_baseline(service: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(service: Any, args: argparse.Namespace) -> int:
-    import tempfile
-
-    from .serve.base import hash_token, new_token
-    from .serve.manager import check_endpoint_settings, endpoint_mode
-    from .serve.source import check_servable, served_code
-    from .serve.spec import EndpointSpec
-    from .serve.supervisor import run
-
-    check_endpoint_settings(args.workers, args.timeout, args.max_body)
-    code = served_code(service, args.target, Path.cwd())
-    mode = endpoint_mode(args.function, False)
-    check_servable(code, mode)
-    token = None if args.no_auth else (args.token or new_token())
-    with tempfile.TemporaryDirectory(prefix="mlx-serve-") as folder:
-        EndpointSpec(
-            name=Path(code.notebook).stem, notebook=code.notebook, ref=code.ref, cells=code.cells, mode=mode,
-            function=args.function, host=args.host, port=8500 if args.port is None else args.port,
-            token_hash=hash_token(token) if token else None, workers=args.workers, timeout=args.timeout,
-            max_body=args.max_body, cwd=str((service.project.root / code.notebook).parent),
-        ).write(Path(folder) / "spec.json")
-        print(f"serving {code.ref or code.notebook} ({'POST /' + args.function if args.function else 'annotated cells'}); "
-              f"Ctrl-C stops", file=sys.stderr)
-        if token:
-            print(f"token (shown once): {token}", file=sys.stderr)
-        status = run(Path(folder), echo=True)
-        if status:
-            log = Path(folder) / "endpoint.log"
-            if log.exists():
-                sys.stderr.write(log.read_text(errors="replace")[-2000:])
-            raise MLXError("execution_error", json.loads((Path(folder) / "status.json").read_text()).get("error") or "the endpoint did not start")
+    service.serve(args.target, base=Path.cwd(), announce=lambda text: print(text, file=sys.stderr, flush=True),
+                  function=args.function, **_endpoint_settings(args))
     return 0
 
 
 def _cmd_deploy(service: Any, args: argparse.Namespace) -> int:
-    from .serve.manager import EndpointManager
-
-    deployed = EndpointManager(service).deploy(
-        args.target, function=args.function, name=args.name, host=args.host, port=args.port, token=args.token,
-        no_auth=args.no_auth, workers=args.workers, timeout=args.timeout, max_body=args.max_body, base=Path.cwd())
+    deployed = service.endpoints.deploy(args.target, function=args.function, name=args.name, base=Path.cwd(),
+                                        **_endpoint_settings(args))
+    if deployed.warning:
+        print(f"warning: {deployed.warning}", file=sys.stderr)
     record = deployed.record
     serving = record.deployment
     route = f"POST {record.url}/{serving.function}" if serving.function else record.url
@@ -445,9 +419,8 @@ def _cmd_deploy(service: Any, args: argparse.Namespace) -> int:
 
 def _cmd_endpoints(service: Any, args: argparse.Namespace) -> int:
     from .formatting import format_endpoints_table
-    from .serve.manager import EndpointManager
 
-    found = EndpointManager(service).list()
+    found = service.endpoints.list()
     if args.json:
         print(json.dumps([record.to_json(status) for record, status in found], indent=2))
     else:
@@ -456,17 +429,13 @@ def _cmd_endpoints(service: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(service: Any, args: argparse.Namespace) -> int:
-    from .serve.manager import EndpointManager
-
-    record = EndpointManager(service).rollback(args.name)
+    record = service.endpoints.rollback(args.name)
     print(f"{record.name}: back to {record.deployment.ref or record.deployment.notebook} at {record.url}")
     return 0
 
 
 def _cmd_stop(service: Any, args: argparse.Namespace) -> int:
-    from .serve.manager import EndpointManager
-
-    record = EndpointManager(service).stop(args.name)
+    record = service.endpoints.stop(args.name)
     print(f"{record.name}: stopped")
     return 0
 
@@ -477,9 +446,7 @@ def _cmd_logs(service: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_export(service: Any, args: argparse.Namespace) -> int:
-    from .serve.export import export_endpoint
-
-    folder = export_endpoint(service, args.target, Path(args.output), args.function, args.force, base=Path.cwd())
+    folder = service.export_endpoint(args.target, Path(args.output), args.function, args.force, base=Path.cwd())
     print(f"wrote {folder}: pip install -r {folder / 'requirements.txt'}; ENDPOINT_TOKEN=... python {folder / 'app.py'}")
     return 0
 
@@ -508,9 +475,19 @@ COMMANDS = {
 }
 
 
+def _version() -> str:
+    from ._version import __version__
+
+    return __version__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jupyter-mlx`` (and ``jupyter mlx``); returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `jupyter mlx` alone: what it can do, as `--help` says it
+        parser.print_help()
+        return 0
     service = None
     try:
         service = _service(args)

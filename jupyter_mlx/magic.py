@@ -19,6 +19,7 @@ from .arguments import (
     compare_arguments,
     compare_overrides,
     endpoint_arguments,
+    endpoint_settings,
     parameter_arguments,
     parameters_of,
     sweep_spec,
@@ -171,10 +172,10 @@ def _cmd_diff(transport: Any, args: argparse.Namespace) -> Any:
 
 
 def _cmd_serve(transport: Any, args: argparse.Namespace) -> Any:
-    options = {"function": args.function, "name": args.name, "host": args.host, "port": args.port,
-               "token": args.token, "no_auth": args.no_auth, "workers": args.workers, "timeout": args.timeout,
-               "max_body": args.max_body}
+    options = {"function": args.function, "name": args.name, **endpoint_settings(args)}
     deployed = transport.deploy(args.target, options)
+    if deployed.get("warning"):
+        print(f"warning: {deployed['warning']}")
     serving = deployed["serving"]
     route = f"POST {deployed['url']}/{serving['function']}" if serving.get("function") else deployed["url"]
     print(f"{deployed['name']}: {serving.get('ref') or serving['notebook']} serving at {route}")

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import MLXConfig, STORE_DIRNAME, default_store_url
 from .errors import MLXError
@@ -27,7 +27,7 @@ from .metrics import read_metrics
 from .processes import pid_alive
 from .project import Project
 from .queue import RunQueue, wait_all
-from .refs import is_run_id, match_notebook, parse_ref
+from .refs import is_run_id, match_notebook, names_a_run, parse_ref
 from .store import (
     Environment,
     NewRun,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .diff.sides import Side
     from .diff.table import RunsTable
     from .serve.manager import EndpointManager
+    from .serve.source import ServedCode
 
 log = logging.getLogger(__name__)
 
@@ -640,12 +641,48 @@ class RunService:
         return {"notebook": name, "parameters": parameters, "backends": backends,
                 "default_backend": self.config.default_backend or "local"}
 
+    # -- serve ---------------------------------------------------------------------------
+    def served_code(self, target: str, base: Path | None = None) -> "ServedCode":
+        """What an endpoint of ``target`` runs: a run's (``train.ipynb@v5``) source snapshot with its
+        parameters, or a notebook file (``api.ipynb``) as it is now."""
+        from .serve.source import ServedCode, code_cells
+
+        if names_a_run(target):
+            run = self.get_run(target, base)
+            notebook = json.loads(self.store.source_notebook(run.id))
+            return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.parameters))
+        name = self.project.notebook_path(target, base)
+        _, notebook = self.project.read_notebook(name)
+        return ServedCode(name, None, None, code_cells(notebook, {}))
+
     @property
     def endpoints(self) -> "EndpointManager":
-        """The project's managed endpoints (deploy, redeploy, roll back, stop)."""
+        """The project's managed endpoints (deploy, redeploy, roll back, stop, try)."""
         from .serve.manager import EndpointManager
 
-        return EndpointManager(self)
+        return EndpointManager(self.project.root / STORE_DIRNAME / "endpoints", self.project.root, self.served_code)
+
+    def serve(self, target: str, *, base: Path | None = None, announce: Callable[[str], None] = print,
+              **settings: Any) -> None:
+        """Serve ``target`` in this process's foreground until SIGINT/SIGTERM (``jupyter mlx serve``);
+        ``settings`` as ``endpoints.deploy`` takes them; ``announce`` gets what to tell the user."""
+        from .serve.foreground import serve_in_foreground
+
+        serve_in_foreground(self.served_code(target, base), root=self.project.root, announce=announce, **settings)
+
+    def export_endpoint(self, target: str, output: Path, function: str | None = None, force: bool = False,
+                        base: Path | None = None) -> Path:
+        """A standalone service folder of ``target`` (see ``serve.export``), its requirements pinned to
+        the versions the run used."""
+        from .serve.export import export_endpoint
+
+        code = self.served_code(target, base)
+        packages: dict[str, str] = {}
+        if code.run_id is not None:
+            run = self.store.get_run(code.run_id)
+            if run.environment_id:
+                packages = dict(self.store.environment(run.environment_id).packages)
+        return export_endpoint(code, output, function, force, packages)
 
     def runs_table(self, notebook: str | None = None, sweep_id: str | None = None, status: str | None = None,
                    limit: int = 50, base: Path | None = None, runs: list[str] | None = None) -> "RunsTable":

@@ -98,8 +98,7 @@ class LocalTransport:
         return ComparisonResult(comparison.to_json(), lambda: report_html(comparison), comparison)
 
     def deploy(self, target: str, options: dict[str, Any]) -> dict[str, Any]:
-        deployed = self.service.endpoints.deploy(target, base=Path.cwd(), **options)
-        return {**deployed.record.to_json(), "token": deployed.token}
+        return self.service.endpoints.deploy(target, base=Path.cwd(), **options).to_json()
 
     def link(self, run: dict[str, Any]) -> str:
         return f"jupyter mlx show {run['ref']}"

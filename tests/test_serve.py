@@ -16,6 +16,7 @@ import pytest
 from jupyter_mlx.errors import MLXError
 from jupyter_mlx.service import RunService
 
+from endpoint_cleanup import stop_endpoints
 from notebooks import code_cell, write_notebook
 
 MODEL = [
@@ -91,7 +92,18 @@ def test_auth_is_required_and_checked(endpoint):
     status, body, _ = request(port, "POST", "/predict", {"values": [1]}, token="not-the-token")
     assert status == 403 and body["error"] == "forbidden"
     status, body, _ = request(port, "GET", "/healthz")  # probes need no token
+
+
+def test_healthz_tells_a_stranger_only_that_it_is_up(endpoint):
+    port, token = endpoint
+    status, body, _ = request(port, "GET", "/healthz")
+    assert status == 200 and body == {"status": "ok"}  # no notebook, ref, function, pid or latencies
+    status, body, _ = request(port, "GET", "/healthz", token=token)
     assert status == 200 and body["status"] == "ok" and body["ref"] == "model.ipynb@v1"
+    assert body["notebook"] == "model.ipynb" and body["function"] == "predict" and body["pid"] > 0
+    assert body["requests"] >= 1 and "p50" in body["latency_ms"]
+    status, body, _ = request(port, "GET", "/healthz", token="not-the-token")
+    assert status == 403 and body["error"] == "forbidden"
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -101,11 +113,27 @@ def test_auth_is_required_and_checked(endpoint):
     (b"{}", "missing argument(s): values"),
     (b'{"values": [1], "scale": 3}', "unknown argument(s): scale"),
     (b"[1, 2]", "the body must be a JSON object"),
+    (b'"values"', "the body must be a JSON object"),
+    (b'{"values": [NaN]}', "NaN is not a JSON value"),
+    (b'{"values": [-Infinity]}', "-Infinity is not a JSON value"),
+    (b'{"values": [1e999]}', "the number 1e999 is out of range"),
+    (b'{"values": [1], "\xff": 2}', "the body is not valid JSON"),  # not UTF-8
 ])
 def test_bad_bodies_are_400_saying_what_is_wrong(endpoint, payload, message):
     port, token = endpoint
     status, body, _ = request(port, "POST", "/predict", token=token, raw=payload)
-    assert status == 400 and message in body["message"], body
+    assert status == 400 and set(body) == {"error", "message"} and message in body["message"], body
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    (b'{"x": ' + b"9" * 5000 + b"}", "the body is not valid JSON"),  # past Python's int digits limit
+])
+def test_hostile_bodies_are_400_in_the_endpoints_error_shape(toolbox, payload, message):
+    status, body, content_type = request(toolbox["fail"], "POST", "/fail", raw=payload)
+    assert status == 400 and content_type == "application/json", body
+    assert body == {"error": "bad_request", "message": body["message"]} and message in body["message"]
+    assert request(toolbox["fail"], "POST", "/fail", {"x": 1})[0] == 500  # still serving: the function raises
 
 
 def test_oversized_body_is_413(endpoint):
@@ -198,9 +226,13 @@ def test_redeploy_and_rollback_under_a_stream_of_requests(project, endpoint):
     assert [2.0] in answers and [3.0] in answers and answers[-1] == [2.0]
 
 
-def test_endpoints_are_listed_and_stopped(project, toolbox):
+def test_endpoints_are_listed_and_stopped(project, endpoint, toolbox):
+    port, token = endpoint
+    request(port, "POST", "/predict", {"values": [1]}, token)
     names = {record.name: status for record, status in project.endpoints.list()}
     assert names["model-chart"]["state"] == "serving" and names["model-chart"]["health"]["status"] == "ok"
+    # the manager keeps only the token's hash, and still lists the request counts of an endpoint with one
+    assert names["model"]["health"]["requests"] >= 1 and names["model"]["health"]["latency_ms"]["p50"] is not None
     project.endpoints.stop("model-chart")
     record, status = project.endpoints.get("model-chart")
     assert status["state"] == "stopped" and record.desired == "stopped"
@@ -209,7 +241,8 @@ def test_endpoints_are_listed_and_stopped(project, toolbox):
 
 
 @pytest.mark.parametrize("target, options, code, message", [
-    ("model.ipynb@v1", {"function": "nope"}, "execution_error", "defines no function 'nope'; it defines chart, fail"),
+    ("model.ipynb@v1", {"function": "nope"}, "invalid_request",
+     "model.ipynb@v1 defines no function 'nope'; it defines chart, fail, predict, remember, slow"),
     ("model.ipynb@v9", {"function": "predict"}, "not_found", "model.ipynb has no run v9"),
     ("model.ipynb@v1", {"function": "predict", "name": "Bad Name"}, "invalid_request", "invalid endpoint name"),
     ("model.ipynb@v1", {"function": "predict", "workers": 0}, "invalid_request", "workers must be between 1 and 64"),
@@ -273,9 +306,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def test_export_serves_the_same_function_without_jupyter(project, tmp_path):
-    from jupyter_mlx.serve.export import export_endpoint
-
-    folder = export_endpoint(project, "model.ipynb@v2", tmp_path / "service", function="predict")
+    folder = project.export_endpoint("model.ipynb@v2", tmp_path / "service", function="predict")
     assert {p.name for p in folder.iterdir()} >= {"app.py", "notebook_code.py", "requirements.txt", "README.md",
                                                   "endpoint.json", "mlx_endpoint"}
     requirements = (folder / "requirements.txt").read_text().splitlines()
@@ -306,7 +337,10 @@ def test_export_serves_the_same_function_without_jupyter(project, tmp_path):
         process.terminate()
         process.communicate(timeout=30)
     with pytest.raises(MLXError, match="not empty"):
-        export_endpoint(project, "model.ipynb@v2", folder, function="predict")
+        project.export_endpoint("model.ipynb@v2", folder, function="predict")
+    with pytest.raises(MLXError, match="defines no function 'nope'"):
+        project.export_endpoint("model.ipynb@v2", tmp_path / "other", function="nope")
+    assert not (tmp_path / "other").exists()
 
 
 def test_kernel_gateway_style_cells_through_the_real_process(project):
@@ -355,4 +389,103 @@ def test_the_cli_lists_endpoints_and_shows_their_logs(project, endpoint, monkeyp
     assert "POST /predict" in model and "serving" in model
     assert main(["logs", "model", "-n", "20"]) == 0
     assert "serving model.ipynb@v" in capsys.readouterr().out
-    assert main(["stop", "nope"]) == 2 and "no endpoint named nope" in capsys.readouterr().err
+    for command in ("stop", "rollback"):
+        assert main([command, "nope"]) == 2 and "no endpoint named nope" in capsys.readouterr().err
+    assert not (project.project.root / ".mlx" / "endpoints" / "nope").exists()  # no folder, no lock file left
+
+
+def test_an_unknown_function_is_refused_before_anything_runs(project, monkeypatch, capsys):
+    """Read from the notebook's source: no set-up runs, nothing is printed but one line, nothing is stored."""
+    from jupyter_mlx.cli import main
+
+    monkeypatch.chdir(project.project.root)
+    for command in (["serve", "model.ipynb@v1", "--function", "nosuch", "--port", "0"],
+                    ["deploy", "model.ipynb@v1", "--function", "nosuch", "--name", "nosuch"],
+                    ["export", "model.ipynb@v1", "--function", "nosuch", "-o", "nosuch-service"]):
+        started = time.monotonic()
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.splitlines() == [
+            f"jupyter mlx {command[0]}: error: model.ipynb@v1 defines no function 'nosuch'; "
+            "it defines chart, fail, predict, remember, slow"], err
+        assert time.monotonic() - started < 5
+    assert not (project.project.root / ".mlx" / "endpoints" / "nosuch").exists()
+    assert not (project.project.root / "nosuch-service").exists()
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if text in command:
+            found.append(command)
+    return found
+
+
+def test_a_public_endpoint_without_a_token_needs_its_own_confirmation(project, monkeypatch, capsys):
+    from jupyter_mlx.cli import main
+
+    root = project.project.root
+    folder = root / ".mlx" / "endpoints" / "open"
+    monkeypatch.chdir(root)
+    deploy = ["deploy", "model.ipynb@v1", "--function", "predict", "--name", "open"]
+    for command in (deploy, ["serve", "model.ipynb@v1", "--function", "predict", "--port", "0"]):
+        assert main([*command, "--host", "0.0.0.0", "--no-auth"]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.splitlines()) == 1 and "refusing to serve on 0.0.0.0 without a token" in err
+        assert "--allow-public-unauthenticated" in err
+    assert not folder.exists() and not _processes_mentioning(str(folder))
+
+    assert main([*deploy, "--host", "0.0.0.0", "--no-auth", "--allow-public-unauthenticated"]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("warning: endpoint open listens on 0.0.0.0:") and "NO token" in err
+    port = int(out.split("http://0.0.0.0:")[1].split("/")[0])
+    try:
+        assert request(port, "POST", "/predict", {"values": [1]})[1] == [2.0]  # anyone may call it
+        log = (folder / "endpoint.log").read_text()
+        assert f"WARNING endpoint open listens on 0.0.0.0:{port}, beyond loopback" in log
+        # the confirmation is in the record: a restore (after a crash) and a redeploy with the defaults keep it
+        status = json.loads((folder / "status.json").read_text())
+        for pid in (status["supervisor_pid"], status["version_pid"]):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while project.endpoints.get("open")[1]["state"] != "down":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert project.endpoints.restore() == ["open"]
+        assert request(port, "POST", "/predict", {"values": [1]})[1] == [2.0]
+        assert main([*deploy[:1], "model.ipynb@v2", *deploy[2:]]) == 0
+        assert "NO token" in capsys.readouterr().err
+        assert request(port, "POST", "/predict", {"values": [1]})[1] == [3.0]
+    finally:
+        project.endpoints.stop("open")
+    assert main(["deploy", "model.ipynb@v1", "--function", "predict", "--name", "lan", "--host", "0.0.0.0"]) == 0
+    try:
+        out, err = capsys.readouterr()
+        assert "warning: endpoint lan listens on 0.0.0.0" in err and "callers need its token" in err
+    finally:
+        project.endpoints.stop("lan")
+
+
+def test_a_record_without_the_confirmation_is_not_restored_in_public(tmp_path):
+    """An endpoint recorded beyond loopback without a token and without the confirmation (written
+    by an older version) stays down, and says why."""
+    folder = tmp_path / ".mlx" / "endpoints" / "old"
+    folder.mkdir(parents=True)
+    write_notebook(tmp_path / "double.ipynb", code_cell("def double(x: int) -> int:\n    return 2 * x"))
+    deployment = {"notebook": "double.ipynb", "ref": None, "run_id": None, "mode": "function",
+                  "function": "double", "deployed_at": 0.0}
+    folder.joinpath("record.json").write_text(json.dumps({
+        "name": "old", "host": "0.0.0.0", "port": 1, "token_hash": None, "workers": 1, "timeout": 5.0,
+        "max_body": 1024, "history": [deployment], "current": 0, "desired": "running"}))
+    service = RunService(tmp_path)
+    try:
+        assert service.endpoints.restore() == []
+        record, status = service.endpoints.get("old")
+        assert status["state"] == "down" and "refusing to serve on 0.0.0.0 without a token" in status["error"]
+        assert not _processes_mentioning(str(folder))
+    finally:
+        stop_endpoints(tmp_path)
+        service.close()

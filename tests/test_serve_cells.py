@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import io
 import json
 import logging
 import os
@@ -590,3 +591,25 @@ def test_make_cells_app_takes_a_plain_list_of_routes():
     assert answers[0].body == "é\n".encode()
     assert json.loads(answers[1].body)["paths"] == {"/a": {"post": {"responses": {"200": {"description": "Success"}}}},
                                                     "/b/:x": {"get": {"responses": {"200": {"description": "Success"}}}}}
+
+
+def test_healthz_of_a_cells_endpoint_tells_details_to_its_token_only(monkeypatch):
+    """/healthz as the endpoint process builds it (``process.build_app``): KG has none, ours answers
+    a probe with its status alone, and the caller with the token with what it serves."""
+    from jupyter_mlx.serve.process import build_app
+
+    monkeypatch.setenv("KERNEL_GATEWAY", "1")  # build_app sets it, as the endpoint process does: restored after
+
+    spec = EndpointSpec(name="api", notebook="nb/api.ipynb", ref="nb/api.ipynb@v3", cells=["# GET /hello\nprint('hi')"],
+                        mode="cells", token_hash=hash_token("s3cret"))
+    state = EndpointState(spec, SharedStats(1), time.time())
+    app = build_app(spec, state, io.StringIO())
+    answers = _serve_in_this_thread(app, [
+        ("GET", "/healthz", {}), ("GET", "/healthz", {"Authorization": "Bearer s3cret"}),
+        ("GET", "/healthz", {"Authorization": "Bearer wrong"}),
+    ])
+    assert [answer.code for answer in answers] == [200, 200, 403]
+    assert json.loads(answers[0].body) == {"status": "ok"}
+    details = json.loads(answers[1].body)
+    assert details["status"] == "ok" and details["mode"] == "cells" and details["ref"] == "nb/api.ipynb@v3"
+    assert details["notebook"] == "nb/api.ipynb" and details["requests"] == 1 and "pid" in details

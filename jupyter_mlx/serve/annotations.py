@@ -20,6 +20,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from .apidoc import Operation
+from .apidoc import swagger_document as build_swagger
+
 log = logging.getLogger("jupyter_mlx.serve")
 
 METHODS = ("GET", "PUT", "POST", "DELETE")  # Kernel Gateway's list; PATCH & co. are plain code
@@ -183,15 +186,14 @@ def split_cells(cells: list[str], swagger_sources: list[str] | None = None) -> t
 def swagger_document(sources: list[str], title_path: str) -> dict[str, Any]:
     """KG's ``SwaggerSpecBuilder`` output: Swagger 2.0, every annotated (path, method) with a
     ``200 Success`` response, titled with the notebook file name up to its first dot."""
-    value: dict[str, Any] = {"swagger": "2.0", "paths": {}, "info": {"version": "0.0.0"}}
+    operations = []
     for source in sources:
         path, method = cell_endpoint_and_method(source)
-        if path is None or method is None:
-            continue
-        value["paths"].setdefault(path, {})[method.lower()] = {"responses": {200: {"description": "Success"}}}
+        if path is not None and method is not None:
+            operations.append(Operation(path, method, responses={200: {"description": "Success"}}))
     basename = os.path.basename(title_path)
-    value["info"]["title"] = basename.split(".")[0] if basename.find(".") > 0 else basename
-    return value
+    title = basename.split(".")[0] if basename.find(".") > 0 else basename
+    return build_swagger({"version": "0.0.0", "title": title}, operations)
 
 
 def swagger_json(sources: list[str], title_path: str) -> str:

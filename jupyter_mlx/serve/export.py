@@ -13,23 +13,21 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import MLXError
-from .source import served_code
+from .source import ServedCode, check_servable
 
-if TYPE_CHECKING:
-    from ..service import RunService
-
-RUNTIME_MODULES = ("spec", "stats", "base", "schema", "responses", "function_app", "setup", "process",
-                   "annotations", "cells_app")
+RUNTIME_MODULES = ("spec", "stats", "base", "schema", "apidoc", "responses", "function_app", "setup", "process",
+                   "annotations", "cells_app", "exposure")
 ALWAYS = ("tornado", "ipython")
 
 
-def export_endpoint(service: "RunService", target: str, output: Path, function: str | None = None,
-                    force: bool = False, base: Path | None = None) -> Path:
-    """Write the service folder for ``target`` (``train.ipynb@v5`` or a notebook) to ``output``."""
-    code = served_code(service, target, base)
+def export_endpoint(code: ServedCode, output: Path, function: str | None = None, force: bool = False,
+                    packages: dict[str, str] | None = None) -> Path:
+    """Write the service folder serving ``code`` to ``output``; ``packages`` (distribution ->
+    version, those of the run's environment) pin its requirements."""
+    check_servable(code, "function" if function else "cells", function)
     if output.exists() and any(output.iterdir()) and not force:
         raise MLXError("conflict", f"{output} exists and is not empty (--force to overwrite)")
     output.mkdir(parents=True, exist_ok=True)
@@ -50,8 +48,7 @@ def export_endpoint(service: "RunService", target: str, output: Path, function: 
     (output / "app.py").write_text(APP)
     if any("jupyter_mlx" in _imported(source) for source in code.cells):
         (output / "jupyter_mlx.py").write_text(METRICS_STAND_IN)
-    versions = _run_packages(service, code.run_id)
-    (output / "requirements.txt").write_text(_requirements(code.cells, versions))
+    (output / "requirements.txt").write_text(_requirements(code.cells, packages or {}))
     (output / "README.md").write_text(_readme(settings))
     return output
 
@@ -65,13 +62,6 @@ def _script(cells: list[str]) -> str:
     notebook.metadata["language_info"] = {"name": "python"}
     body, _ = PythonExporter().from_notebook_node(notebook)
     return body
-
-
-def _run_packages(service: "RunService", run_id: str | None) -> dict[str, str]:
-    if run_id is None:
-        return {}
-    run = service.store.get_run(run_id)
-    return dict(service.store.environment(run.environment_id).packages) if run.environment_id else {}
 
 
 def _requirements(cells: list[str], versions: dict[str, str]) -> str:
@@ -136,7 +126,8 @@ ENDPOINT_TOKEN=$(python -c "import secrets; print(secrets.token_urlsafe(24))") p
   `--workers` processes answer requests (globals are per worker).
 - Clients send `Authorization: Bearer <ENDPOINT_TOKEN>`; without `ENDPOINT_TOKEN` set, the app
   refuses to start unless `--no-auth` is given.
-- `GET /healthz` (no token): status, request counts, latencies. `GET /openapi.json`: the API.
+- `GET /healthz`: `{{"status": "ok"}}` without a token (a load balancer's probe); with the token, also
+  what it serves, request counts and latencies. `GET /openapi.json`: the API.
 - Errors are JSON `{{"error", "message"}}`: 400 for a malformed body or wrong arguments, 413 for a
   body over the limit, 500 when the function raises (the traceback goes to the log), 504 past the timeout.
 """

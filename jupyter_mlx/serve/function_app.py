@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import traceback
 from typing import Any, Callable
 
 from tornado import web
 
+from .apidoc import Operation, json_response, openapi_document
 from .base import EndpointHandler, EndpointState, RequestError, RequestTimeout, time_limit
 from .responses import encode_result
 from .schema import SchemaMismatch, check_body, request_schema, response_schema
@@ -42,10 +44,7 @@ class FunctionHandler(EndpointHandler):
         self.chunks.append(chunk)
 
     def post(self) -> None:
-        try:
-            body = json.loads(b"".join(self.chunks) or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestError(400, f"the body is not valid JSON: {exc}") from None
+        body = parse_body(b"".join(self.chunks))
         try:
             check_body(body, self.schema)
         except SchemaMismatch as exc:
@@ -66,6 +65,28 @@ class FunctionHandler(EndpointHandler):
         self.finish(payload)
 
 
+def parse_body(raw: bytes) -> Any:
+    """The request body as standard JSON (an empty body is ``{}``); anything else is a 400 saying
+    why: not UTF-8, not JSON, ``NaN``/``Infinity``, a number out of range, nested too deeply."""
+    try:
+        return json.loads(raw or b"{}", parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise RequestError(400, "the body is not valid JSON for this endpoint: it is nested too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise RequestError(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
 class OpenAPIHandler(EndpointHandler):
     def initialize(self, state: EndpointState, document: dict[str, Any]) -> None:
         super().initialize(state)
@@ -75,27 +96,22 @@ class OpenAPIHandler(EndpointHandler):
         self.write_json(self.document)
 
 
-def openapi_document(state: EndpointState, function: Callable[..., Any], schema: dict[str, Any]) -> dict[str, Any]:
+def function_document(state: EndpointState, function: Callable[..., Any], schema: dict[str, Any]) -> dict[str, Any]:
     """OpenAPI 3 for ``POST /<function>``, its request and response from the type hints."""
     name = state.spec.function or function.__name__
-    error = {"description": "an error", "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}}}}
-    document: dict[str, Any] = {
-        "openapi": "3.0.3",
-        "info": {"title": f"{state.spec.name}: {name}", "version": state.spec.ref or "file",
-                 "description": (function.__doc__ or "").strip() or f"{name} from {state.spec.notebook}"},
-        "paths": {f"/{name}": {"post": {
-            "summary": (function.__doc__ or name).strip().splitlines()[0],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
-            "responses": {"200": {"description": "the function's return value",
-                                  "content": {"application/json": {"schema": response_schema(function)}}},
-                          "400": error, "401": error, "403": error, "413": error, "500": error, "504": error},
-        }}},
-    }
-    if state.spec.token_hash is not None:
-        document["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
-        document["security"] = [{"bearer": []}]
-    return document
+    error = json_response({"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+                          "an error")
+    operation = Operation(
+        f"/{name}", "post", summary=(function.__doc__ or name).strip().splitlines()[0], body=schema,
+        responses={200: json_response(response_schema(function), "the function's return value"),
+                   **{status: error for status in (400, 401, 403, 413, 500, 504)}},
+    )
+    info = {"title": f"{state.spec.name}: {name}", "version": state.spec.ref or "file",
+            "description": (function.__doc__ or "").strip() or f"{name} from {state.spec.notebook}"}
+    if state.spec.token_hash is None:
+        return openapi_document(info, [operation])
+    return openapi_document(info, [operation], security=[{"bearer": []}],
+                            components={"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}})
 
 
 def function_routes(state: EndpointState, function: Callable[..., Any]) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
@@ -103,5 +119,5 @@ def function_routes(state: EndpointState, function: Callable[..., Any]) -> list[
     name = state.spec.function or function.__name__
     return [
         (f"/{name}", FunctionHandler, {"state": state, "function": function, "schema": schema}),
-        ("/openapi.json", OpenAPIHandler, {"state": state, "document": openapi_document(state, function, schema)}),
+        ("/openapi.json", OpenAPIHandler, {"state": state, "document": function_document(state, function, schema)}),
     ]

@@ -2,9 +2,12 @@
 
 Each endpoint has a folder ``.mlx/endpoints/<name>/``: ``record.json`` (what was deployed, in
 order, which one serves, the port and the token's hash), ``spec.json`` (what its supervisor serves
-now), ``status.json`` (written by the supervisor) and ``endpoint.log``. The supervisor is a
-detached process: endpoints outlive the CLI call and JupyterLab; ``restore`` (at server start)
-restarts those that should run and do not.
+now), ``status.json`` (written by the supervisor), ``stats-*.bin`` (the serving version's request
+counts) and ``endpoint.log``. The supervisor is a detached process: endpoints outlive the CLI call
+and JupyterLab; ``restore`` (at server start) restarts those that should run and do not.
+
+The manager serves what its caller resolved: ``resolve(target, base)`` turns ``train.ipynb@v5``
+(or a notebook file) into the ``ServedCode``; ``RunService.endpoints`` hands it its own.
 """
 from __future__ import annotations
 
@@ -20,17 +23,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Callable, Iterator
 
-from ..config import STORE_DIRNAME
 from ..errors import MLXError
 from ..processes import pid_alive
 from .base import hash_token, new_token
-from .source import ServedCode, check_servable, served_code
+from .exposure import exposure_warning, is_loopback
+from .source import ServedCode, check_servable
 from .spec import DEFAULT_MAX_BODY, DEFAULT_TIMEOUT, EndpointSpec
+from .stats import read_stats
 
-if TYPE_CHECKING:
-    from ..service import RunService
+Resolver = Callable[[str, Path | None], ServedCode]  # (target, base folder) -> the code to serve
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 START_TIMEOUT = 600.0
@@ -60,6 +63,7 @@ class EndpointRecord:
     history: list[Deployment] = field(default_factory=list)
     current: int = -1  # index in history of the version that serves
     desired: str = "running"  # or "stopped"
+    allow_public_unauthenticated: bool = False  # confirmed: beyond loopback without a token
 
     @property
     def deployment(self) -> Deployment:
@@ -68,6 +72,10 @@ class EndpointRecord:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def exposure_warning(self) -> str | None:
+        """What to warn about when it listens beyond loopback (None on loopback)."""
+        return exposure_warning(self.name, self.host, self.port, self.token_hash is not None)
 
     def to_json(self, status: dict[str, Any] | None = None) -> dict[str, Any]:
         data = asdict(self)
@@ -81,26 +89,40 @@ class Deployed:
     record: EndpointRecord
     token: str | None  # shown once, when the endpoint is created
 
+    @property
+    def warning(self) -> str | None:
+        """Said by every door (stderr, the server log, the answer) when it listens beyond loopback."""
+        return self.record.exposure_warning()
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.record.to_json(), "token": self.token, "warning": self.warning}
+
 
 class EndpointManager:
-    def __init__(self, service: "RunService") -> None:
-        self.service = service
-        self.folder = service.project.root / STORE_DIRNAME / "endpoints"
+    """The named endpoints of one project, kept in ``folder``; ``root`` is the project root
+    (supervisors run there), ``resolve`` gives the code a target names."""
+
+    def __init__(self, folder: Path, root: Path, resolve: Resolver) -> None:
+        self.folder = folder
+        self.root = root
+        self.resolve = resolve
 
     # -- public ------------------------------------------------------------------------------
     def deploy(self, target: str, *, function: str | None = None, cells: bool = False, name: str | None = None,
                host: str = "127.0.0.1", port: int | None = None, token: str | None = None, no_auth: bool = False,
-               workers: int = 1, timeout: float = DEFAULT_TIMEOUT, max_body: int = DEFAULT_MAX_BODY,
-               base: Path | None = None) -> Deployed:
+               allow_public_unauthenticated: bool = False, workers: int = 1, timeout: float = DEFAULT_TIMEOUT,
+               max_body: int = DEFAULT_MAX_BODY, base: Path | None = None) -> Deployed:
         """Serve ``target`` (``train.ipynb@v5``, or a notebook file) under ``name``: a new endpoint, or
-        a zero-downtime redeploy of an existing one (its port and token stay)."""
+        a zero-downtime redeploy of an existing one (its port and token stay). Listening beyond
+        loopback without a token needs ``allow_public_unauthenticated``."""
+        check_endpoint_settings(workers, timeout, max_body)
+        check_exposure(host, not no_auth, allow_public_unauthenticated)
         mode = endpoint_mode(function, cells)
-        code = served_code(self.service, target, base)
-        check_servable(code, mode)
+        code = self.resolve(target, base)
+        check_servable(code, mode, function)
         name = name or _default_name(code, function)
         _check_name(name)
-        check_endpoint_settings(workers, timeout, max_body)
-        with self._locked(name):
+        with self._locked(name, create=True):
             record = self._read(name)
             deployment = Deployment(code.notebook, code.ref, code.run_id, mode, function, time.time())
             if record is not None and record.desired == "running" and self._alive(record):
@@ -111,7 +133,8 @@ class EndpointManager:
             issued = None if no_auth else (token or new_token())
             known = record is not None
             record = EndpointRecord(name, host, port or _free_port(host), hash_token(issued) if issued else None,
-                                    workers, timeout, max_body, [*(record.history if record else []), deployment])
+                                    workers, timeout, max_body, [*(record.history if record else []), deployment],
+                                    allow_public_unauthenticated=allow_public_unauthenticated and no_auth)
             record.current = len(record.history) - 1
             try:
                 self._start(record, code)
@@ -131,8 +154,7 @@ class EndpointManager:
             if record.current < 1:
                 raise MLXError("conflict", f"endpoint {name} has no earlier version to roll back to")
             previous = record.history[record.current - 1]
-            target = previous.ref or previous.notebook
-            code = served_code(self.service, target)
+            code = self.resolve(previous.ref or previous.notebook, None)
             record.current -= 1
             if self._alive(record):
                 self._swap(record, code)
@@ -150,6 +172,13 @@ class EndpointManager:
                 os.kill(pid, signal.SIGTERM)
                 _wait_until(lambda: not pid_alive(pid), 20.0)
             return record
+
+    def try_request(self, name: str, *, method: str = "POST", path: str, body: Any = None,
+                    token: str | None = None) -> dict[str, Any]:
+        """One request to the endpoint ``name`` (see ``try_request.try_endpoint``)."""
+        from .try_request import try_endpoint
+
+        return try_endpoint(self, name, method=method, path=path, body=body, token=token)
 
     def list(self) -> list[tuple[EndpointRecord, dict[str, Any]]]:
         """Every endpoint with its live status (and request stats when it serves)."""
@@ -170,7 +199,7 @@ class EndpointManager:
         state = status.get("state", "unknown") if alive else ("stopped" if record.desired == "stopped" else "down")
         result = {"state": state, "error": status.get("error")}
         if alive and state == "serving":
-            result["health"] = _health(record)
+            result["health"] = self._health(record, status)
         return result
 
     def logs(self, name: str, lines: int = 100) -> str:
@@ -183,16 +212,18 @@ class EndpointManager:
         restarted = []
         for folder in sorted(self.folder.glob("*/record.json")):
             name = folder.parent.name
-            try:
-                with self._locked(name):
-                    record = self._read(name)
-                    if record is None or record.desired != "running" or self._alive(record):
-                        continue
+            with self._locked(name):
+                record = self._read(name)
+                if record is None or record.desired != "running" or self._alive(record):
+                    continue
+                try:
                     deployment = record.deployment
-                    self._start(record, served_code(self.service, deployment.ref or deployment.notebook))
-                    restarted.append(name)
-            except MLXError:
-                continue  # its status.json says why
+                    self._start(record, self.resolve(deployment.ref or deployment.notebook, None))
+                except MLXError as exc:  # its status says why (jupyter mlx endpoints shows it)
+                    if not self._status(name).get("error"):
+                        self._write_status(name, {"state": "failed", "error": exc.message, "since": time.time()})
+                    continue
+                restarted.append(name)
         return restarted
 
     # -- internals ---------------------------------------------------------------------------
@@ -202,18 +233,20 @@ class EndpointManager:
             name=record.name, notebook=code.notebook, ref=code.ref, cells=code.cells, mode=deployment.mode,
             function=deployment.function, host=record.host, port=record.port, token_hash=record.token_hash,
             workers=record.workers, timeout=record.timeout, max_body=record.max_body,
-            cwd=str((self.service.project.root / code.notebook).parent),
+            cwd=str((self.root / code.notebook).parent),
         )
 
     def _start(self, record: EndpointRecord, code: ServedCode) -> None:
+        check_exposure(record.host, record.token_hash is not None, record.allow_public_unauthenticated)
         folder = self.folder / record.name
         record.desired = "running"
         self._spec(record, code).write(folder / "spec.json")
-        (folder / "status.json").unlink(missing_ok=True)
+        for stale in [folder / "status.json", *folder.glob("stats-*.bin"), *folder.glob("version-*.json")]:
+            stale.unlink(missing_ok=True)  # left by a supervisor that was killed: none runs now
         self._write(record)
         subprocess.Popen([sys.executable, "-m", "jupyter_mlx.serve.supervisor", str(folder)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, cwd=str(self.service.project.root))
+                         start_new_session=True, cwd=str(self.root))
         status = self._wait_for_status(record.name, lambda s: s.get("state") in ("serving", "failed"))
         if status.get("state") != "serving":
             raise MLXError("execution_error", f"endpoint {record.name} did not start: {status.get('error')}")
@@ -250,13 +283,26 @@ class EndpointManager:
         except (FileNotFoundError, ValueError):
             return {}
 
+    def _write_status(self, name: str, status: dict[str, Any]) -> None:
+        temporary = self.folder / name / "status.json.tmp"
+        temporary.write_text(json.dumps(status))
+        temporary.replace(self.folder / name / "status.json")
+
+    def _health(self, record: EndpointRecord, status: dict[str, Any]) -> dict[str, Any] | None:
+        """The endpoint answers its ``/healthz`` probe; its request counts come from the stats file
+        its workers map (the probe tells them only to its token, which is not kept here)."""
+        if not _answers_health_probe(record):
+            return None
+        stats = read_stats(self.folder / record.name / status["stats"]) if status.get("stats") else None
+        return {"status": "ok", **(stats or {})}
+
     def _read(self, name: str) -> EndpointRecord | None:
         path = self.folder / name / "record.json"
         if not path.exists():
             return None
         data = json.loads(path.read_text())
         data["history"] = [Deployment(**d) for d in data["history"]]
-        return EndpointRecord(**data)
+        return EndpointRecord(**data)  # a record written before a field existed takes its default
 
     def _require(self, name: str) -> EndpointRecord:
         record = self._read(name)
@@ -272,10 +318,14 @@ class EndpointManager:
         temporary.replace(folder / "record.json")
 
     @contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        """One change to an endpoint at a time, across processes."""
+    def _locked(self, name: str, create: bool = False) -> Iterator[None]:
+        """One change to an endpoint at a time, across processes. Without ``create``, an unknown
+        name is ``not_found`` before anything is written (no folder, no lock file)."""
         folder = self.folder / name
-        folder.mkdir(parents=True, exist_ok=True)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        elif not (folder / "record.json").exists():
+            raise MLXError("not_found", f"no endpoint named {name}")
         with open(folder / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
@@ -295,6 +345,16 @@ def _default_name(code: ServedCode, function: str | None) -> str:
 def _check_name(name: str) -> None:
     if not NAME.match(name):
         raise MLXError("invalid_request", f"invalid endpoint name {name!r}: lowercase letters, digits, - and _ (at most 63)")
+
+
+def check_exposure(host: str, authenticated: bool, confirmed: bool) -> None:
+    """Listening beyond loopback without a token only when the caller said so, by its own name."""
+    if authenticated or confirmed or is_loopback(host):
+        return
+    raise MLXError("invalid_request", f"refusing to serve on {host or 'every interface'} without a token: anyone "
+                   "who can reach this machine could call it. Keep the token (drop --no-auth / no_auth), or listen "
+                   "on 127.0.0.1, or confirm with --allow-public-unauthenticated "
+                   "(REST: \"allow_public_unauthenticated\": true)")
 
 
 def check_endpoint_settings(workers: int, timeout: float, max_body: int) -> None:
@@ -323,13 +383,18 @@ def _wait_until(condition: Any, timeout: float, interval: float = 0.05) -> bool:
     return bool(condition())
 
 
-def _health(record: EndpointRecord) -> dict[str, Any] | None:
+def _answers_health_probe(record: EndpointRecord) -> bool:
     import http.client
 
+    from .try_request import loopback_address
+
     try:
-        connection = http.client.HTTPConnection(record.host, record.port, timeout=2)
-        connection.request("GET", "/healthz")
-        response = connection.getresponse()
-        return json.loads(response.read()) if response.status == 200 else None
-    except (OSError, ValueError):
-        return None
+        connection = http.client.HTTPConnection(loopback_address(record.host), record.port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            return response.status == 200 and json.loads(response.read()).get("status") == "ok"
+        finally:
+            connection.close()
+    except (OSError, ValueError, AttributeError):
+        return False

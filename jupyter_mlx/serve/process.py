@@ -15,11 +15,13 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from tornado import httpserver, ioloop, iostream, web
 
 from .base import EndpointHandler, EndpointState, RequestError
+from .exposure import exposure_warning
 from .setup import SetupError, find_function, make_shell, run_cells
 from .spec import EndpointSpec
 from .stats import SharedStats
@@ -31,12 +33,18 @@ HARD_BODY_LIMIT = 1024**3  # streamed bodies are checked against the endpoint's 
 
 
 class HealthHandler(EndpointHandler):
-    """``GET /healthz``: up, what it serves, request counts and latencies of all workers."""
+    """``GET /healthz``: ``{"status": "ok"}`` to anyone (a load balancer's probe); with the
+    endpoint's token (or on an endpoint without one) also what it serves, its process, and the
+    request counts and latencies of all workers."""
 
     public = True
 
     def get(self) -> None:
         spec = self.state.spec
+        if spec.token_hash is not None and "Authorization" not in self.request.headers:
+            self.write_json({"status": "ok"})
+            return
+        self.check_token()
         self.write_json({"status": "ok", "name": spec.name, "notebook": spec.notebook, "ref": spec.ref,
                          "mode": spec.mode, "function": spec.function, "pid": os.getppid() if spec.workers > 1 else os.getpid(),
                          "workers": spec.workers, "uptime_s": round(time.time() - self.state.started_at, 3),
@@ -70,8 +78,8 @@ def build_app(spec: EndpointSpec, state: EndpointState, log_stream: Any) -> web.
     return app
 
 
-def serve(spec: EndpointSpec, listener: socket.socket, ready_fd: int | None) -> None:
-    stats = SharedStats(spec.workers)
+def serve(spec: EndpointSpec, listener: socket.socket, ready_fd: int | None, stats_file: Path | None = None) -> None:
+    stats = SharedStats(spec.workers, stats_file)
     state = EndpointState(spec, stats, time.time())
     app = build_app(spec, state, sys.stderr)
     worker = _fork_workers(spec.workers) if spec.workers > 1 else 0
@@ -191,6 +199,9 @@ def serve_standalone(spec: EndpointSpec) -> int:
     """Listen on the spec's address and serve until SIGTERM/SIGINT, without a supervisor (an
     exported endpoint); 3 when the notebook cannot be served."""
     quiet_access_log()
+    warning = exposure_warning(spec.name, spec.host, spec.port, spec.token_hash is not None)
+    if warning:
+        log.warning("%s", warning)
     listener = socket.create_server((spec.host, spec.port), backlog=1024)
     listener.setblocking(False)
     try:
@@ -208,17 +219,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spec")
     parser.add_argument("--socket-fd", type=int, required=True)
     parser.add_argument("--ready-fd", type=int)
+    parser.add_argument("--stats-file", help="map the request stats to this file (the manager reads them there)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_access_log()
-    from pathlib import Path
-
     spec = EndpointSpec.read(Path(args.spec))
+    stats_file = Path(args.stats_file).resolve() if args.stats_file else None
     os.chdir(spec.cwd)
     listener = socket.socket(fileno=args.socket_fd)
     listener.setblocking(False)
     try:
-        serve(spec, listener, args.ready_fd)
+        serve(spec, listener, args.ready_fd, stats_file)
     except SetupError as exc:
         _report_failure(args.ready_fd, str(exc))
         return 3

@@ -1,18 +1,13 @@
-"""The code an endpoint runs: a run's stored source snapshot with its parameters, or a notebook
-file as it is, as a list of code cell sources."""
+"""The code an endpoint runs, as its caller resolved it (``RunService.served_code``): a run's
+stored source snapshot with its parameters, or a notebook file as it is, as a list of code cell
+sources; and the checks made on that code before anything is started or stored."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import MLXError
 from ..execute.parameters import parameters_cell_index
-from ..refs import names_a_run
-
-if TYPE_CHECKING:
-    from ..service import RunService
 
 SKIP_TAG = "mlx:no-serve"  # a cell the endpoint does not run (plots for the report, slow checks)
 
@@ -24,16 +19,9 @@ class ServedCode:
     run_id: str | None
     cells: list[str]
 
-
-def served_code(service: "RunService", target: str, base: Path | None = None) -> ServedCode:
-    """``train.ipynb@v5`` (a run: its snapshot and parameters) or ``api.ipynb`` (the file now)."""
-    if names_a_run(target):
-        run = service.get_run(target, base)
-        notebook = json.loads(service.store.source_notebook(run.id))
-        return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.parameters))
-    name = service.project.notebook_path(target, base)
-    _, notebook = service.project.read_notebook(name)
-    return ServedCode(name, None, None, code_cells(notebook, {}))
+    @property
+    def label(self) -> str:
+        return self.ref or self.notebook
 
 
 def code_cells(notebook: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
@@ -55,9 +43,11 @@ def code_cells(notebook: dict[str, Any], parameters: dict[str, Any]) -> list[str
     return cells
 
 
-
-def check_servable(code: ServedCode, mode: str) -> None:
-    """Refuse at once (not in the endpoint process) a notebook without the routes it is served by."""
+def check_servable(code: ServedCode, mode: str, function: str | None = None) -> None:
+    """Refuse at once (not in the endpoint process, after its set-up ran) a notebook without the
+    routes it is served by, or without the function it is asked to serve."""
+    if mode == "function" and function:
+        _check_function(code, function)
     if mode != "cells":
         return
     from .annotations import NoRoutesError, split_cells
@@ -67,3 +57,14 @@ def check_servable(code: ServedCode, mode: str) -> None:
     except NoRoutesError:
         raise MLXError("invalid_notebook", f"{code.notebook} has no '# GET /path' annotated cells: "
                        "give --function NAME to serve one of its functions") from None
+
+
+def _check_function(code: ServedCode, function: str) -> None:
+    from .names import top_level_names
+
+    names = top_level_names(code.cells)
+    if function in names.bound or not names.certain:
+        return  # bound (a def, an import, an assignment), or maybe bound in a way only running it shows
+    defined = ", ".join(sorted(names.functions))
+    raise MLXError("invalid_request", f"{code.label} defines no function {function!r}"
+                   + (f"; it defines {defined}" if defined else "; it defines no functions"))

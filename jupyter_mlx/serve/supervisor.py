@@ -1,7 +1,8 @@
 """An endpoint's supervisor: owns the listening socket, runs one version process at a time.
 
 ``python -m jupyter_mlx.serve.supervisor STATE_DIR``. STATE_DIR holds ``spec.json`` (what to
-serve) and gets ``status.json`` (what is served, or why not) and ``endpoint.log``. SIGHUP: start a
+serve) and gets ``status.json`` (what is served, or why not), ``endpoint.log`` and the serving
+version's ``stats-*.bin`` (its request counts, named in ``status.json``). SIGHUP: start a
 version process for the new ``spec.json``; once it is ready, stop the old one (zero downtime:
 both accept from the same socket meanwhile, and it never closes). If the new version fails, the
 old one keeps serving. A version process that dies is restarted. SIGTERM/SIGINT: stop.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .exposure import exposure_warning
 from .spec import EndpointSpec
 
 SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
@@ -33,6 +35,11 @@ class Version:
     process: subprocess.Popen
     spec: EndpointSpec
     started_at: float
+    stats_file: Path
+
+    def stop(self) -> None:
+        _stop(self.process)
+        self.stats_file.unlink(missing_ok=True)
 
 
 class Supervisor:
@@ -43,6 +50,9 @@ class Supervisor:
         self.listener = self._listen(self.spec)
         self.port = self.listener.getsockname()[1]  # the one asked for, or the one given for port 0
         self.current: Version | None = None
+        warning = exposure_warning(self.spec.name, self.spec.host, self.port, self.spec.token_hash is not None)
+        if warning:
+            self.log("WARNING", warning)
 
     # -- the socket --------------------------------------------------------------------------
     @staticmethod
@@ -59,14 +69,17 @@ class Supervisor:
     def start_version(self, spec: EndpointSpec) -> Version:
         """Start a version process for ``spec`` and wait until it serves; raises RuntimeError with
         its reason if it cannot."""
-        spec_path = self.state_dir / f"version-{int(time.time() * 1000)}.json"
+        stamp = int(time.time() * 1000)
+        spec_path = self.state_dir / f"version-{stamp}.json"
+        stats_file = self.state_dir / f"stats-{stamp}.bin"
         spec.write(spec_path)
         read_end, write_end = os.pipe()
         log = open(self.state_dir / "endpoint.log", "ab")
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "jupyter_mlx.serve.process", str(spec_path),
-                 "--socket-fd", str(self.listener.fileno()), "--ready-fd", str(write_end)],
+                 "--socket-fd", str(self.listener.fileno()), "--ready-fd", str(write_end),
+                 "--stats-file", str(stats_file.resolve())],
                 pass_fds=(self.listener.fileno(), write_end), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                 preexec_fn=_unblock_signals,  # the supervisor blocks them (it waits for them); its children must not
             )
@@ -76,11 +89,12 @@ class Supervisor:
         answer = _read_line(read_end, READY_TIMEOUT)
         os.close(read_end)
         spec_path.unlink(missing_ok=True)
+        version = Version(process, spec, time.time(), stats_file)
         if not answer.get("ready"):
-            _stop(process)
+            version.stop()
             raise RuntimeError(answer.get("error") or f"the endpoint process exited ({process.poll()}) before serving;"
                                f" see {self.state_dir / 'endpoint.log'}")
-        return Version(process, spec, time.time())
+        return version
 
     def serve_first(self) -> None:
         try:
@@ -101,11 +115,12 @@ class Supervisor:
         old, self.current, self.spec = self.current, new, spec
         self.write_status("serving")
         if old is not None:
-            _stop(old.process)
+            old.stop()
 
     def restart_if_dead(self) -> None:
         if self.current is not None and self.current.process.poll() is not None:
             code = self.current.process.returncode
+            self.current.stats_file.unlink(missing_ok=True)
             self.write_status("restarting", error=f"the endpoint process exited with {code}; restarting")
             time.sleep(RESTART_BACKOFF)
             try:
@@ -117,7 +132,7 @@ class Supervisor:
 
     def stop(self) -> None:
         if self.current is not None:
-            _stop(self.current.process)
+            self.current.stop()
         self.listener.close()
         self.write_status("stopped")
 
@@ -126,7 +141,7 @@ class Supervisor:
             "state": state, "supervisor_pid": os.getpid(), "host": self.spec.host, "port": self.port,
             "ref": self.spec.ref, "notebook": self.spec.notebook, "mode": self.spec.mode,
             "function": self.spec.function, "version_pid": self.current.process.pid if self.current else None,
-            "since": time.time(), "error": error,
+            "stats": self.current.stats_file.name if self.current else None, "since": time.time(), "error": error,
         }
         temporary = self.state_dir / "status.json.tmp"
         temporary.write_text(json.dumps(status))
@@ -135,6 +150,14 @@ class Supervisor:
             what = f"{self.spec.notebook}" + (f" ({self.spec.ref})" if self.spec.ref else "")
             print(f"{state}: {what} on http://{self.spec.host}:{self.port}" + (f" - {error}" if error else ""),
                   file=sys.stderr, flush=True)
+
+    def log(self, level: str, message: str) -> None:
+        """A line in endpoint.log, in the endpoint processes' format (and on stderr in the foreground)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S") + f",{int(time.time() * 1000) % 1000:03d}"
+        with open(self.state_dir / "endpoint.log", "a") as log:
+            log.write(f"{stamp} jupyter_mlx.serve {level} {message}\n")
+        if self.echo:
+            print(f"{level.lower()}: {message}", file=sys.stderr, flush=True)
 
     def loop(self) -> None:
         """Wait for signals: SIGHUP redeploys, SIGTERM/SIGINT stop; check the version each second."""

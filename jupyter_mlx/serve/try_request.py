@@ -48,7 +48,7 @@ def try_endpoint(manager: "EndpointManager", name: str, *, method: str = "POST",
         headers["Content-Type"] = content_type
     if token:
         headers["Authorization"] = f"Bearer {token.strip()}"
-    host = _LOOPBACK.get(record.host, record.host)
+    host = loopback_address(record.host)
     limit = timeout if timeout is not None else record.timeout + EXTRA_SECONDS
     connection = http.client.HTTPConnection(host, record.port, timeout=limit)
     try:
@@ -69,6 +69,11 @@ def try_endpoint(manager: "EndpointManager", name: str, *, method: str = "POST",
         "body": raw[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace"),
         "truncated": len(raw) > MAX_RESPONSE_BYTES,
     }
+
+
+def loopback_address(host: str) -> str:
+    """Where this machine reaches a server listening on ``host``."""
+    return _LOOPBACK.get(host, host)
 
 
 def _check_method(method: str) -> str:

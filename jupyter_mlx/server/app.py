@@ -55,6 +55,10 @@ class MLXExtensionApp(ExtensionApp):
             return
         if restarted:
             self.log.info("jupyter_mlx: restarted endpoint(s) %s", ", ".join(restarted))
+        for name in restarted:
+            warning = service.endpoints.get(name)[0].exposure_warning()
+            if warning:
+                self.log.warning("jupyter_mlx: %s", warning)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(route_handlers())

@@ -6,6 +6,7 @@ for the caller's mistakes (see ``jupyter_mlx.errors``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from http import HTTPStatus
 from typing import Any, Callable
@@ -456,14 +457,15 @@ def _darken(figure: Any) -> None:
 
 _DEPLOY_FIELDS: dict[str, Any] = {
     "target": str, "function": str, "name": str, "host": str, "port": int, "token": str, "no_auth": bool,
-    "workers": int, "timeout": (int, float), "max_body": int, "cells": bool,
+    "allow_public_unauthenticated": bool, "workers": int, "timeout": (int, float), "max_body": int, "cells": bool,
 }
 
 
 class EndpointsHandler(MLXHandler):
     """``GET /mlx/endpoints``: managed endpoints with their status and request stats.
     ``POST /mlx/endpoints`` ``{"target": "train.ipynb@v5", "function": "predict", "name": "iris"}``
-    deploys (or redeploys an existing name, zero downtime); the new token is in the answer, once."""
+    deploys (or redeploys an existing name, zero downtime); the new token is in the answer, once.
+    An endpoint listening beyond loopback is a warning in the server log and in the answer."""
 
     @web.authenticated
     @authorized
@@ -477,8 +479,10 @@ class EndpointsHandler(MLXHandler):
         body = self.json_body(_DEPLOY_FIELDS, required=("target",))
         options = {key: value for key, value in body.items() if key != "target" and value is not None}
         deployed = await self.call(self.service.endpoints.deploy, body["target"], **options)
+        if deployed.warning:
+            self.log.warning("jupyter_mlx: %s", deployed.warning)
         self.set_status(201)
-        self.finish({**deployed.record.to_json(), "token": deployed.token})
+        self.finish(deployed.to_json())
 
 
 class EndpointDetailHandler(MLXHandler):
@@ -519,15 +523,11 @@ class EndpointTryHandler(MLXHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        import functools
-
-        from ..serve.try_request import try_endpoint
-
         body = self.json_body({"method": str, "path": str, "body": (dict, list, str, int, float, bool), "token": str},
                               required=("path",))
-        send = functools.partial(try_endpoint, self.service.endpoints, name, method=body.get("method") or "POST",
+        send = functools.partial(self.service.endpoints.try_request, name, method=body.get("method") or "POST",
                                  path=body["path"], body=body.get("body"), token=body.get("token"))
-        answer = await self.call(send)
+        answer = await self.call(send)  # (call's own first parameter is named method)
         self.finish(answer)
 
 

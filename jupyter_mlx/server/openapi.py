@@ -1,7 +1,8 @@
 """``GET /mlx/openapi.json``: the OpenAPI 3 description of the REST API.
 
-Written next to the routes and tested against them (every route and method is described,
-nothing else is).
+Its operations are written next to the routes and tested against them (every route and method
+is described, nothing else is); ``serve.apidoc`` lays them out, as it does for the endpoints'
+own documents.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .._version import __version__
+from ..serve.apidoc import Operation, json_response
+from ..serve.apidoc import openapi_document as build_openapi
 from .handlers import MLXHandler
 
 _ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
@@ -20,14 +23,13 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+_json = json_response
 
 
 def _errors(*codes: int) -> dict[str, Any]:
     texts = {400: "bad request", 403: "not authenticated or not allowed", 404: "not found",
              409: "conflict with the run's state", 503: "backend unavailable"}
-    return {str(code): _json(_ref("Error"), texts[code]) for code in (*codes, 403)}
+    return {code: _json(_ref("Error"), texts[code]) for code in (*codes, 403)}
 
 
 def _path_id(name: str, what: str) -> dict[str, Any]:
@@ -155,6 +157,10 @@ SCHEMAS: dict[str, Any] = {
             "history": {"type": "array", "items": {"type": "object"}},
             "status": {"type": "object", "nullable": True, "description": "state, error, and health (request counts, latencies)"},
             "token": {"type": "string", "nullable": True, "description": "in the answer to a new deployment only"},
+            "warning": {"type": "string", "nullable": True, "description": "in the answer to a deployment: it "
+                        "listens beyond loopback (other machines may reach it), and whether it needs its token"},
+            "allow_public_unauthenticated": {"type": "boolean", "description": "it was confirmed to serve beyond "
+                                             "loopback without a token"},
         },
     },
     "LaunchRun": {
@@ -205,287 +211,174 @@ def _comparison(description: str) -> dict[str, Any]:
     }}
 
 
-def openapi_document() -> dict[str, Any]:
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_PNG = {"description": "the chart", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+_REQUEUE = {"type": "object", "properties": {"include_failed": {"type": "boolean"}}}
+_DEPLOY = {
+    "type": "object", "required": ["target"], "additionalProperties": False,
+    "properties": {
+        "target": {"type": "string", "example": "train.ipynb@v5"},
+        "function": {"type": "string", "description": "serve POST /<function>; without it, the annotated cells"},
+        "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
+        "token": {"type": "string"}, "no_auth": {"type": "boolean"},
+        "allow_public_unauthenticated": {"type": "boolean", "description": "confirms no_auth on a host beyond "
+                                         "loopback (0.0.0.0, an interface): refused without it"},
+        "workers": {"type": "integer"}, "timeout": {"type": "number"}, "max_body": {"type": "integer"},
+        "cells": {"type": "boolean", "description": "serve the notebook's '# GET /path' annotated cells"},
+    },
+}
+_TRY = {
+    "type": "object", "required": ["path"], "additionalProperties": False,
+    "properties": {
+        "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
+        "path": {"type": "string", "pattern": "^/(?!/)", "example": "/predict"},
+        "body": {"description": "a string is sent as text/plain, any other value as JSON; none: no body"},
+        "token": {"type": "string", "description": "the endpoint's bearer token"},
+    },
+}
+_TRY_ANSWER = {"type": "object", "required": ["status", "headers", "body"], "properties": {
+    "status": {"type": "integer", "description": "the endpoint's HTTP status"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "body": {"type": "string", "description": "the endpoint's body as text (at most 1 MiB)"},
+    "truncated": {"type": "boolean"},
+}}
+
+
+def operations() -> list[Operation]:
+    """Every route and method of the REST API (a test checks them against ``route_handlers``)."""
     run_id = _path_id("run_id", "run id")
     sweep_id = _path_id("sweep_id", "sweep id")
-    requeue_body = {
-        "required": False,
-        "content": {"application/json": {"schema": {"type": "object", "properties": {"include_failed": {"type": "boolean"}}}}},
-    }
-    paths: dict[str, Any] = {
-        "/mlx/info": {
-            "get": {
-                "summary": "The project this server keeps runs of, and the jupyter_mlx version",
-                "responses": {"200": _json({"type": "object", "required": ["root", "version"], "properties": {
-                    "root": {"type": "string"}, "version": {"type": "string"}}}, "the project"), **_errors()},
-            },
-        },
-        "/mlx/runs": {
-            "get": {
-                "summary": "List runs, newest first (or sorted), optionally filtered",
-                "parameters": [
-                    _query("notebook", "string", "only this notebook (path or unique file name)"),
-                    _query("status", "string", "only this status"),
-                    _query("sweep", "string", "only the runs of this sweep"),
-                    *_PAGING,
-                    _query("sort", "string", "queued_at (default), version, duration, status, notebook, "
-                           "metrics.<name> or params.<name>; runs without the value come last"),
-                    {"name": "order", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": ["desc", "asc"]}, "description": "default desc"},
-                    _query("filter", "string", "whitespace-separated terms, all must hold: name<op>value "
-                           "(op = != < <= > >=; name status, version, backend, notebook, tag, metrics.X, "
-                           'params.X or X: the parameter or metric X; "quoted values" may have spaces), '
-                           "or a bare word found (any case) in the notebook, status, vN, parameters, tags "
-                           "or error"),
-                    _query("keys", "boolean", "1: also answer keys, the parameter and metric names"),
-                ],
-                "responses": {"200": _json(_ref("RunPage"), "a page of runs"), **_errors(400, 404)},
-            },
-            "post": {
-                "summary": "Queue a run",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("LaunchRun")}}},
-                "responses": {"201": _json(_ref("Run"), "the queued run"), **_errors(400, 404, 503)},
-            },
-        },
-        "/mlx/runs/{run_id}": {
-            "parameters": [run_id],
-            "get": {
-                "summary": "One run with its environment, cell timings and metric history",
-                "responses": {"200": _json(_ref("Run"), "the run"), **_errors(404)},
-            },
-            "delete": {
-                "summary": "Delete a run and the blobs no other run uses",
-                "responses": {"204": {"description": "deleted"}, **_errors(404, 409)},
-            },
-        },
-        "/mlx/runs/{run_id}/notebook": {
-            "parameters": [run_id, _query("source", "boolean", "the snapshot before execution")],
-            "get": {
-                "summary": "The executed notebook (nbformat 4 JSON)",
-                "responses": {"200": _json({"type": "object"}, "the notebook"), **_errors(404)},
-            },
-        },
-        "/mlx/runs/{run_id}/cancel": {
-            "parameters": [run_id],
-            "post": {
-                "summary": "Cancel a queued or running run",
-                "responses": {"200": _json(_ref("Runs"), "the runs that were still open"), **_errors(404)},
-            },
-        },
-        "/mlx/runs/{run_id}/requeue": {
-            "parameters": [run_id],
-            "post": {
-                "summary": "Run an interrupted or cancelled run again, as a new version",
-                "requestBody": requeue_body,
-                "responses": {"201": _json(_ref("Runs"), "the new runs"), **_errors(400, 404, 409, 503)},
-            },
-        },
-        "/mlx/sweeps": {
-            "get": {
-                "summary": "List sweeps, newest first",
-                "parameters": [_query("notebook", "string", "only this notebook"), *_PAGING],
-                "responses": {
-                    "200": _json({"type": "object", "properties": {"sweeps": {"type": "array", "items": _ref("Sweep")}}}, "sweeps"),
-                    **_errors(400, 404),
-                },
-            },
-            "post": {
-                "summary": "Queue a sweep over a parameter grid or list",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("LaunchSweep")}}},
-                "responses": {"201": _json(_ref("SweepWithRuns"), "the sweep and its queued runs"), **_errors(400, 404, 503)},
-            },
-        },
-        "/mlx/sweeps/{sweep_id}": {
-            "parameters": [sweep_id],
-            "get": {"summary": "A sweep with its runs", "responses": {"200": _json(_ref("SweepWithRuns"), "the sweep"), **_errors(404)}},
-        },
-        "/mlx/sweeps/{sweep_id}/cancel": {
-            "parameters": [sweep_id],
-            "post": {
-                "summary": "Cancel every queued or running run of a sweep",
-                "responses": {"200": _json(_ref("Runs"), "the runs that were still open"), **_errors(404)},
-            },
-        },
-        "/mlx/sweeps/{sweep_id}/requeue": {
-            "parameters": [sweep_id],
-            "post": {
-                "summary": "Run a sweep's interrupted or cancelled runs again",
-                "requestBody": requeue_body,
-                "responses": {"201": _json(_ref("Runs"), "the new runs"), **_errors(400, 404, 409, 503)},
-            },
-        },
-        "/mlx/notebooks": {
-            "get": {
-                "summary": "Notebooks with runs",
-                "responses": {"200": _json({"type": "object"}, "notebooks with run counts")},
-            },
-        },
-        "/mlx/events": {
-            "get": {
-                "summary": "Server-sent events: `run` on every status change, `progress` per cell",
-                "parameters": [
-                    _query("run", "string", "only this run"),
-                    _query("sweep", "string", "only this sweep"),
-                    _query("notebook", "string", "only this notebook"),
-                ],
-                "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
-            },
-        },
-        "/mlx/parameters": {
-            "get": {
-                "summary": "A notebook's parameters (name, type, default, help) and the backends available: a launch form",
-                "parameters": [{**_query("notebook", "string", "the notebook's path"), "required": True}],
-                "responses": {"200": _json({"type": "object", "properties": {
-                    "notebook": {"type": "string"},
-                    "parameters": {"type": "array", "items": {"type": "object", "properties": {
-                        "name": {"type": "string"}, "type": {"type": "string"}, "default": {}, "help": {"type": "string"}}}},
-                    "backends": {"type": "array", "items": {"type": "object"}},
-                    "default_backend": {"type": "string"}}}, "the form"), **_errors(400, 404)},
-            },
-        },
-        "/mlx/compare": {
-            "get": {
-                "summary": "Compare two runs (or two notebooks of the project): parameters, metrics, environment, sources, outputs",
-                "parameters": [
-                    {**_query("a", "string", "NOTEBOOK@vN, a run id, or a notebook path"), "required": True},
-                    {**_query("b", "string", "NOTEBOOK@vN, a run id, or a notebook path"), "required": True},
-                    *_COMPARE_OPTIONS,
-                ],
-                "responses": {"200": _comparison("the comparison"), **_errors(400, 404, 409)},
-            },
-        },
-        "/mlx/check": {
-            "get": {
-                "summary": "Compare a run with its notebook's approved baseline; summary.verdict says whether it passes",
-                "parameters": [
-                    {**_query("run", "string", "the run to check"), "required": True},
-                    _query("baseline", "string", "compare with this run instead of the approved baseline"),
-                    *_COMPARE_OPTIONS,
-                ],
-                "responses": {"200": _comparison("the comparison with the baseline"), **_errors(400, 404, 409)},
-            },
-        },
-        "/mlx/baselines": {
-            "get": {
-                "summary": "A notebook's approved baseline",
-                "parameters": [{**_query("notebook", "string", "the notebook"), "required": True}],
-                "responses": {"200": _json(_ref("Baseline"), "the baseline"), **_errors(400, 404)},
-            },
-            "post": {
-                "summary": "Approve a finished run as its notebook's baseline",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["run"], "additionalProperties": False,
-                    "properties": {"run": {"type": "string"}, "note": {"type": "string"}}}}}},
-                "responses": {"201": _json(_ref("Baseline"), "the new baseline"), **_errors(400, 404, 409)},
-            },
-        },
-        "/mlx/table": {
-            "get": {
-                "summary": "Runs as rows, their parameters and metrics as columns",
-                "parameters": _TABLE_QUERY,
-                "responses": {"200": _json(_ref("RunsTable"), "the table"), **_errors(400, 404)},
-            },
-        },
-        "/mlx/table/chart": {
-            "get": {
-                "summary": "A PNG chart of a metric across runs, against a parameter",
-                "parameters": [
-                    {**_query("metric", "string", "the metric"), "required": True},
-                    _query("by", "string", "the parameter on the x axis (default: the first that varies)"),
-                    _query("theme", "string", "light (default) or dark: light lines on a transparent background"),
-                    *_TABLE_QUERY,
-                ],
-                "responses": {"200": {"description": "the chart", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-                              **_errors(400, 404)},
-            },
-        },
-        "/mlx/table/series": {
-            "get": {
-                "summary": "A PNG chart of a metric's logged series (steps), one line per run",
-                "parameters": [
-                    {**_query("metric", "string", "the metric"), "required": True},
-                    _query("theme", "string", "light (default) or dark: light lines on a transparent background"),
-                    *_TABLE_QUERY,
-                ],
-                "responses": {"200": {"description": "the chart", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-                              **_errors(400, 404)},
-            },
-        },
-        "/mlx/endpoints": {
-            "get": {
-                "summary": "Managed endpoints with their status and request stats",
-                "responses": {"200": _json({"type": "object", "properties": {"endpoints": {"type": "array", "items": _ref("Endpoint")}}}, "endpoints"),
-                              **_errors()},
-            },
-            "post": {
-                "summary": "Deploy a run (or notebook) as a named endpoint, or redeploy a name with zero downtime",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["target"], "additionalProperties": False,
-                    "properties": {
-                        "target": {"type": "string", "example": "train.ipynb@v5"},
-                        "function": {"type": "string", "description": "serve POST /<function>; without it, the annotated cells"},
-                        "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
-                        "token": {"type": "string"}, "no_auth": {"type": "boolean"}, "workers": {"type": "integer"},
-                        "timeout": {"type": "number"}, "max_body": {"type": "integer"},
-                        "cells": {"type": "boolean", "description": "serve the notebook's '# GET /path' annotated cells"},
-                    }}}}},
-                "responses": {"201": _json(_ref("Endpoint"), "the endpoint, serving"), **_errors(400, 404, 409)},
-            },
-        },
-        "/mlx/endpoints/{name}": {
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "get": {
-                "summary": "One endpoint (with ?logs=N, its last N log lines)",
-                "parameters": [_query("logs", "integer", "log lines to include")],
-                "responses": {"200": _json(_ref("Endpoint"), "the endpoint"), **_errors(404)},
-            },
-            "delete": {"summary": "Stop an endpoint", "responses": {"200": _json(_ref("Endpoint"), "stopped"), **_errors(404)}},
-        },
-        "/mlx/endpoints/{name}/rollback": {
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "post": {"summary": "Serve the previous version again",
-                     "responses": {"200": _json(_ref("Endpoint"), "the endpoint"), **_errors(404, 409)}},
-        },
-        "/mlx/endpoints/{name}/try": {
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "post": {
-                "summary": "Send one request to the endpoint from the server (its host and port only), as a test",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["path"], "additionalProperties": False,
-                    "properties": {
-                        "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
-                        "path": {"type": "string", "pattern": "^/(?!/)", "example": "/predict"},
-                        "body": {"description": "a string is sent as text/plain, any other value as JSON; none: no body"},
-                        "token": {"type": "string", "description": "the endpoint's bearer token"},
-                    }}}}},
-                "responses": {
-                    "200": _json({"type": "object", "required": ["status", "headers", "body"], "properties": {
-                        "status": {"type": "integer", "description": "the endpoint's HTTP status"},
-                        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "body": {"type": "string", "description": "the endpoint's body as text (at most 1 MiB)"},
-                        "truncated": {"type": "boolean"},
-                    }}, "the endpoint's answer, whatever its status"),
-                    **_errors(400, 404, 409),
-                    "502": _json(_ref("Error"), "the endpoint did not answer"),
-                },
-            },
-        },
-        "/mlx/openapi.json": {
-            "get": {"summary": "This document", "responses": {"200": _json({"type": "object"}, "OpenAPI 3")}},
-        },
-    }
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "jupyter_mlx", "version": __version__, "description": "Versioned, parameterized notebook runs."},
-        "security": [{"token": []}],
-        "components": {
+    return [
+        Operation("/mlx/info", "get", "The project this server keeps runs of, and the jupyter_mlx version", responses={
+            200: _json({"type": "object", "required": ["root", "version"], "properties": {
+                "root": {"type": "string"}, "version": {"type": "string"}}}, "the project"), **_errors()}),
+        Operation("/mlx/runs", "get", "List runs, newest first (or sorted), optionally filtered", parameters=[
+            _query("notebook", "string", "only this notebook (path or unique file name)"),
+            _query("status", "string", "only this status"),
+            _query("sweep", "string", "only the runs of this sweep"),
+            *_PAGING,
+            _query("sort", "string", "queued_at (default), version, duration, status, notebook, "
+                   "metrics.<name> or params.<name>; runs without the value come last"),
+            {"name": "order", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["desc", "asc"]}, "description": "default desc"},
+            _query("filter", "string", "whitespace-separated terms, all must hold: name<op>value "
+                   "(op = != < <= > >=; name status, version, backend, notebook, tag, metrics.X, "
+                   'params.X or X: the parameter or metric X; "quoted values" may have spaces), '
+                   "or a bare word found (any case) in the notebook, status, vN, parameters, tags "
+                   "or error"),
+            _query("keys", "boolean", "1: also answer keys, the parameter and metric names"),
+        ], responses={200: _json(_ref("RunPage"), "a page of runs"), **_errors(400, 404)}),
+        Operation("/mlx/runs", "post", "Queue a run", body=_ref("LaunchRun"),
+                  responses={201: _json(_ref("Run"), "the queued run"), **_errors(400, 404, 503)}),
+        Operation("/mlx/runs/{run_id}", "get", "One run with its environment, cell timings and metric history",
+                  parameters=[run_id], responses={200: _json(_ref("Run"), "the run"), **_errors(404)}),
+        Operation("/mlx/runs/{run_id}", "delete", "Delete a run and the blobs no other run uses", parameters=[run_id],
+                  responses={204: {"description": "deleted"}, **_errors(404, 409)}),
+        Operation("/mlx/runs/{run_id}/notebook", "get", "The executed notebook (nbformat 4 JSON)",
+                  parameters=[run_id, _query("source", "boolean", "the snapshot before execution")],
+                  responses={200: _json({"type": "object"}, "the notebook"), **_errors(404)}),
+        Operation("/mlx/runs/{run_id}/cancel", "post", "Cancel a queued or running run", parameters=[run_id],
+                  responses={200: _json(_ref("Runs"), "the runs that were still open"), **_errors(404)}),
+        Operation("/mlx/runs/{run_id}/requeue", "post", "Run an interrupted or cancelled run again, as a new version",
+                  parameters=[run_id], body=_REQUEUE, body_required=False,
+                  responses={201: _json(_ref("Runs"), "the new runs"), **_errors(400, 404, 409, 503)}),
+        Operation("/mlx/sweeps", "get", "List sweeps, newest first",
+                  parameters=[_query("notebook", "string", "only this notebook"), *_PAGING], responses={
+                      200: _json({"type": "object", "properties": {"sweeps": {"type": "array", "items": _ref("Sweep")}}},
+                                 "sweeps"), **_errors(400, 404)}),
+        Operation("/mlx/sweeps", "post", "Queue a sweep over a parameter grid or list", body=_ref("LaunchSweep"),
+                  responses={201: _json(_ref("SweepWithRuns"), "the sweep and its queued runs"), **_errors(400, 404, 503)}),
+        Operation("/mlx/sweeps/{sweep_id}", "get", "A sweep with its runs", parameters=[sweep_id],
+                  responses={200: _json(_ref("SweepWithRuns"), "the sweep"), **_errors(404)}),
+        Operation("/mlx/sweeps/{sweep_id}/cancel", "post", "Cancel every queued or running run of a sweep",
+                  parameters=[sweep_id], responses={200: _json(_ref("Runs"), "the runs that were still open"), **_errors(404)}),
+        Operation("/mlx/sweeps/{sweep_id}/requeue", "post", "Run a sweep's interrupted or cancelled runs again",
+                  parameters=[sweep_id], body=_REQUEUE, body_required=False,
+                  responses={201: _json(_ref("Runs"), "the new runs"), **_errors(400, 404, 409, 503)}),
+        Operation("/mlx/notebooks", "get", "Notebooks with runs",
+                  responses={200: _json({"type": "object"}, "notebooks with run counts")}),
+        Operation("/mlx/events", "get", "Server-sent events: `run` on every status change, `progress` per cell",
+                  parameters=[_query("run", "string", "only this run"), _query("sweep", "string", "only this sweep"),
+                              _query("notebook", "string", "only this notebook")],
+                  responses={200: {"description": "an event stream",
+                                   "content": {"text/event-stream": {"schema": {"type": "string"}}}}}),
+        Operation("/mlx/parameters", "get",
+                  "A notebook's parameters (name, type, default, help) and the backends available: a launch form",
+                  parameters=[{**_query("notebook", "string", "the notebook's path"), "required": True}],
+                  responses={200: _json({"type": "object", "properties": {
+                      "notebook": {"type": "string"},
+                      "parameters": {"type": "array", "items": {"type": "object", "properties": {
+                          "name": {"type": "string"}, "type": {"type": "string"}, "default": {}, "help": {"type": "string"}}}},
+                      "backends": {"type": "array", "items": {"type": "object"}},
+                      "default_backend": {"type": "string"}}}, "the form"), **_errors(400, 404)}),
+        Operation("/mlx/compare", "get", "Compare two runs (or two notebooks of the project): parameters, metrics, "
+                  "environment, sources, outputs", parameters=[
+                      {**_query("a", "string", "NOTEBOOK@vN, a run id, or a notebook path"), "required": True},
+                      {**_query("b", "string", "NOTEBOOK@vN, a run id, or a notebook path"), "required": True},
+                      *_COMPARE_OPTIONS,
+                  ], responses={200: _comparison("the comparison"), **_errors(400, 404, 409)}),
+        Operation("/mlx/check", "get", "Compare a run with its notebook's approved baseline; summary.verdict says "
+                  "whether it passes", parameters=[
+                      {**_query("run", "string", "the run to check"), "required": True},
+                      _query("baseline", "string", "compare with this run instead of the approved baseline"),
+                      *_COMPARE_OPTIONS,
+                  ], responses={200: _comparison("the comparison with the baseline"), **_errors(400, 404, 409)}),
+        Operation("/mlx/baselines", "get", "A notebook's approved baseline",
+                  parameters=[{**_query("notebook", "string", "the notebook"), "required": True}],
+                  responses={200: _json(_ref("Baseline"), "the baseline"), **_errors(400, 404)}),
+        Operation("/mlx/baselines", "post", "Approve a finished run as its notebook's baseline",
+                  body={"type": "object", "required": ["run"], "additionalProperties": False,
+                        "properties": {"run": {"type": "string"}, "note": {"type": "string"}}},
+                  responses={201: _json(_ref("Baseline"), "the new baseline"), **_errors(400, 404, 409)}),
+        Operation("/mlx/table", "get", "Runs as rows, their parameters and metrics as columns", parameters=_TABLE_QUERY,
+                  responses={200: _json(_ref("RunsTable"), "the table"), **_errors(400, 404)}),
+        Operation("/mlx/table/chart", "get", "A PNG chart of a metric across runs, against a parameter", parameters=[
+            {**_query("metric", "string", "the metric"), "required": True},
+            _query("by", "string", "the parameter on the x axis (default: the first that varies)"),
+            _query("theme", "string", "light (default) or dark: light lines on a transparent background"),
+            *_TABLE_QUERY,
+        ], responses={200: _PNG, **_errors(400, 404)}),
+        Operation("/mlx/table/series", "get", "A PNG chart of a metric's logged series (steps), one line per run",
+                  parameters=[
+                      {**_query("metric", "string", "the metric"), "required": True},
+                      _query("theme", "string", "light (default) or dark: light lines on a transparent background"),
+                      *_TABLE_QUERY,
+                  ], responses={200: _PNG, **_errors(400, 404)}),
+        Operation("/mlx/endpoints", "get", "Managed endpoints with their status and request stats", responses={
+            200: _json({"type": "object", "properties": {"endpoints": {"type": "array", "items": _ref("Endpoint")}}},
+                       "endpoints"), **_errors()}),
+        Operation("/mlx/endpoints", "post", "Deploy a run (or notebook) as a named endpoint, or redeploy a name with "
+                  "zero downtime", body=_DEPLOY,
+                  responses={201: _json(_ref("Endpoint"), "the endpoint, serving"), **_errors(400, 404, 409)}),
+        Operation("/mlx/endpoints/{name}", "get", "One endpoint (with ?logs=N, its last N log lines)",
+                  parameters=[_NAME, _query("logs", "integer", "log lines to include")],
+                  responses={200: _json(_ref("Endpoint"), "the endpoint"), **_errors(404)}),
+        Operation("/mlx/endpoints/{name}", "delete", "Stop an endpoint", parameters=[_NAME],
+                  responses={200: _json(_ref("Endpoint"), "stopped"), **_errors(404)}),
+        Operation("/mlx/endpoints/{name}/rollback", "post", "Serve the previous version again", parameters=[_NAME],
+                  responses={200: _json(_ref("Endpoint"), "the endpoint"), **_errors(404, 409)}),
+        Operation("/mlx/endpoints/{name}/try", "post", "Send one request to the endpoint from the server (its host "
+                  "and port only), as a test", parameters=[_NAME], body=_TRY, responses={
+                      200: _json(_TRY_ANSWER, "the endpoint's answer, whatever its status"),
+                      **_errors(400, 404, 409),
+                      502: _json(_ref("Error"), "the endpoint did not answer"),
+                  }),
+        Operation("/mlx/openapi.json", "get", "This document", responses={200: _json({"type": "object"}, "OpenAPI 3")}),
+    ]
+
+
+def openapi_document() -> dict[str, Any]:
+    return build_openapi(
+        {"title": "jupyter_mlx", "version": __version__, "description": "Versioned, parameterized notebook runs."},
+        operations(),
+        security=[{"token": []}],
+        components={
             "schemas": SCHEMAS,
             "securitySchemes": {
                 "token": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "token <your Jupyter token>"}
             },
         },
-        "paths": paths,
-    }
+    )
 
 
 class OpenAPIHandler(MLXHandler):
