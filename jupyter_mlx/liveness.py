@@ -63,13 +63,19 @@ class Periodic:
 
 
 class Heartbeat:
-    """Writes ``beat(run_ids, now)`` every ``interval`` seconds for the runs this process owns
-    (recorded and not finished), on a thread that runs only while there are some."""
+    """Writes ``beat(run_ids, now)`` every ``interval`` seconds while this process owns runs
+    (recorded and not finished), on a thread that runs only while there are some.
+
+    A beat names the runs running here, or, while none runs, one waiting run: the store ends every
+    open run of a dead process at the last beat of any of them, so a beat stays small however many
+    runs are queued.
+    """
 
     def __init__(self, beat: Callable[[list[str], float], None], interval: float = HEARTBEAT_SECONDS) -> None:
         self._beat = beat
         self._lock = threading.Lock()
         self._runs: set[str] = set()
+        self._running: set[str] = set()
         self._periodic = Periodic("mlx-heartbeat", interval, self._write, until_idle=lambda: not self._runs)
 
     def add(self, run_ids: Iterable[str]) -> None:
@@ -77,9 +83,15 @@ class Heartbeat:
             self._runs.update(run_ids)
         self._periodic.start()
 
+    def started(self, run_id: str) -> None:
+        with self._lock:
+            if run_id in self._runs:
+                self._running.add(run_id)
+
     def discard(self, run_ids: Iterable[str]) -> None:
         with self._lock:
             self._runs.difference_update(run_ids)
+            self._running &= self._runs
 
     def stop(self) -> None:
         self._periodic.stop()
@@ -88,6 +100,6 @@ class Heartbeat:
         import time
 
         with self._lock:
-            runs = sorted(self._runs)
+            runs = sorted(self._running) or sorted(self._runs)[:1]
         if runs:
             self._beat(runs, time.time())

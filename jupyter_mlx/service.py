@@ -277,6 +277,7 @@ class RunService:
                 fingerprint.start()
         started = time.time()
         self.store.mark_running(record.id, started)
+        self._heartbeat.started(record.id)
         self._publish_run(record.id)
         last_write = [0.0]
 

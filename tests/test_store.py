@@ -195,13 +195,13 @@ def test_an_orphan_ends_at_its_last_sign_of_life_not_when_its_death_is_noticed(s
     queued = store.create_run(NewRun("a.ipynb", b"{}", host="h", pid=1))
     started = queued.queued_at + 1  # (times of the future: only their order matters)
     store.mark_running(running.id, started)
-    store.heartbeat([running.id, queued.id], started + 30)  # the last beat before the process died
+    store.heartbeat([running.id], started + 30)  # the last beat before the process died (it names the running run)
     store.heartbeat([], started + 40)  # nothing to write
     assert sorted(store.interrupt_orphans("h", lambda pid: False)) == sorted([running.id, queued.id])
     interrupted = store.get_run(running.id)
     assert (interrupted.status, interrupted.finished_at, interrupted.duration) == ("interrupted", started + 30, 30)
     assert interrupted.error.ename == "Interrupted" and "pid 1 on h" in interrupted.error.evalue
-    assert store.get_run(queued.id).finished_at == started + 30
+    assert store.get_run(queued.id).finished_at == started + 30  # the same process's last sign of life
     store.heartbeat([running.id], started + 50)  # a beat after the end changes nothing
     assert store.get_run(running.id).finished_at == started + 30
 

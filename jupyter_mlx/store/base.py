@@ -53,7 +53,8 @@ class RunStore(ABC):
 
     @abstractmethod
     def heartbeat(self, run_ids: list[str], at: float) -> None:
-        """Record that the process running ``run_ids`` (those still queued or running) is alive at ``at``."""
+        """Record that the process running ``run_ids`` (those still queued or running) is alive at
+        ``at``: when it dies, each of its open runs ends at the latest such time of any of them."""
 
     @abstractmethod
     def mark_running(self, run_id: str, started_at: float) -> None:

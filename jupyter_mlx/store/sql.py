@@ -417,19 +417,29 @@ class SqlRunStore(RunStore):
         import time
 
         with self._read() as conn:  # the usual answer is "none": no write lock for it
-            rows = conn.execute(
-                sa.select(runs.c.id, runs.c.pid).where(runs.c.host == host, runs.c.status.in_(("queued", "running")))
-            ).all()
-        dead = {row.id: row.pid for row in rows if not alive(row.pid)}
+            owners = conn.execute(
+                sa.select(runs.c.pid)
+                .where(runs.c.host == host, runs.c.status.in_(("queued", "running")))
+                .distinct()
+            ).scalars().all()
+        dead = {pid for pid in owners if not alive(pid)}  # a few processes, however many runs
         if not dead:
             return []
         now = time.time()
+        owner = runs.c.pid.in_([pid for pid in dead if pid is not None])
+        if None in dead:
+            owner = sa.or_(owner, runs.c.pid.is_(None))
         with self._write() as conn:  # re-read under the lock: a run may have finished meanwhile
             orphans = conn.execute(
                 sa.select(runs.c.id, runs.c.pid, runs.c.queued_at, runs.c.started_at, runs.c.alive_at).where(
-                    runs.c.id.in_(list(dead)), runs.c.status.in_(("queued", "running"))
+                    runs.c.host == host, runs.c.status.in_(("queued", "running")), owner
                 )
             ).all()
+            # the last sign of life of a process: the latest of its open runs' (one beat names a few)
+            last_seen: dict[int | None, float] = {}
+            for row in orphans:
+                if row.alive_at is not None:
+                    last_seen[row.pid] = max(row.alive_at, last_seen.get(row.pid, row.alive_at))
             if orphans:
                 conn.execute(
                     runs.update().where(runs.c.id == sa.bindparam("run_id")).values(
@@ -440,8 +450,8 @@ class SqlRunStore(RunStore):
                     [
                         {
                             "run_id": row.id,
-                            # its last sign of life; a run of an older version has none: now
-                            "end": max(row.alive_at or now, row.started_at or row.queued_at),
+                            # a process of an older version wrote none: now
+                            "end": max(last_seen.get(row.pid, now), row.started_at or row.queued_at),
                             "cause": asdict(RunError("Interrupted", f"the process running it (pid {row.pid} on {host}) ended")),
                         }
                         for row in orphans
