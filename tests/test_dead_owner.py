@@ -151,6 +151,28 @@ def test_the_same_through_the_service_listing_in_process(project, sweeper):
         service.close()
 
 
+def test_a_killed_run_command_is_interrupted_as_of_the_kill(project):
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_mlx.cli", "run", "slow.ipynb"],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        _wait_for(lambda: [run["status"] for run in _runs(project)] == ["running"], 90, "the running run")
+        time.sleep(HEARTBEAT_SECONDS + 1)
+        killed_at = time.time()
+        os.killpg(runner.pid, signal.SIGKILL)
+        runner.wait(10)
+        (project / "gate").unlink()
+        time.sleep(4)
+        (run,) = _runs(project)
+        assert run["status"] == "interrupted"
+        _assert_ended_when_killed(run, killed_at)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+        runner.communicate()
+
+
 def _events(server: Server, into: queue.Queue) -> threading.Thread:
     """Read ``GET /mlx/events`` on a thread (until the server stops); each ``run`` event's run
     goes ``into`` the queue."""
