@@ -182,8 +182,6 @@ def _progress(index: int, count: int) -> None:
 
 
 def _cmd_run(service: Any, args: argparse.Namespace) -> int:
-    from .execute.kernels import wait_for_kernel_shutdowns
-
     parameters = parameters_of(args.parameter)
     options = _backend_options(args)
     if (options["backend"] or service.config.default_backend) != "local":
@@ -194,7 +192,6 @@ def _cmd_run(service: Any, args: argparse.Namespace) -> int:
         if not args.json:
             print(f"{queued.ref} queued on {queued.backend}", file=sys.stderr)
         run = _wait_or_cancel(service, [queued])[0]
-        wait_for_kernel_shutdowns()
         print(json.dumps(run.to_json(), indent=2) if args.json else format_run_line(run))
         return 0 if run.status == "succeeded" else EXIT_RUN_FAILED
     prepared = service.prepare(
@@ -213,7 +210,6 @@ def _cmd_run(service: Any, args: argparse.Namespace) -> int:
     run = service.execute(prepared, on_cell)
     if on_cell is not None:
         sys.stderr.write("\r\033[K")
-    wait_for_kernel_shutdowns()
     print(json.dumps(run.to_json(), indent=2) if args.json else format_run_line(run))
     return 0 if run.status == "succeeded" else EXIT_RUN_FAILED
 
@@ -285,7 +281,6 @@ def _wait_or_cancel(service: Any, runs: list[Any], report: Any = None) -> list[A
 def _cmd_sweep(service: Any, args: argparse.Namespace) -> int:
     import time
 
-    from .execute.kernels import wait_for_kernel_shutdowns
     from .formatting import format_counts
 
     started = time.monotonic()
@@ -294,16 +289,14 @@ def _cmd_sweep(service: Any, args: argparse.Namespace) -> int:
         kernel_name=args.kernel, cell_timeout=args.cell_timeout, run_timeout=args.timeout,
         **_backend_options(args),
     )
-    executor = service.executor(service_backend(service, args))
     if not args.json:
         print(
             f"sweep {sweep.id}: {len(runs)} runs of {sweep.notebook} on {sweep.backend} "
-            f"({executor.concurrency} at a time)",
+            f"({service.concurrency(**_backend_options(args))} at a time)",
             file=sys.stderr,
         )
     report = None if args.json else (lambda run: print(format_run_line(run, with_parameters=True), flush=True))
     final = _wait_or_cancel(service, runs, report)
-    wait_for_kernel_shutdowns()
     if args.json:
         print(json.dumps({"sweep": service.get_sweep(sweep.id).to_json(), "runs": [r.to_json() for r in final]}, indent=2))
     else:
@@ -312,13 +305,6 @@ def _cmd_sweep(service: Any, args: argparse.Namespace) -> int:
             counts[run.status] = counts.get(run.status, 0) + 1
         print(f"{len(final)} runs: {format_counts(counts)} in {time.monotonic() - started:.1f}s (sweep {sweep.id})")
     return 0 if all(run.status == "succeeded" for run in final) else EXIT_RUN_FAILED
-
-
-def service_backend(service: Any, args: argparse.Namespace) -> Any:
-    from .execute.backends import choose_backend
-
-    options = _backend_options(args)
-    return choose_backend(service.config, options["backend"], options["backend_address"], options["backend_token"])
 
 
 def _cmd_sweeps(service: Any, args: argparse.Namespace) -> int:
@@ -341,14 +327,11 @@ def _cmd_cancel(service: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_requeue(service: Any, args: argparse.Namespace) -> int:
-    from .execute.kernels import wait_for_kernel_shutdowns
-
     runs = service.requeue(args.target, base=Path.cwd(), include_failed=args.failed)
     if not args.json:
         print(f"re-queued {len(runs)} run(s) of {args.target}", file=sys.stderr)
     report = None if args.json else (lambda run: print(format_run_line(run, with_parameters=True), flush=True))
     final = _wait_or_cancel(service, runs, report)
-    wait_for_kernel_shutdowns()
     if args.json:
         print(json.dumps([run.to_json() for run in final], indent=2))
     return 0 if all(run.status == "succeeded" for run in final) else EXIT_RUN_FAILED

@@ -86,10 +86,16 @@ def format_sweeps_table(sweeps: list[SweepRecord]) -> str:
         return "no sweeps"
     header = ["SWEEP", "NOTEBOOK", "CREATED", "BACKEND", "RUNS", "STATUS"]
     rows = [
-        [sweep.id, sweep.notebook, format_time(sweep.created_at), sweep.backend, str(sweep.size), format_counts(sweep.counts)]
+        [sweep.id, sweep.notebook, format_time(sweep.created_at), sweep.backend, str(sweep.size), _sweep_status(sweep)]
         for sweep in sweeps
     ]
     return _table(header, rows)
+
+
+def _sweep_status(sweep: SweepRecord) -> str:
+    """Its current runs per status; runs re-queued (superseded by their repeats) after them."""
+    current = format_counts(sweep.current)
+    return f"{current} (re-queued: {format_counts(sweep.superseded)})" if sweep.superseded else current
 
 
 def format_details(details: dict[str, Any]) -> str:

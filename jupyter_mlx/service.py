@@ -23,6 +23,7 @@ from .execute.executor import CancelToken, Executor
 from .execute.local import LocalExecutor
 from .execute.parameters import resolve_parameters
 from .execute.runner import ProgressCallback, RunResult, RunTask, execute_run, kernel_name_of
+from .liveness import ORPHAN_CHECK_SECONDS, Heartbeat, Periodic
 from .metrics import read_metrics
 from .processes import pid_alive
 from .project import Project
@@ -95,6 +96,18 @@ class RunService:
         self._executors: dict[BackendChoice, Executor] = {}
         self._executors_lock = threading.Lock()
         self._queue: RunQueue | None = None
+        # this process's runs not finished yet: the store hears they are alive every few seconds
+        self._heartbeat = Heartbeat(lambda run_ids, at: self.store.heartbeat(run_ids, at))
+        self._orphan_watch: Periodic | None = None
+
+    @classmethod
+    def for_server(cls, root: Path, config: MLXConfig | None = None) -> "RunService":
+        """The service of a long-lived Jupyter server: pre-started kernels kept warm between runs,
+        and glibc's malloc arenas capped before the runs' threads exist (keeps its memory flat)."""
+        from .execute.memory import limit_malloc_arenas
+
+        limit_malloc_arenas()
+        return cls(root, config, keep_warm=True)
 
     @property
     def store(self) -> RunStore:
@@ -127,7 +140,12 @@ class RunService:
             return executor
 
     def close(self, timeout: float = 15.0) -> None:
-        """Stop queued and running runs (recorded as cancelled), executors, then the store."""
+        """Stop queued and running runs (recorded as cancelled), executors, the kernels' shutdowns
+        (waited for, a bounded time), then the store."""
+        from .execute.kernels import wait_for_kernel_shutdowns
+
+        if self._orphan_watch is not None:
+            self._orphan_watch.stop()
         if self._queue is not None:
             futures = [f for f in map(self._queue.future, self._queue.active()) if f is not None]
             self._queue.close("the jupyter_mlx service stopped")
@@ -136,6 +154,8 @@ class RunService:
             executors, self._executors = list(self._executors.values()), {}
         for executor in executors:
             executor.close()
+        wait_for_kernel_shutdowns()
+        self._heartbeat.stop()
         if self._store is not None and hasattr(self._store, "close"):
             self._store.close()
 
@@ -195,6 +215,7 @@ class RunService:
             for i, parameters in enumerate(plan.parameter_sets)
         ]
         records = self.store.create_runs(news, sweep)
+        self._heartbeat.add(record.id for record in records)
         return [
             PreparedRun(
                 record,
@@ -258,6 +279,7 @@ class RunService:
                 fingerprint.start()
         started = time.time()
         self.store.mark_running(record.id, started)
+        self._heartbeat.started(record.id)
         self._publish_run(record.id)
         last_write = [0.0]
 
@@ -282,14 +304,18 @@ class RunService:
             else:
                 result = executor.execute(prepared.task, progress, cancel)
         except BaseException:
-            self.store.finish_run(record.id, _interrupted())
-            self._publish_run(record.id)
+            self._finish(record.id, _interrupted())
             raise
         if fingerprint is not None:
             fingerprint.join()
-        final = self.store.finish_run(
-            record.id, _outcome(result, environment.get("env") or getattr(result, "environment", None))
-        )
+        return self._finish(record.id, _outcome(result, environment.get("env") or getattr(result, "environment", None)))
+
+    def _finish(self, run_id: str, outcome: RunOutcome) -> RunRecord:
+        """Record a run's outcome (it is no longer this process's to keep alive) and announce it."""
+        try:
+            final = self.store.finish_run(run_id, outcome)
+        finally:
+            self._heartbeat.discard([run_id])
         self._publish_run(final)
         return final
 
@@ -300,9 +326,7 @@ class RunService:
             if not cancel.cancelled and run_id in self.store.cancel_requests([run_id]):
                 cancel.cancel("cancelled on request")
             if cancel.cancelled:
-                final = self.store.finish_run(run_id, _cancelled(cancel.reason))
-                self._publish_run(final)
-                return final
+                return self._finish(run_id, _cancelled(cancel.reason))
             return self.execute(prepared, None, executor, cancel)
         except Exception:
             log.exception("run %s could not be executed", prepared.record.ref)
@@ -412,8 +436,15 @@ class RunService:
             if deadline is not None and time.monotonic() >= deadline:
                 break
             time.sleep(poll)
+            self.interrupt_orphans()  # the process running them may have died meanwhile
             current = [self.store.get_run(r.id) for r in current]
         return current
+
+    def concurrency(
+        self, backend: str | None = None, backend_address: str | None = None, backend_token: str | None = None
+    ) -> int:
+        """How many runs of ``backend`` (default: the configured one) execute at once here."""
+        return self.executor(choose_backend(self.config, backend, backend_address, backend_token)).concurrency
 
     def cancel(self, target: str, base: Path | None = None, kind: str | None = None) -> list[RunRecord]:
         """Cancel a run or a whole sweep; returns the runs that were still queued or running."""
@@ -477,6 +508,7 @@ class RunService:
     def get_sweep(self, sweep_id: str) -> SweepRecord:
         if not is_run_id(sweep_id):
             raise MLXError("invalid_reference", f"{sweep_id!r} is not a sweep id")
+        self.interrupt_orphans()  # a listing never shows a dead process's runs as running
         try:
             return self.store.get_sweep(sweep_id)
         except MLXError as exc:
@@ -496,11 +528,23 @@ class RunService:
         resolved = self.resolve_notebook(notebook, base) if notebook else None
         if not 1 <= limit <= MAX_PAGE or offset < 0:
             raise MLXError("invalid_request", f"limit must be 1..{MAX_PAGE} and offset 0 or more")
+        self.interrupt_orphans()
         return self.store.list_sweeps(resolved, limit, offset)
 
     def interrupt_orphans(self) -> list[str]:
-        """Mark runs of dead processes on this host as interrupted, so none stay stuck."""
-        return self.store.interrupt_orphans(socket.gethostname(), pid_alive)
+        """Mark runs of dead processes on this host as interrupted, so none stay stuck, as ending
+        at their last sign of life; announces each (the panel's event stream)."""
+        interrupted = self.store.interrupt_orphans(socket.gethostname(), pid_alive)
+        for run_id in interrupted:
+            self._publish_run(run_id)
+        return interrupted
+
+    def watch_orphans(self, interval: float = ORPHAN_CHECK_SECONDS) -> None:
+        """Look for runs of dead processes every ``interval`` seconds, on a thread of its own,
+        until ``close`` (a server notices a killed ``jupyter mlx sweep`` within seconds)."""
+        if self._orphan_watch is None:
+            self._orphan_watch = Periodic("mlx-orphan-watch", interval, self.interrupt_orphans)
+            self._orphan_watch.start()
 
     # -- reading ------------------------------------------------------------------------
     def resolve_notebook(self, name: str, base: Path | None = None) -> str:
@@ -530,6 +574,7 @@ class RunService:
         """Everything known of a run: the record, its environment, cell timings, metric history."""
         from dataclasses import asdict
 
+        self.interrupt_orphans()
         run = self.get_run(ref, base)
         details = run.to_json()
         details["environment"] = (
@@ -558,6 +603,7 @@ class RunService:
         """A page of runs, newest first unless ``sort``/``order`` say otherwise, of the runs that
         pass ``filter`` (see ``RunStore.list_runs``); ``notebook`` may be a path or a unique file name."""
         resolved = self.resolve_notebook(notebook, base) if notebook else None
+        self.interrupt_orphans()
         return self.store.list_runs(
             resolved, status, limit, offset, sweep_id, sort=sort, order=order, filter=filter, keys=keys
         )

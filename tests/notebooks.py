@@ -56,3 +56,22 @@ def write_failing(path: Path) -> Path:
         code_cell("raise ValueError(f'bad n={n}')"),
         code_cell("print('never')"),
     )
+
+
+# The early exits of papermill's own test notebooks (papermill/tests/notebooks/sysexit*.ipynb,
+# systemexit.ipynb): the second cell ends the notebook; papermill takes an exit without a code or
+# with 0 as success and anything else as a failure. Name -> (the exiting cell, papermill succeeds).
+SYSTEM_EXITS = {
+    "sysexit": ("sys.exit()", True),
+    "sysexit0": ("sys.exit(0)", True),
+    "systemexit": ("raise SystemExit", True),
+    "sysexit1": ("sys.exit(1)", False),
+}
+
+
+def write_system_exit(path: Path, exit_line: str) -> Path:
+    """``import sys``, the exiting cell, then a cell that must not run (nbformat 4.2, as papermill's)."""
+    nb = notebook(code_cell("import sys"), code_cell(exit_line), code_cell("print('after the exit')"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**nb, "nbformat_minor": 2}, indent=1))
+    return path

@@ -21,7 +21,7 @@ from jupyter_mlx.execute.executor import CancelToken
 from jupyter_mlx.execute.runner import RunTask
 from jupyter_mlx.metrics import read_metrics
 
-from notebooks import code_cell, write_failing, write_notebook, write_tiny
+from notebooks import SYSTEM_EXITS, code_cell, write_failing, write_notebook, write_system_exit, write_tiny
 
 WORKER_ENV = "MLX_TEST_DASK_WORKER"
 
@@ -163,6 +163,17 @@ def test_dask_failing_cell_fails_the_run_with_its_cell_index(executor, cluster, 
     assert (result.error.ename, result.error.evalue, result.error.cell_index) == ("ValueError", "bad n=5", 3)
     assert "before" in _text(result, 2)
     assert result.notebook["cells"][4]["outputs"] == []
+
+
+def test_dask_early_exits_end_runs_as_papermill_ends_them(executor, cluster, tmp_path):
+    """sys.exit() / sys.exit(0) / raise SystemExit succeed, sys.exit(1) fails: as locally (test_sysexit.py)."""
+    for name, (exit_line, succeeds) in SYSTEM_EXITS.items():
+        path = write_system_exit(tmp_path / f"{name}.ipynb", exit_line)
+        result = executor.execute(_task(path), None, CancelToken())
+        assert result.status == ("succeeded" if succeeds else "failed"), (name, _explain(result, cluster))
+        cells = result.notebook["cells"]
+        assert cells[1]["outputs"][0]["ename"] == "SystemExit"
+        assert cells[2]["execution_count"] is None and cells[2]["outputs"] == []
 
 
 def test_dask_runs_from_four_threads_all_come_back(executor, cluster, tmp_path):

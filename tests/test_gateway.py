@@ -21,7 +21,7 @@ from jupyter_mlx.execute.gateway import GatewayExecutor
 from jupyter_mlx.execute.runner import RunTask
 from jupyter_mlx.metrics import read_metrics
 
-from notebooks import code_cell, notebook, write_failing, write_tiny
+from notebooks import SYSTEM_EXITS, code_cell, notebook, write_failing, write_system_exit, write_tiny
 
 pytest.importorskip("kernel_gateway")
 
@@ -229,6 +229,17 @@ def test_gateway_failing_cell_fails_the_run_at_that_cell(executor, tmp_path):
     cells = result.notebook["cells"]
     assert cells[2]["outputs"][0]["text"] == "before\n"
     assert cells[4]["outputs"] == []
+
+
+def test_gateway_early_exits_end_runs_as_papermill_ends_them(executor, tmp_path):
+    """sys.exit() / sys.exit(0) / raise SystemExit succeed, sys.exit(1) fails: as locally (test_sysexit.py)."""
+    for name, (exit_line, succeeds) in SYSTEM_EXITS.items():
+        path = write_system_exit(tmp_path / f"{name}.ipynb", exit_line)
+        result = executor.execute(_task(path), None, CancelToken())
+        assert result.status == ("succeeded" if succeeds else "failed"), (name, result.error)
+        cells = result.notebook["cells"]
+        assert cells[1]["outputs"][0]["ename"] == "SystemExit"
+        assert cells[2]["execution_count"] is None and cells[2]["outputs"] == []
 
 
 def test_gateway_parallel_runs_use_two_kernels_in_the_gateways_folder(executor, gateway, tmp_path):

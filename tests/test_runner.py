@@ -75,3 +75,39 @@ def test_unknown_kernel_is_a_failed_run_not_a_crash(tmp_path):
     result = execute_run(_task(path, kernel_name="no-such-kernel"))
     assert result.status == "failed"
     assert result.error.ename == "NoSuchKernel" and result.error.cell_index is None
+
+
+def test_a_kernel_killed_mid_cell_leaves_the_cause_in_that_cell_and_papermill_says_failed(tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    path = tmp_path / "victim.ipynb"
+    path.write_text(json.dumps(notebook(
+        code_cell("print('before')"),
+        code_cell("import os, time\nopen('kernel.pid', 'w').write(str(os.getpid()))\ntime.sleep(60)"),
+        code_cell("print('never')"),
+    )))
+    pid_file = tmp_path / "kernel.pid"
+
+    def kill_the_kernel() -> None:  # kill -9 from outside, as the OOM killer or a user would
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_kernel)
+    killer.start()
+    result = execute_run(_task(path))
+    killer.join(5)
+    assert result.status == "failed"
+    assert (result.error.ename, result.error.cell_index) == ("DeadKernelError", 1)
+    assert "the kernel died" in result.error.evalue
+    cells = result.notebook["cells"]
+    (error,) = [o for o in cells[1]["outputs"] if o["output_type"] == "error"]
+    assert (error["ename"], error["evalue"]) == ("DeadKernelError", result.error.evalue)
+    assert [c["metadata"]["papermill"]["status"] for c in cells] == ["completed", "failed", "pending"]
+    assert cells[1]["metadata"]["papermill"]["exception"] is True
+    assert result.notebook["metadata"]["papermill"]["exception"] is True
+    assert cells[2]["outputs"] == [] and cells[2]["execution_count"] is None

@@ -190,6 +190,44 @@ def test_orphans_of_dead_processes_are_marked_interrupted(store):
     assert store.get_run(other_host.id).status == "queued"
 
 
+def test_an_orphan_ends_at_its_last_sign_of_life_not_when_its_death_is_noticed(store):
+    running = store.create_run(NewRun("a.ipynb", b"{}", host="h", pid=1))
+    queued = store.create_run(NewRun("a.ipynb", b"{}", host="h", pid=1))
+    started = queued.queued_at + 1  # (times of the future: only their order matters)
+    store.mark_running(running.id, started)
+    store.heartbeat([running.id], started + 30)  # the last beat before the process died (it names the running run)
+    store.heartbeat([], started + 40)  # nothing to write
+    assert sorted(store.interrupt_orphans("h", lambda pid: False)) == sorted([running.id, queued.id])
+    interrupted = store.get_run(running.id)
+    assert (interrupted.status, interrupted.finished_at, interrupted.duration) == ("interrupted", started + 30, 30)
+    assert interrupted.error.ename == "Interrupted" and "pid 1 on h" in interrupted.error.evalue
+    assert store.get_run(queued.id).finished_at == started + 30  # the same process's last sign of life
+    store.heartbeat([running.id], started + 50)  # a beat after the end changes nothing
+    assert store.get_run(running.id).finished_at == started + 30
+
+
+def test_a_sweeps_status_counts_a_requeued_run_as_superseded_by_its_repeat(store):
+    from jupyter_mlx.store import NewSweep
+
+    first, second = store.create_runs(
+        [NewRun("a.ipynb", b"{}", host="h", pid=1) for _ in range(2)], NewSweep("a.ipynb", "local", {"grid": {}})
+    )
+    sweep_id = first.sweep_id
+    _finish(store, second)
+    store.interrupt_orphans("h", lambda pid: False)
+    assert store.get_sweep(sweep_id).status == "interrupted"
+    again = store.create_run(NewRun("a.ipynb", b"{}", sweep_id=sweep_id, parent_id=first.id))
+    assert store.get_sweep(sweep_id).status == "running"
+    _finish(store, again, status="failed")
+    third = store.create_run(NewRun("a.ipynb", b"{}", sweep_id=sweep_id, parent_id=again.id))
+    _finish(store, third)
+    sweep = store.get_sweep(sweep_id)
+    assert sweep.counts == {"interrupted": 1, "failed": 1, "succeeded": 2}
+    assert sweep.superseded == {"interrupted": 1, "failed": 1} and sweep.current == {"succeeded": 2}
+    assert sweep.status == "succeeded" and sweep.to_json()["status"] == "succeeded"
+    assert store.list_sweeps()[0].status == "succeeded"
+
+
 def _allocate(root: str, count: int, queue) -> None:
     store = _store(Path(root))
     queue.put([store.create_run(NewRun("race.ipynb", b"{}")).version for _ in range(count)])

@@ -146,20 +146,52 @@ def _execution_manager(nb: Any, on_cell: ProgressCallback | None) -> Any:
 
 
 def _failing_cell_error(nb: Any) -> RunError | None:
-    """The error papermill recorded on the failing cell, if any."""
-    for index, cell in enumerate(nb.cells):
-        if not cell.metadata.get("papermill", {}).get("exception"):
-            continue
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                return RunError(
-                    output.get("ename", ""),
-                    output.get("evalue", ""),
-                    index,
-                    list(output.get("traceback", [])),
-                )
-        return RunError("CellExecutionError", "the cell failed", index)
+    """The error papermill raises for this executed notebook, if any.
+
+    papermill's own ``raise_for_execution_errors`` decides: the first error output (or failed
+    cell), except ``SystemExit`` without a code or with 0 (``sys.exit()``, ``sys.exit(0)``,
+    ``raise SystemExit``), which ends the notebook early and successfully (the cells after it
+    did not run); ``sys.exit(1)`` fails the run.
+    """
+    import copy
+
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.execute import raise_for_execution_errors
+
+    view = copy.copy(nb)
+    view.cells = list(nb.cells)  # papermill inserts its error-marker cells into what it is given
+    try:
+        raise_for_execution_errors(view, None)  # output path None: papermill writes nothing
+    except PapermillExecutionError as error:
+        return RunError(error.ename, error.evalue, error.cell_index, list(error.traceback or []))
     return None
+
+
+def _record_stop_in_cell(nb: Any, manager: Any, error: RunError) -> None:
+    """The cell a run stopped in without an error of its own (the kernel died, the cell timed
+    out) gets an error output naming the cause, and papermill's failed status: its metadata
+    must not say ``completed``, nor those of the cells after it, which did not run."""
+    import nbformat
+
+    if error.cell_index is None or not 0 <= error.cell_index < len(nb.cells):
+        return
+    cell = nb.cells[error.cell_index]
+    if cell.get("cell_type") != "code":
+        return
+    if not any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+        cell.outputs.append(
+            nbformat.v4.new_output(
+                "error", ename=error.ename, evalue=error.evalue, traceback=[f"{error.ename}: {error.evalue}"]
+            )
+        )
+    manager.cell_exception(cell, cell_index=error.cell_index)
+
+
+def _dead_kernel_message(exc: Exception) -> str:
+    detail = str(exc).strip()
+    if not detail or detail.rstrip(".").lower() == "kernel died":  # nbclient's bare words
+        detail = "its process ended (killed, out of memory or crashed)"
+    return f"the kernel died while this cell ran: {detail}"
 
 
 def _cell_timings(nb: Any) -> list[CellTiming]:
@@ -283,8 +315,9 @@ def execute_run(
     kernel_name = kernel_name_of(json.loads(task.source), task.kernel_name)
     nb = _prepare(task.source, task.parameters, kernel_name, task.notebook)
     manager = _execution_manager(nb, on_cell)
-    error: RunError | None = None
+    stop: RunError | None = None  # why execution stopped, when no cell error of its own stopped it
     lease = client = watchdog = None
+    begun = False
     try:
         if cancel is not None and cancel.cancelled:
             raise _Cancelled()
@@ -301,22 +334,20 @@ def execute_run(
         client.chdir = lease.chdir
         client.quick_ready = lease.local
         manager.notebook_start()
-        try:
-            client.execute()
-        finally:
-            manager.notebook_complete()
+        begun = True
+        client.execute()
     except _Cancelled:
         pass
     except CellTimeoutError:
-        error = RunError(
+        stop = RunError(
             "CellTimeoutError",
             f"cell {manager.current_cell} ran longer than the cell timeout of {task.cell_timeout:g} s",
             manager.current_cell,
         )
     except DeadKernelError as exc:
-        error = RunError("DeadKernelError", str(exc) or "the kernel died", manager.current_cell)
+        stop = RunError("DeadKernelError", _dead_kernel_message(exc), manager.current_cell)
     except Exception as exc:  # kernel failed to start, no such kernel, ...
-        error = RunError(type(exc).__name__, str(exc), manager.current_cell)
+        stop = RunError(type(exc).__name__, str(exc), manager.current_cell)
     finally:
         if watchdog is not None:
             watchdog.cancel()
@@ -324,7 +355,7 @@ def execute_run(
             client.kc.stop_channels()
         if lease is not None:
             lease.release()
-    status = "failed"
+    status, error = "failed", stop
     if cancel is not None and cancel.cancelled:
         status = "cancelled"
         error = RunError("RunCancelled", cancel.reason or "the run was cancelled", manager.current_cell)
@@ -334,8 +365,11 @@ def execute_run(
             f"the run took longer than its timeout of {task.run_timeout:g} s",
             manager.current_cell,
         )
-    else:
-        error = error or _failing_cell_error(nb)
+    if begun:
+        if stop is not None and error is not None:
+            _record_stop_in_cell(nb, manager, error)
+        manager.notebook_complete()
+    error = error or _failing_cell_error(nb)
     return RunResult(
         status=status if error else "succeeded",
         notebook=_as_dict(nb),

@@ -28,13 +28,10 @@ class MLXExtensionApp(ExtensionApp):
     )
 
     def initialize_settings(self) -> None:
-        from ..execute.memory import limit_malloc_arenas
         from ..service import RunService
 
-        limit_malloc_arenas()  # before the runs' threads exist: keeps a long-lived server's RSS flat
-
         root = Path(self.root_dir or self.serverapp.root_dir).expanduser()
-        service = RunService(root, MLXConfig(parent=self), keep_warm=True)
+        service = RunService.for_server(root, MLXConfig(parent=self))
         self.settings["mlx_service"] = service
         self.log.info("jupyter_mlx: runs of %s in %s", root, service.config.store_url or root / ".mlx")
         try:  # recovery: runs a dead server left queued or running are over, never stuck
@@ -44,6 +41,8 @@ class MLXExtensionApp(ExtensionApp):
         else:
             if interrupted:
                 self.log.info("jupyter_mlx: %d run(s) left by a stopped process marked interrupted", len(interrupted))
+        # from now on, runs of a process that dies (a killed jupyter mlx sweep) are noticed within seconds
+        service.watch_orphans()
         threading.Thread(target=self._restore_endpoints, args=(service,), name="mlx-endpoints-restore", daemon=True).start()
 
     def _restore_endpoints(self, service: Any) -> None:

@@ -114,8 +114,15 @@ SCHEMAS: dict[str, Any] = {
             "backend": {"type": "string"},
             "spec": {"type": "object"},
             "size": {"type": "integer"},
-            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "status": {"type": "string"},
+            "counts": {
+                "type": "object", "additionalProperties": {"type": "integer"},
+                "description": "runs per status, re-queued ones included",
+            },
+            "superseded": {
+                "type": "object", "additionalProperties": {"type": "integer"},
+                "description": "of those, the runs re-queued (superseded by the run repeating them), per status",
+            },
+            "status": {"type": "string", "description": "of the runs not superseded"},
         },
     },
     "SweepWithRuns": {

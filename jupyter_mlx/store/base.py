@@ -52,6 +52,11 @@ class RunStore(ABC):
         """Record the cell a running run is at."""
 
     @abstractmethod
+    def heartbeat(self, run_ids: list[str], at: float) -> None:
+        """Record that the process running ``run_ids`` (those still queued or running) is alive at
+        ``at``: when it dies, each of its open runs ends at the latest such time of any of them."""
+
+    @abstractmethod
     def mark_running(self, run_id: str, started_at: float) -> None:
         """Move a queued run to running."""
 
@@ -65,7 +70,8 @@ class RunStore(ABC):
 
     @abstractmethod
     def interrupt_orphans(self, host: str, alive: Any) -> list[str]:
-        """Mark queued/running runs of ``host`` whose pid is not ``alive(pid)`` as interrupted."""
+        """Mark queued/running runs of ``host`` whose pid is not ``alive(pid)`` as interrupted,
+        finished at their last sign of life (see ``heartbeat``); returns their ids."""
 
     # -- reads --------------------------------------------------------------------------
     @abstractmethod

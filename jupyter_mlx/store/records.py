@@ -211,17 +211,26 @@ class SweepRecord:
     backend: str
     spec: dict[str, Any]
     size: int
-    counts: dict[str, int]  # runs per status
+    counts: dict[str, int]  # runs per status, re-queued ones included
+    superseded: dict[str, int] = field(default_factory=dict)  # of those, runs re-queued, per status
+
+    @property
+    def current(self) -> dict[str, int]:
+        """Runs per status, without the re-queued ones: each is superseded by the run repeating it."""
+        left = {status: count - self.superseded.get(status, 0) for status, count in self.counts.items()}
+        return {status: count for status, count in left.items() if count > 0}
 
     @property
     def status(self) -> str:
-        """running while any run is queued or running; else succeeded only if all succeeded."""
-        if self.counts.get("queued") or self.counts.get("running"):
+        """Of the current runs: running while any is queued or running; else succeeded only if all
+        succeeded, else the worst of failed, interrupted and cancelled."""
+        current = self.current
+        if current.get("queued") or current.get("running"):
             return "running"
-        if self.counts.get("succeeded", 0) == sum(self.counts.values()):
+        if current.get("succeeded", 0) == sum(current.values()):
             return "succeeded"
         for status in ("failed", "interrupted", "cancelled"):
-            if self.counts.get(status):
+            if current.get(status):
                 return status
         return "succeeded"
 
@@ -234,6 +243,7 @@ class SweepRecord:
             "spec": self.spec,
             "size": self.size,
             "counts": self.counts,
+            "superseded": self.superseded,
             "status": self.status,
         }
 

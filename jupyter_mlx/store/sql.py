@@ -176,6 +176,7 @@ class SqlRunStore(RunStore):
                         host=new.host,
                         pid=new.pid,
                         queued_at=now,
+                        alive_at=now,
                         cell_timings=[],
                         metrics={},
                         tags=list(new.tags),
@@ -218,11 +219,23 @@ class SqlRunStore(RunStore):
             )
 
     def set_progress(self, run_id: str, cell_index: int, cell_count: int) -> None:
+        import time
+
         with self._write() as conn:
             conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, runs.c.status == "running")
-                .values(current_cell=cell_index, cell_count=cell_count)
+                .values(current_cell=cell_index, cell_count=cell_count, alive_at=time.time())
+            )
+
+    def heartbeat(self, run_ids: list[str], at: float) -> None:
+        if not run_ids:
+            return
+        with self._write() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id.in_(run_ids), runs.c.status.in_(("queued", "running")))
+                .values(alive_at=at)
             )
 
     def _allocate_version(self, conn: sa.Connection, notebook: str) -> tuple[int, int]:
@@ -315,7 +328,7 @@ class SqlRunStore(RunStore):
             updated = conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, runs.c.status == "queued")
-                .values(status="running", started_at=started_at)
+                .values(status="running", started_at=started_at, alive_at=started_at)
             ).rowcount
         if not updated:
             raise MLXError("conflict", f"run {run_id} is not queued")
@@ -403,24 +416,48 @@ class SqlRunStore(RunStore):
     def interrupt_orphans(self, host: str, alive: Callable[[int | None], bool]) -> list[str]:
         import time
 
-        with self._write() as conn:
-            rows = conn.execute(
-                sa.select(runs.c.id, runs.c.pid).where(
-                    runs.c.host == host, runs.c.status.in_(("queued", "running"))
+        with self._read() as conn:  # the usual answer is "none": no write lock for it
+            owners = conn.execute(
+                sa.select(runs.c.pid)
+                .where(runs.c.host == host, runs.c.status.in_(("queued", "running")))
+                .distinct()
+            ).scalars().all()
+        dead = {pid for pid in owners if not alive(pid)}  # a few processes, however many runs
+        if not dead:
+            return []
+        now = time.time()
+        owner = runs.c.pid.in_([pid for pid in dead if pid is not None])
+        if None in dead:
+            owner = sa.or_(owner, runs.c.pid.is_(None))
+        with self._write() as conn:  # re-read under the lock: a run may have finished meanwhile
+            orphans = conn.execute(
+                sa.select(runs.c.id, runs.c.pid, runs.c.queued_at, runs.c.started_at, runs.c.alive_at).where(
+                    runs.c.host == host, runs.c.status.in_(("queued", "running")), owner
                 )
             ).all()
-            orphans = [row.id for row in rows if not alive(row.pid)]
+            # the last sign of life of a process: the latest of its open runs' (one beat names a few)
+            last_seen: dict[int | None, float] = {}
+            for row in orphans:
+                if row.alive_at is not None:
+                    last_seen[row.pid] = max(row.alive_at, last_seen.get(row.pid, row.alive_at))
             if orphans:
                 conn.execute(
-                    runs.update()
-                    .where(runs.c.id.in_(orphans))
-                    .values(
+                    runs.update().where(runs.c.id == sa.bindparam("run_id")).values(
                         status="interrupted",
-                        finished_at=time.time(),
-                        error=asdict(RunError("Interrupted", "the process running it ended")),
-                    )
+                        finished_at=sa.bindparam("end"),
+                        error=sa.bindparam("cause"),
+                    ),
+                    [
+                        {
+                            "run_id": row.id,
+                            # a process of an older version wrote none: now
+                            "end": max(last_seen.get(row.pid, now), row.started_at or row.queued_at),
+                            "cause": asdict(RunError("Interrupted", f"the process running it (pid {row.pid} on {host}) ended")),
+                        }
+                        for row in orphans
+                    ],
                 )
-        return orphans
+        return [row.id for row in orphans]
 
     # -- reads --------------------------------------------------------------------------
     def _select_runs(self) -> sa.Select:
@@ -546,15 +583,30 @@ class SqlRunStore(RunStore):
         with self._read() as conn:
             rows = conn.execute(query).all()
             counts: dict[str, dict[str, int]] = {row.id: {} for row in rows}
+            superseded: dict[str, dict[str, int]] = {row.id: {} for row in rows}
             if rows:
+                in_sweeps = runs.c.sweep_id.in_(list(counts))
                 for sweep_id, status, count in conn.execute(
                     sa.select(runs.c.sweep_id, runs.c.status, sa.func.count())
-                    .where(runs.c.sweep_id.in_(list(counts)))
+                    .where(in_sweeps)
                     .group_by(runs.c.sweep_id, runs.c.status)
                 ):
                     counts[sweep_id][status] = count
+                # a re-queued run's child is in its sweep: the runs some run of the sweep repeats
+                child = runs.alias("child")
+                parents = sa.select(child.c.parent_id).where(
+                    child.c.sweep_id.in_(list(counts)), child.c.parent_id.is_not(None)
+                )
+                for sweep_id, status, count in conn.execute(
+                    sa.select(runs.c.sweep_id, runs.c.status, sa.func.count())
+                    .where(in_sweeps, runs.c.id.in_(parents))
+                    .group_by(runs.c.sweep_id, runs.c.status)
+                ):
+                    superseded[sweep_id][status] = count
         return [
-            SweepRecord(row.id, row.path, row.created_at, row.backend, row.spec, row.size, counts[row.id])
+            SweepRecord(
+                row.id, row.path, row.created_at, row.backend, row.spec, row.size, counts[row.id], superseded[row.id]
+            )
             for row in rows
         ]
 

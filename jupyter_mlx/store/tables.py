@@ -51,10 +51,13 @@ runs = sa.Table(
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("current_cell", sa.Integer, nullable=True),
     sa.Column("cell_count", sa.Integer, nullable=True),
+    # when the process running it was last seen alive (queued, started, progress, heartbeat)
+    sa.Column("alive_at", sa.Float, nullable=True),
     sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
     sa.Index("ix_runs_queued_at", "queued_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_sweep_id", "sweep_id"),
+    sa.Index("ix_runs_parent_id", "parent_id"),
 )
 
 sweeps = sa.Table(
