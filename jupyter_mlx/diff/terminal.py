@@ -50,9 +50,20 @@ def _parameters(rows: list[dict[str, Any]], show_identical: bool) -> list[str]:
     width = max(len(r["name"]) for r in shown)
     lines = ["", "parameters:"]
     for row in shown:
-        lines.append(f"  {row['name']:<{width}}  {_value(row['a'])} -> {_value(row['b'])}"
+        a, b = (_parameter_value(row[side], row.get(f"origin_{side}")) for side in ("a", "b"))
+        lines.append(f"  {row['name']:<{width}}  {a} -> {b}"
                      + ("" if row["status"] in ("same", "changed") else f"  ({row['status']})"))
     return lines
+
+
+_ORIGIN_NOTES = {"default": " (default)", "expression": " (default expression)"}
+
+
+def _parameter_value(value: Any, origin: str | None) -> str:
+    """``100 (default)``, ``200`` (set by the run), ``np.arange(3) (default expression)``; ``-``: absent."""
+    if origin is None:
+        return "-"
+    return ("None" if value is None else _value(value)) + _ORIGIN_NOTES.get(origin, "")
 
 
 def _metrics(rows: list[dict[str, Any]], show_identical: bool) -> list[str]:

@@ -30,7 +30,8 @@ def served_code(service: "RunService", target: str, base: Path | None = None) ->
     if names_a_run(target):
         run = service.get_run(target, base)
         notebook = json.loads(service.store.source_notebook(run.id))
-        return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.parameters))
+        # the overrides only, as papermill injects them: defaults stay the notebook's own code
+        return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.overrides))
     name = service.project.notebook_path(target, base)
     _, notebook = service.project.read_notebook(name)
     return ServedCode(name, None, None, code_cells(notebook, {}))
