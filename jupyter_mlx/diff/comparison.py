@@ -284,7 +284,10 @@ def metric_problem(metric: dict[str, Any]) -> str:
     if metric["judgement"] == REMOVED:
         return f"{name}: gone (was {metric['a']:g})"
     if metric["a"] == metric["b"]:
-        return f"{name}: same final value, different series"
+        from .series import describe_changed_steps
+
+        where = describe_changed_steps(metric["series"] or {})
+        return f"{name}: same final value, series changed" + (f" at {where}" if where else "")
     rel = metric["rel_change"]
     change = f" ({rel:+.2%})" if rel is not None else ""
     return (f"{name}: {metric['a']:g} -> {metric['b']:g}{change}, beyond rtol={metric['threshold']['rtol']:g}, "

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .series import metric_verdict
+
 MAX_DIFF_LINES = 12  # per output or source, in the terminal (the HTML report shows everything)
 _JUDGED_ORDER = ("identical", "within_tolerance", "changed", "added", "removed", "ignored")
 
@@ -78,10 +80,8 @@ def _metrics(rows: list[dict[str, Any]], show_identical: bool) -> list[str]:
             change = f"  {row['abs_change']:+.4g}"
             if row["rel_change"] is not None:
                 change += f" ({row['rel_change']:+.2%})"
-        series = row.get("series")
-        steps = f"  [{series['steps_a']} vs {series['steps_b']} steps]" if series else ""
         lines.append(f"  {row['name']:<{width}}  {_value(row['a'])} -> {_value(row['b'])}{change}"
-                     f"  {row['judgement'].replace('_', ' ')}{steps}")
+                     f"  {metric_verdict(row)}")
     return lines
 
 
