@@ -76,8 +76,8 @@ def _step_ranges(logged: list[int], chosen: set[int]) -> list[list[int]]:
 
 def describe_changed_steps(detail: dict[str, Any]) -> str | None:
     """``steps 1, 3 (of 5)``; ranges and many: ``steps 0-499, 601, 700-899 (701 of 1000)``, past
-    ``MAX_SHOWN_RANGES`` ranges ending in ``…``. None when no step makes the verdict or the
-    series is in one run only."""
+    ``MAX_SHOWN_RANGES`` ranges ending in ``…``; ``all 5 steps``. None when no step makes the
+    verdict or the series is in one run only."""
     ranges = detail.get("changed_steps") or []
     if not ranges or not detail.get("steps_a") or not detail.get("steps_b"):
         return None
@@ -85,8 +85,10 @@ def describe_changed_steps(detail: dict[str, Any]) -> str | None:
     pieces = [str(first) if first == last else f"{first}-{last}" for first, last in ranges[:MAX_SHOWN_RANGES]]
     if len(ranges) > MAX_SHOWN_RANGES:
         pieces.append("…")
-    plain = len(pieces) == count  # every changed step written out: "of N" says it all
     noun = "step" if detail.get("aligned_by", "step") == "step" else "position"
+    if count == total and count > 1:
+        return f"all {total} {noun}s"
+    plain = len(pieces) == count  # every changed step written out: "of N" says it all
     return f"{noun}{'' if count == 1 else 's'} {', '.join(pieces)} ({'of' if plain else f'{count} of'} {total})"
 
 

@@ -245,8 +245,8 @@ const MAX_SHOWN_RANGES = 8;
 
 /**
  * Where a series changed, as the terminal and the HTML report say it: `steps 1, 3 (of 5)`,
- * `steps 0-499, 601 (501 of 1000)`, ending in `…` past a few ranges; empty when no step makes
- * the verdict or the series is in one run only.
+ * `steps 0-499, 601 (501 of 1000)`, ending in `…` past a few ranges, `all 5 steps`; empty when
+ * no step makes the verdict or the series is in one run only.
  */
 export function describeChangedSteps(series: SeriesDetail): string {
   const ranges = series.changed_steps ?? [];
@@ -261,6 +261,9 @@ export function describeChangedSteps(series: SeriesDetail): string {
     pieces.push('…');
   }
   const noun = series.aligned_by === 'position' ? 'position' : 'step';
+  if (count === series.steps_compared && count > 1) {
+    return `all ${count} ${noun}s`;
+  }
   const of = pieces.length === count ? 'of' : `${count} of`;
   return `${noun}${count === 1 ? '' : 's'} ${pieces.join(', ')} (${of} ${series.steps_compared})`;
 }

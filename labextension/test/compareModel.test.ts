@@ -80,6 +80,10 @@ test('a series that changed while its last value did not says at which steps', (
     describeChangedSteps({ ...many, aligned_by: 'position', changed_steps: [[0, 0]], changed_steps_count: 1, steps_compared: 2 }),
     'position 0 (of 2)'
   );
+  assert.equal(
+    describeChangedSteps({ ...many, changed_steps: [[0, 999]], changed_steps_count: 1000 }),
+    'all 1000 steps'
+  );
 });
 
 test('formatChange signs and percentages', () => {
