@@ -84,6 +84,9 @@ def test_a_default_against_an_override_is_a_change_not_a_removal(project, monkey
     assert rows["max_iter"] == {"name": "max_iter", "a": 200, "b": 100, "status": "changed",
                                 "origin_a": "override", "origin_b": "default"}
     assert rows["scale"]["status"] == "same" and rows["scale"]["origin_a"] == "expression"
+    cli(project, monkeypatch, capsys, "diff", "train.ipynb@v1", "train.ipynb@v2", "--html", "report.html")
+    report = (project / "report.html").read_text()
+    assert '<td class="val">100 <span class="muted small">default</span></td>' in report
     assert cli(project, monkeypatch, capsys, "baseline", "train.ipynb@v1")[0] == 0
     status, out = cli(project, monkeypatch, capsys, "check", "train.ipynb@v2")
     assert "parameters:\n  max_iter  200 -> 100 (default)\n" in out
