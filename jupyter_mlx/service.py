@@ -151,7 +151,8 @@ class RunService:
         """Check everything about a request before anything is recorded."""
         name = self.project.notebook_path(notebook, base)
         source, parsed = self.project.read_notebook(name)
-        resolved = [effective_parameters(parsed, resolve_parameters(parsed, dict(p or {}))) for p in parameter_sets]
+        resolved = [effective_parameters(parsed, resolve_parameters(parsed, dict(p or {})))
+                    for p in parameter_sets]
         for value in (cell_timeout, run_timeout):
             if value is not None and value < 0:
                 raise MLXError("invalid_request", f"timeouts must be 0 (no limit) or more, not {value}")
