@@ -18,6 +18,17 @@ def format_pairs(values: dict[str, Any]) -> str:
     return " ".join(f"{name}={_value(value)}" for name, value in values.items())
 
 
+def format_parameters(run: dict[str, Any]) -> str:
+    """Every parameter's value, then which the run set: ``C=5 max_iter=100 seed=0  (set: C)``;
+    a default expression is its source text, named after ``expression:``."""
+    values = format_pairs(run["parameters"]) or "-"
+    notes = [f"set: {', '.join(run['overridden'])}" if run.get("overridden") else "all defaults"]
+    if run.get("expressions"):
+        notes.append(f"{'expression' if len(run['expressions']) == 1 else 'expressions'}: "
+                     f"{', '.join(run['expressions'])}")
+    return f"{values}  ({'; '.join(notes)})" if run["parameters"] else values
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -104,7 +115,7 @@ def format_details(details: dict[str, Any]) -> str:
         f"run        {details['ref']}",
         f"id         {details['id']}",
         f"status     {details['status']}",
-        f"parameters {format_pairs(details['parameters']) or '(defaults)'}",
+        f"parameters {format_parameters(details)}",
         f"metrics    {format_pairs(details['metrics']) or '-'}",
         f"tags       {', '.join(details['tags']) or '-'}",
         f"queued     {details['queued_at']}",

@@ -21,7 +21,7 @@ from .events import EventBus
 from .execute.backends import BackendChoice, choose_backend, create_executor
 from .execute.executor import CancelToken, Executor
 from .execute.local import LocalExecutor
-from .execute.parameters import resolve_parameters
+from .execute.parameters import EffectiveParameters, effective_parameters, resolve_parameters
 from .execute.runner import ProgressCallback, RunResult, RunTask, execute_run, kernel_name_of
 from .liveness import ORPHAN_CHECK_SECONDS, Heartbeat, Periodic
 from .metrics import read_metrics
@@ -68,11 +68,12 @@ class PreparedRun:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A checked request, not yet recorded: the notebook, its snapshot and the parameter sets."""
+    """A checked request, not yet recorded: the notebook, its snapshot and the parameter sets
+    (each the effective value of every parameter, and the names the request set)."""
 
     notebook: str
     source: bytes
-    parameter_sets: list[dict[str, Any]]
+    parameter_sets: list[EffectiveParameters]
     cwd: Path
     kernel_name: str
     cell_timeout: float
@@ -172,7 +173,8 @@ class RunService:
         """Check everything about a request before anything is recorded."""
         name = self.project.notebook_path(notebook, base)
         source, parsed = self.project.read_notebook(name)
-        resolved = [resolve_parameters(parsed, dict(p or {})) for p in parameter_sets]
+        resolved = [effective_parameters(parsed, resolve_parameters(parsed, dict(p or {})))
+                    for p in parameter_sets]
         for value in (cell_timeout, run_timeout):
             if value is not None and value < 0:
                 raise MLXError("invalid_request", f"timeouts must be 0 (no limit) or more, not {value}")
@@ -202,7 +204,9 @@ class RunService:
             NewRun(
                 notebook=plan.notebook,
                 source=plan.source,
-                parameters=parameters,
+                parameters=parameters.values,
+                overridden=parameters.overridden,
+                expressions=parameters.expressions,
                 tags=list(tags) if parents is None else list(parents[i].tags),
                 backend=backend.name,
                 host=socket.gethostname(),
@@ -222,7 +226,7 @@ class RunService:
                 RunTask(
                     notebook=plan.notebook,
                     source=plan.source,
-                    parameters=record.parameters,
+                    parameters=record.overrides,  # papermill injects what was set, never a default
                     cwd=plan.cwd,
                     kernel_name=plan.kernel_name,
                     cell_timeout=plan.cell_timeout,
@@ -482,7 +486,8 @@ class RunService:
             plan = _Plan(
                 notebook=notebook,
                 source=source,
-                parameter_sets=[dict(r.parameters) for r in group],
+                parameter_sets=[EffectiveParameters(dict(r.parameters), list(r.overridden), list(r.expressions))
+                                for r in group],
                 cwd=folder if folder.is_dir() else self.project.root,
                 kernel_name=kernel_name_of(parsed, self.config.kernel_name),
                 cell_timeout=self.config.cell_timeout,
@@ -670,13 +675,15 @@ class RunService:
 
     def launch_form(self, notebook: str, base: Path | None = None) -> dict[str, Any]:
         """What a launch form needs: the notebook's parameters (name, type, default, the comment as
-        help) and the backends this server can use (gateway and dask where configured)."""
+        help; ``expression``: the source text of a default that is not a JSON literal, whose
+        ``default`` is then null) and the backends this server can use (gateway and dask where configured)."""
         from .execute.parameters import declared_parameters
 
         name = self.project.notebook_path(notebook, base)
         _, nb = self.project.read_notebook(name)
         parameters = [
-            {"name": p.name, "type": p.type_name, "default": _json_value(p.default), "help": p.help}
+            {"name": p.name, "type": p.type_name, "default": None if p.expression is not None else p.default,
+             "expression": p.expression, "help": p.help}
             for p in declared_parameters(nb).values()
         ]
         backends = [{"name": "local", "concurrency": self.config.concurrency or os.cpu_count() or 1}]
@@ -696,7 +703,8 @@ class RunService:
         if names_a_run(target):
             run = self.get_run(target, base)
             notebook = json.loads(self.store.source_notebook(run.id))
-            return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.parameters))
+            # the overrides only, as papermill injects them: defaults stay the notebook's own code
+            return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.overrides))
         name = self.project.notebook_path(target, base)
         _, notebook = self.project.read_notebook(name)
         return ServedCode(name, None, None, code_cells(notebook, {}))
@@ -764,15 +772,6 @@ class RunService:
         run = self.get_run(ref, base)
         against = baseline or self.baseline(run.notebook).ref
         return self.compare(against, run.ref, overrides, base)
-
-
-def _json_value(value: Any) -> Any:
-    """A default as JSON: literals as they are, anything else (an expression) as its text."""
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return None
 
 
 def _outcome(result: RunResult, environment: Environment | None) -> RunOutcome:

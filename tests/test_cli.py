@@ -38,7 +38,9 @@ def test_run_prints_one_line_and_the_failed_run_its_error(project, monkeypatch, 
     status, out, err = run_cli(project, monkeypatch, capsys, "run", "tiny.ipynb", "-p", "x", "5", "--json")
     assert status == 0
     run = json.loads(out)
-    assert run["ref"] == "tiny.ipynb@v3" and run["parameters"] == {"x": 5} and run["metrics"]["score"] == 10.0
+    assert run["ref"] == "tiny.ipynb@v3" and run["metrics"]["score"] == 10.0
+    # every parameter's value (label kept its default), and which ones the run set
+    assert run["parameters"] == {"x": 5, "label": "a"} and run["overridden"] == ["x"] and run["expressions"] == []
     status, out, err = run_cli(project, monkeypatch, capsys, "show", "failing.ipynb@v1")
     assert status == 0
     assert "status     failed" in out and "ValueError in cell 4: bad n=7"  # cells count from 1, as in JupyterLab in out

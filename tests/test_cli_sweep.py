@@ -69,7 +69,8 @@ def test_sweep_takes_an_explicit_list_of_parameter_sets(project, capsys, suffix)
     status, out, err = cli(capsys, "sweep", "tiny.ipynb", "--params-file", str(path), "--json")
     assert status == 0, err
     body = json.loads(out)
-    assert [r["parameters"] for r in body["runs"]] == sets
+    assert [r["parameters"] for r in body["runs"]] == [{"x": 4, "label": "a"}, {"x": 5, "label": "z"}]
+    assert [r["overridden"] for r in body["runs"]] == [["x"], ["x", "label"]]
     assert body["sweep"]["spec"] == {"list": sets} and body["sweep"]["status"] == "succeeded"
 
 

@@ -177,7 +177,8 @@ async def test_rest_baseline_and_check(jp_fetch):
 
 async def test_rest_runs_table_and_chart(jp_fetch):
     table = await get_json(jp_fetch, "table", notebook="tiny.ipynb")
-    assert table["parameters"] == ["x"] and table["varying"] == ["x"]  # the parameters the runs set
+    assert table["parameters"] == ["x", "label"] and table["varying"] == ["x"]  # defaults are values too
+    assert [row["parameters"]["label"] for row in table["rows"]] == ["a", "a", "a"]
     assert [row["parameters"]["x"] for row in table["rows"]] == [5, 2, 2]
     assert table["rows"][0]["metrics"]["score"] == 10
     response = await jp_fetch("mlx", "table", "chart", params={"notebook": "tiny.ipynb", "metric": "score"})

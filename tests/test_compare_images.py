@@ -13,7 +13,13 @@ from PIL import Image, PngImagePlugin
 from jupyter_mlx.diff import images
 from jupyter_mlx.diff.images import compare_images
 from jupyter_mlx.diff.options import CompareOptions
-from jupyter_mlx.diff.series import compare_series, overlay_chart
+from jupyter_mlx.diff.series import (
+    MAX_LISTED_RANGES,
+    compare_series,
+    describe_changed_steps,
+    metric_verdict,
+    overlay_chart,
+)
 
 OPTIONS = CompareOptions()
 
@@ -254,6 +260,7 @@ def test_series_identical():
     assert judged.detail == {
         "name": "loss", "steps_a": 10, "steps_b": 10, "steps_only_in_a": 0, "steps_only_in_b": 0,
         "max_abs_diff": 0.0, "max_rel_diff": 0.0, "first_difference_step": None, "last_a": 0.1, "last_b": 0.1,
+        "aligned_by": "step", "steps_compared": 10, "changed_steps": [], "changed_steps_count": 0,
     }
 
 
@@ -272,6 +279,74 @@ def test_series_changed():
     assert judged.detail["max_abs_diff"] == pytest.approx(1e-2)
     assert judged.detail["first_difference_step"] == 6
     assert judged.detail["last_b"] == pytest.approx(0.11)
+    assert judged.detail["changed_steps"] == [[6, 9]] and judged.detail["changed_steps_count"] == 4
+    assert describe_changed_steps(judged.detail) == "steps 6-9 (4 of 10)"
+
+
+def test_a_series_that_changed_while_its_last_value_did_not_says_where():
+    a = [(1, 0.5), (2, 0.6), (3, 0.7), (4, 0.8), (5, 0.851852)]
+    b = [(1, 0.4), (2, 0.6), (3, 0.75), (4, 0.8), (5, 0.851852)]
+    judged = compare_series("learning_curve", a, b, 1e-9, 1e-12)
+    assert judged.judgement == "changed" and judged.detail["last_a"] == judged.detail["last_b"]
+    assert judged.detail["changed_steps"] == [[1, 1], [3, 3]] and judged.detail["steps_compared"] == 5
+    assert describe_changed_steps(judged.detail) == "steps 1, 3 (of 5)"
+    row = {"judgement": "changed", "series": judged.detail}
+    assert metric_verdict(row) == "changed at steps 1, 3 (of 5)"
+    one = compare_series("x", a, [*b[:2], (3, 0.7), *b[3:]], 1e-9, 1e-12).detail
+    assert describe_changed_steps(one) == "step 1 (of 5)"
+    noisy = compare_series("x", a, [(s, v * (1 + 1e-12)) for s, v in a], 1e-9, 1e-12)
+    assert metric_verdict({"judgement": noisy.judgement, "series": noisy.detail}) == \
+        "within tolerance, differs at all 5 steps"
+    assert metric_verdict({"judgement": "identical", "series": compare_series("x", a, a, 0, 0).detail}) == \
+        "identical  [5 vs 5 steps]"
+
+
+def test_the_terminal_the_report_and_the_json_say_which_steps_changed():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from jupyter_mlx.diff.comparison import compare_sides
+    from jupyter_mlx.diff.report import report_html
+    from jupyter_mlx.diff.sides import Side
+    from jupyter_mlx.diff.terminal import format_comparison
+    from jupyter_mlx.metrics import Metric
+
+    curve_a = [0.5, 0.6, 0.7, 0.8, 0.851852]
+    curve_b = [0.4, 0.6, 0.75, 0.8, 0.851852]
+    notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    sides = [Side(label, f"{label}.ipynb", "file", notebook, metrics=[Metric("learning_curve", v, step)
+                                                                       for step, v in enumerate(curve, start=1)])
+             for label, curve in (("A", curve_a), ("B", curve_b))]
+    comparison = compare_sides(*sides)
+    data = comparison.to_json()
+    schema = json.loads((Path(__file__).parent.parent / "jupyter_mlx" / "diff" / "comparison.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    series = data["metrics"][0]["series"]
+    assert series["changed_steps"] == [[1, 1], [3, 3]] and series["changed_steps_count"] == 2
+    text = format_comparison(data)
+    assert "learning_curve  0.851852 -> 0.851852  +0 (+0.00%)  changed at steps 1, 3 (of 5)\n" in text
+    assert "metric learning_curve: same final value, series changed at steps 1, 3 (of 5)" in text
+    assert "changed at steps 1, 3 (of 5)" in report_html(comparison)
+
+
+def test_many_changed_steps_are_ranges_abbreviated_past_a_few():
+    a = [(step, 1.0) for step in range(1000)]
+    b = [(step, 2.0 if step < 500 or step == 601 or 700 <= step < 900 else 1.0) for step in range(1000)]
+    detail = compare_series("loss", a, b, 1e-9, 1e-12).detail
+    assert detail["changed_steps"] == [[0, 499], [601, 601], [700, 899]] and detail["changed_steps_count"] == 701
+    assert describe_changed_steps(detail) == "steps 0-499, 601, 700-899 (701 of 1000)"
+    every_tenth = [(step * 10, 1.0) for step in range(100)]  # ranges follow the logged steps
+    moved = [(step, 2.0 if step < 300 or step % 200 == 0 else 1.0) for step, _ in every_tenth]
+    detail = compare_series("loss", every_tenth, moved, 1e-9, 1e-12).detail
+    assert describe_changed_steps(detail) == "steps 0-290, 400, 600, 800 (33 of 100)"
+    alternating = [(step, 2.0 if step % 2 else 1.0) for step in range(1000)]
+    detail = compare_series("loss", a, alternating, 1e-9, 1e-12).detail
+    assert len(detail["changed_steps"]) == MAX_LISTED_RANGES and detail["changed_steps_count"] == 500
+    assert describe_changed_steps(detail) == "steps 1, 3, 5, 7, 9, 11, 13, 15, … (500 of 1000)"
+    by_position = compare_series("x", [(None, 1.0), (None, 2.0)], [(None, 1.5), (None, 2.0)], 0, 0).detail
+    assert by_position["aligned_by"] == "position" and describe_changed_steps(by_position) == "position 0 (of 2)"
 
 
 def test_series_added_and_removed():

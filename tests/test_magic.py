@@ -82,7 +82,7 @@ def test_sweep_runs_every_combination(recorded: dict[str, Any]) -> None:
     result, out, err = recorded["sweep"]
     assert result.success, err
     assert "2 runs of tiny.ipynb: 2 succeeded" in out
-    assert "v2 succeeded  x=1  -> score=2 loss=0.5" in out and "v3 succeeded  x=2  -> score=4" in out
+    assert "v2 succeeded  x=1 label=a  -> score=2 loss=0.5" in out and "v3 succeeded  x=2 label=a  -> score=4" in out
 
 
 def test_runs_is_a_dataframe_with_parameters_and_metrics_as_columns(recorded: dict[str, Any], shell: Shell) -> None:
@@ -96,6 +96,7 @@ def test_runs_is_a_dataframe_with_parameters_and_metrics_as_columns(recorded: di
     assert dtypes["version"] == "int64" and dtypes["x"] == "int64" and dtypes["score"] == "float64"
     assert dtypes["started_at"] == "datetime64[ns, UTC]" and dtypes["duration"] == "float64"
     assert frame.loc["tiny.ipynb@v1", "label"] == "first" and frame.loc["tiny.ipynb@v2", "score"] == 2.0
+    assert frame.loc["tiny.ipynb@v2", "label"] == "a"  # the default, not NaN
     assert frame["sweep_id"].notna().sum() == 2
     assert "tiny.ipynb@v3" in out and "score" in out  # the table, printed where widgets do not render
 
@@ -104,7 +105,7 @@ def test_diff_shows_the_comparison(recorded: dict[str, Any], shell: Shell) -> No
     result, out, _ = shell.cell("view = %mlx diff tiny.ipynb@v1 tiny.ipynb@v3 -o")
     assert result.success
     assert "A  tiny.ipynb@v1" in out and "B  tiny.ipynb@v3" in out
-    assert "  x      3 -> 2\n  label  first -> -  (removed)" in out
+    assert "  x      3 -> 2\n  label  first -> a (default)\n" in out  # v3 ran with label's default: a value
     view = shell.ip.user_ns["view"]
     assert view.comparison is not None and any("metric score" in line for line in view.unexpected())
     bundle = view._repr_mimebundle_()
@@ -226,7 +227,7 @@ def test_the_magic_uses_the_jupyter_server_of_the_project(server: dict[str, Any]
     handle = shell.ip.user_ns["handle"]
     assert handle.transport.kind == "server" and handle.metrics == {"score": 10.0, "loss": 1 / 6}
     assert handle.notebook.cells[-1].outputs[-1].text == "hello a 5\n"
-    assert [(r["ref"], r["parameters"]) for r in server_runs(server)] == [("sub/tiny.ipynb@v1", {"x": 5})]
+    assert [(r["ref"], r["parameters"]) for r in server_runs(server)] == [("sub/tiny.ipynb@v1", {"x": 5, "label": "a"})]
 
     result, out, err = shell.cell("%mlx sweep tiny.ipynb -p x 1,2")
     assert result.success, err

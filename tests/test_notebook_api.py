@@ -51,7 +51,7 @@ def test_the_api_is_lazy_and_in_process_without_a_server(project: Path) -> None:
 def test_a_run_handle(handles: dict[str, object]) -> None:
     run = handles["run"]
     assert run.ref == "tiny.ipynb@v1" and run.version == 1 and len(run.id) == 32
-    assert run.status == "succeeded" and run.parameters == {"x": 3}
+    assert run.status == "succeeded" and run.parameters == {"x": 3, "label": "a"}
     assert run.metrics == {"score": 6.0, "loss": 0.25}
     notebook = run.notebook
     assert type(notebook).__name__ == "NotebookNode" and notebook.cells[-1].outputs[-1].text == "hello a 3\n"
@@ -77,8 +77,10 @@ def test_runs_is_a_typed_dataframe(handles: dict[str, object]) -> None:
     assert frame.index.name == "ref"
     assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
         "id": "str", "version": "int64", "status": "str", "started_at": "datetime64[ns, UTC]",
-        "duration": "float64", "sweep_id": "str", "x": "int64", "score": "float64", "loss": "float64",
+        "duration": "float64", "sweep_id": "str", "x": "int64", "label": "str", "score": "float64",
+        "loss": "float64",
     }
+    assert frame["label"].tolist() == ["a", "a", "a"]  # a default is a value, not NaN
     assert frame["score"].tolist() == [4.0, 2.0, 6.0] and frame.loc["tiny.ipynb@v1", "id"] == handles["run"].id
     assert list(jupyter_mlx.runs("tiny.ipynb", limit=1).index) == ["tiny.ipynb@v3"]
     assert jupyter_mlx.runs(status="failed").empty

@@ -1,7 +1,7 @@
 import pytest
 
 from jupyter_mlx.errors import MLXError
-from jupyter_mlx.execute.parameters import declared_parameters, resolve_parameters
+from jupyter_mlx.execute.parameters import declared_parameters, effective_parameters, resolve_parameters
 
 from notebooks import code_cell, notebook
 
@@ -56,3 +56,34 @@ def test_parameters_without_a_parameters_cell_is_an_error():
         resolve_parameters(notebook(code_cell("x = 1")), {"x": "2"})
     assert caught.value.code == "no_parameters_cell"
     assert resolve_parameters(notebook(code_cell("x = 1")), {}) == {}
+
+
+# -- the effective value of every parameter (what a run records) ---------------------------------
+def test_a_run_records_every_parameter_the_overrides_and_the_defaults():
+    effective = effective_parameters(NB, resolve_parameters(NB, {"max_iter": "200"}))
+    assert effective.values == {
+        "C": 1.0, "max_iter": 200, "solver": "lbfgs", "verbose": False, "layers": [8, 8], "seed": None,
+        "scale": "math.pi",
+    }
+    assert effective.overridden == ["max_iter"] and effective.overrides == {"max_iter": 200}
+    # a default that is not a literal is its source text, marked as an expression, never evaluated
+    assert effective.expressions == ["scale"]
+    overridden = effective_parameters(NB, {"scale": 2.0})
+    assert overridden.values["scale"] == 2.0 and overridden.expressions == [] and overridden.overrides == {"scale": 2.0}
+
+
+def test_defaults_without_a_json_form_are_recorded_as_their_source_text():
+    nb = notebook(code_cell(
+        "path = os.environ['DATA']\nx = np.arange(3)\nshape = (3, 4)\nkinds = {1, 2}\nbig = 1e999\nn: int",
+        tags=["parameters"]))
+    effective = effective_parameters(nb, {})
+    assert effective.values == {"path": "os.environ['DATA']", "x": "np.arange(3)", "shape": (3, 4),
+                                "kinds": "{1, 2}", "big": "1e999", "n": None}
+    assert effective.expressions == ["path", "x", "kinds", "big"] and effective.overridden == []
+    assert declared_parameters(nb)["x"].expression == "np.arange(3)" and declared_parameters(nb)["shape"].expression is None
+
+
+def test_a_parameters_cell_that_does_not_parse_records_the_overrides_alone():
+    magic = notebook(code_cell("%matplotlib inline\nx = 1", tags=["parameters"]))
+    assert effective_parameters(magic, {}).values == {}
+    assert effective_parameters(notebook(code_cell("x = 1")), {}).values == {}

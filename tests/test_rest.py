@@ -44,7 +44,8 @@ async def test_list_runs_pages_filters_and_describes_runs(jp_fetch):
     assert page["total"] == 3 and page["limit"] == 50 and page["offset"] == 0
     assert [run["ref"] for run in page["runs"]] == ["sub/failing.ipynb@v1", "tiny.ipynb@v2", "tiny.ipynb@v1"]
     tiny = page["runs"][1]
-    assert tiny["status"] == "succeeded" and tiny["parameters"] == {"x": 5}
+    assert tiny["status"] == "succeeded" and tiny["parameters"] == {"x": 5, "label": "a"}
+    assert tiny["overridden"] == ["x"] and tiny["expressions"] == []
     assert tiny["metrics"] == {"score": 10.0, "loss": 1 / 6}
     assert tiny["started_at"].endswith("Z") and tiny["duration"] > 0
 
@@ -112,8 +113,8 @@ async def test_launch_form_describes_the_parameters_and_backends(jp_fetch):
     form = await get_json(jp_fetch, "parameters", notebook="tiny.ipynb")
     assert form["notebook"] == "tiny.ipynb" and form["default_backend"] == "local"
     assert form["parameters"] == [
-        {"name": "x", "type": "int", "default": 1, "help": "the input"},
-        {"name": "label", "type": "str", "default": "a", "help": ""},
+        {"name": "x", "type": "int", "default": 1, "expression": None, "help": "the input"},
+        {"name": "label", "type": "str", "default": "a", "expression": None, "help": ""},
     ]
     assert [b["name"] for b in form["backends"]] == ["local"]
     code, error = await error_of(jp_fetch, "parameters", params={"notebook": "nope.ipynb"})

@@ -86,7 +86,7 @@ async def test_launch_a_run_and_watch_its_progress_as_server_sent_events(jp_fetc
     )
     await asyncio.sleep(0.3)  # subscribed before the run starts
     code, run = await _call(jp_fetch, "POST", "runs", body={"notebook": "tiny.ipynb", "parameters": {"x": 4}, "tags": ["rest"]})
-    assert code == 201 and run["status"] == "queued" and run["parameters"] == {"x": 4}
+    assert code == 201 and run["status"] == "queued" and run["parameters"] == {"x": 4, "label": "a"}
     assert run["backend"] == "local" and run["tags"] == ["rest"]
     (final,) = await _wait_final(jp_fetch, [run["id"]])
     assert final["status"] == "succeeded" and final["metrics"]["score"] == 8.0
@@ -125,7 +125,8 @@ async def test_a_sweep_groups_its_runs_and_lists_them(jp_fetch):
 
     code, body = await _call(jp_fetch, "POST", "sweeps", body={"notebook": "tiny.ipynb", "list": [{"x": 7}, {"label": "z"}]})
     finals = await _wait_final(jp_fetch, [run["id"] for run in body["runs"]])
-    assert [run["parameters"] for run in finals] == [{"x": 7}, {"label": "z"}]
+    assert [run["parameters"] for run in finals] == [{"x": 7, "label": "a"}, {"x": 1, "label": "z"}]
+    assert [run["overridden"] for run in finals] == [["x"], ["label"]]
     assert [run["metrics"]["score"] for run in finals] == [14.0, 2.0]
 
 

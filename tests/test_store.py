@@ -548,3 +548,77 @@ def test_concurrent_finish_and_rm_keep_every_blob_a_run_uses(tmp_path):
         assert _blob_names(tmp_path) == set() and _refs(tmp_path) == {}
     finally:
         store.close()
+
+
+# -- revision 0006: every run records every parameter's effective value ----------------------------
+_PARAMETERS_CELL = {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "outputs": [],
+                    "source": ["C = 1.0  # regularization\n", "max_iter: int = 100\n", "scale = math.pi"]}
+
+
+def _store_at_0004(root: Path) -> dict[str, str]:
+    """A store as jupyter_mlx wrote it at revision 0004: ``parameters`` held the overrides alone."""
+    from jupyter_mlx.store.blobs import BlobStore
+
+    blobs = BlobStore(root / "blobs")
+    train = blobs.put(json.dumps({"cells": [{"cell_type": "markdown", "source": "# t", "metadata": {}},
+                                            _PARAMETERS_CELL], "metadata": {}}).encode())
+    magic = blobs.put(json.dumps({"cells": [{**_PARAMETERS_CELL, "source": "%load_ext x\nn = 1"}]}).encode())
+    lost = content_hash(b"a snapshot whose blob is gone")
+    runs = {"set C": ({"C": 0.5}, train), "defaults": ({}, train), "set scale": ({"scale": 2.0}, train),
+            "magic": ({"n": 3}, magic), "lost": ({"C": 9}, lost)}
+    engine = sa.create_engine(f"sqlite:///{root / 'runs.sqlite'}")
+    with engine.begin() as conn:
+        migrate.upgrade(conn, "0004")
+        conn.execute(sa.text("insert into notebooks values (1, 'train.ipynb', :n)"), {"n": len(runs) + 1})
+        for version, (parameters, source_hash) in enumerate(runs.values(), start=1):
+            conn.execute(sa.text(
+                "insert into runs (id, notebook_id, version, status, parameters, source_hash, backend, host, "
+                "queued_at, cell_timings, metrics, tags) values (:id, 1, :v, 'succeeded', :p, :s, 'local', 'h', "
+                ":v, '[]', '{\"acc\": 0.5}', '[]')"),
+                {"id": f"{version:032x}", "v": version, "p": json.dumps(parameters), "s": source_hash})
+            conn.execute(sa.text("insert into metrics values (:id, 0, 'acc', null, 0.5)"), {"id": f"{version:032x}"})
+    engine.dispose()
+    return {name: f"{version:032x}" for version, name in enumerate(runs, start=1)}
+
+
+def test_a_store_at_revision_0004_gets_every_parameter_from_the_runs_source(tmp_path):
+    ids = _store_at_0004(tmp_path)
+    store = _store(tmp_path)
+    try:
+        run = {name: store.get_run(run_id) for name, run_id in ids.items()}
+        assert run["set C"].parameters == {"C": 0.5, "max_iter": 100, "scale": "math.pi"}
+        assert run["set C"].overridden == ["C"] and run["set C"].expressions == ["scale"]
+        assert run["set C"].overrides == {"C": 0.5}
+        assert run["defaults"].parameters == {"C": 1.0, "max_iter": 100, "scale": "math.pi"}
+        assert run["defaults"].overridden == [] and run["defaults"].overrides == {}
+        assert run["set scale"].parameters["scale"] == 2.0 and run["set scale"].expressions == []
+        # what cannot be read keeps the overrides it had
+        assert run["magic"].parameters == {"n": 3} and run["magic"].overridden == ["n"]
+        assert run["lost"].parameters == {"C": 9} and run["lost"].overridden == ["C"]
+        assert store.metric_history(ids["set C"]) == [Metric("acc", 0.5, None)]  # nothing else touched
+        # a run that used the default now matches a filter on it, and sorts by it
+        page = store.list_runs("train.ipynb", filter="max_iter=100", sort="params.C", order="asc")
+        assert page.total == 3 and page.runs[0].id == ids["set C"]
+        assert {r.id for r in page.runs} == {ids["set C"], ids["defaults"], ids["set scale"]}
+        assert run["defaults"].to_json()["overridden"] == [] and run["set C"].to_json()["expressions"] == ["scale"]
+    finally:
+        store.close()
+
+
+def test_revision_0006_downgrades_to_the_overrides_alone(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
+    ids = _store_at_0004(tmp_path)
+    _store(tmp_path).close()  # upgraded to the head
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+        rows = dict(conn.execute(sa.text("select id, parameters from runs")).all())
+        assert "overridden" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+        assert conn.execute(sa.text("select count(*) from metrics")).scalar() == len(ids)
+    engine.dispose()
+    assert json.loads(rows[ids["set C"]]) == {"C": 0.5} and json.loads(rows[ids["defaults"]]) == {}

@@ -90,7 +90,8 @@ class Comparison:
         """Parameters side by side, a row each (pandas DataFrame)."""
         import pandas as pd
 
-        return pd.DataFrame(self.parameters, columns=["name", "a", "b", "status"]).set_index("name")
+        columns = ["name", "a", "b", "status", "origin_a", "origin_b"]
+        return pd.DataFrame(self.parameters, columns=columns).set_index("name")
 
     def metrics_frame(self) -> Any:
         """Metrics side by side with their change, a row each (pandas DataFrame)."""
@@ -115,7 +116,7 @@ def compare_sides(a: Side, b: Side, options: CompareOptions | None = None) -> Co
         a=a,
         b=b,
         options=options,
-        parameters=diff_parameters(a.parameters, b.parameters),
+        parameters=diff_parameters(a, b),
         metrics=diff_metrics(a.metrics, b.metrics, options, series),
         environment=diff_environment(a, b),
         cells=compare_cells(a.notebook, b.notebook, options),
@@ -124,8 +125,13 @@ def compare_sides(a: Side, b: Side, options: CompareOptions | None = None) -> Co
 
 
 # -- parameters, metrics, environment -----------------------------------------------------------
-def diff_parameters(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every parameter of either side, with ``same``/``changed``/``added``/``removed``."""
+def diff_parameters(side_a: Side, side_b: Side) -> list[dict[str, Any]]:
+    """Every parameter of either side, with ``same``/``changed``/``added``/``removed`` and where
+    each value comes from (``origin_a``/``origin_b``: override, default, expression).
+
+    Both sides hold every parameter's effective value: a default against an override is a
+    change; ``added``/``removed`` means the notebook's parameters cell gained or lost it."""
+    a, b = side_a.parameters, side_b.parameters
     rows = []
     for name in [*a, *(n for n in b if n not in a)]:
         if name not in b:
@@ -134,7 +140,8 @@ def diff_parameters(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]
             status = ADDED
         else:
             status = "same" if _same_value(a[name], b[name]) else CHANGED
-        rows.append({"name": name, "a": a.get(name), "b": b.get(name), "status": status})
+        rows.append({"name": name, "a": a.get(name), "b": b.get(name), "status": status,
+                     "origin_a": side_a.origin(name), "origin_b": side_b.origin(name)})
     return rows
 
 
@@ -257,7 +264,10 @@ def metric_problem(metric: dict[str, Any]) -> str:
     if metric["judgement"] == REMOVED:
         return f"{name}: gone (was {metric['a']:g})"
     if metric["a"] == metric["b"]:
-        return f"{name}: same final value, different series"
+        from .series import describe_changed_steps
+
+        where = describe_changed_steps(metric["series"] or {})
+        return f"{name}: same final value, series changed" + (f" at {where}" if where else "")
     rel = metric["rel_change"]
     change = f" ({rel:+.2%})" if rel is not None else ""
     return (f"{name}: {metric['a']:g} -> {metric['b']:g}{change}, beyond rtol={metric['threshold']['rtol']:g}, "

@@ -227,8 +227,22 @@ def _metric_view(metric: dict[str, Any]) -> dict[str, Any]:
         **metric,
         "a_text": _number(a, digits),
         "b_text": _number(b, digits),
-        "steps": f"{series['steps_a']} vs {series['steps_b']} steps" if series else None,
+        "steps": _series_note(series, metric["judgement"]),
     }
+
+
+def _series_note(series: dict[str, Any] | None, judgement: str) -> str | None:
+    """``changed at steps 1, 3 (of 5)`` for a series that differs, else its step counts."""
+    if not series:
+        return None
+    from .series import describe_changed_steps
+
+    where = describe_changed_steps(series)
+    counts = f"{series['steps_a']} vs {series['steps_b']} steps"
+    if not where:
+        return counts
+    verb = "changed" if judgement == "changed" else "differs"
+    return f"{verb} at {where}" + (f"; {counts}" if series["steps_a"] != series["steps_b"] else "")
 
 
 def _digits(a: Any, b: Any) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MLXError
+from ..execute.parameters import effective_parameters
 from ..metrics import Metric, read_metrics
 from ..store.records import iso
 
@@ -33,6 +34,13 @@ class Side:
     environment: "Environment | None" = None
     run: "RunRecord | None" = None
     path: str | None = None
+    # where each parameter's value comes from: "override" (set by the request), "default" (the
+    # parameters cell's literal) or "expression" (a default's source text); absent: "override"
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def origin(self, name: str) -> str | None:
+        """``override``, ``default`` or ``expression``; None when the side has no such parameter."""
+        return self.origins.get(name, "override") if name in self.parameters else None
 
     def header(self) -> dict[str, Any]:
         """The side's identity for the comparison's header."""
@@ -63,7 +71,8 @@ def is_notebook_file(text: str, base: Path) -> bool:
 
 
 def file_side(label: str, text: str, base: Path) -> Side:
-    """A notebook file: its outputs as they are, its papermill parameters if it has some."""
+    """A notebook file: its outputs as they are; its parameters: those papermill injected, else
+    the defaults of its parameters cell."""
     path = Path(text) if Path(text).is_absolute() else base / text
     try:
         notebook = json.loads(path.read_bytes())
@@ -74,14 +83,22 @@ def file_side(label: str, text: str, base: Path) -> Side:
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise MLXError("invalid_notebook", f"{text} is not a notebook: it has no list of cells")
     papermill = (notebook.get("metadata") or {}).get("papermill") or {}
-    parameters = papermill.get("parameters") if isinstance(papermill.get("parameters"), dict) else {}
-    return Side(label, text, "file", notebook, parameters, read_metrics(notebook), path=text)
+    injected = papermill.get("parameters") if isinstance(papermill.get("parameters"), dict) else {}
+    parameters = effective_parameters(notebook, injected)
+    return Side(label, text, "file", notebook, parameters.values, read_metrics(notebook), path=text,
+                origins=_origins(parameters.values, parameters.overridden, parameters.expressions))
+
+
+def _origins(values: dict[str, Any], overridden: list[str], expressions: list[str]) -> dict[str, str]:
+    return {name: "override" if name in overridden else "expression" if name in expressions else "default"
+            for name in values}
 
 
 def run_side(label: str, run: "RunRecord", notebook: dict[str, Any], metrics: list[Metric],
              environment: "Environment | None") -> Side:
     """A stored run: its executed notebook, metrics and environment as loaded from the store."""
-    return Side(label, run.ref, "run", notebook, dict(run.parameters), metrics, environment, run)
+    return Side(label, run.ref, "run", notebook, dict(run.parameters), metrics, environment, run,
+                origins=_origins(run.parameters, run.overridden, run.expressions))
 
 
 def require_finished(run: "RunRecord") -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .series import metric_verdict
+
 MAX_DIFF_LINES = 12  # per output or source, in the terminal (the HTML report shows everything)
 _JUDGED_ORDER = ("identical", "within_tolerance", "changed", "added", "removed", "ignored")
 
@@ -50,9 +52,20 @@ def _parameters(rows: list[dict[str, Any]], show_identical: bool) -> list[str]:
     width = max(len(r["name"]) for r in shown)
     lines = ["", "parameters:"]
     for row in shown:
-        lines.append(f"  {row['name']:<{width}}  {_value(row['a'])} -> {_value(row['b'])}"
+        a, b = (_parameter_value(row[side], row.get(f"origin_{side}")) for side in ("a", "b"))
+        lines.append(f"  {row['name']:<{width}}  {a} -> {b}"
                      + ("" if row["status"] in ("same", "changed") else f"  ({row['status']})"))
     return lines
+
+
+_ORIGIN_NOTES = {"default": " (default)", "expression": " (default expression)"}
+
+
+def _parameter_value(value: Any, origin: str | None) -> str:
+    """``100 (default)``, ``200`` (set by the run), ``np.arange(3) (default expression)``; ``-``: absent."""
+    if origin is None:
+        return "-"
+    return ("None" if value is None else _value(value)) + _ORIGIN_NOTES.get(origin, "")
 
 
 def _metrics(rows: list[dict[str, Any]], show_identical: bool) -> list[str]:
@@ -67,10 +80,8 @@ def _metrics(rows: list[dict[str, Any]], show_identical: bool) -> list[str]:
             change = f"  {row['abs_change']:+.4g}"
             if row["rel_change"] is not None:
                 change += f" ({row['rel_change']:+.2%})"
-        series = row.get("series")
-        steps = f"  [{series['steps_a']} vs {series['steps_b']} steps]" if series else ""
         lines.append(f"  {row['name']:<{width}}  {_value(row['a'])} -> {_value(row['b'])}{change}"
-                     f"  {row['judgement'].replace('_', ' ')}{steps}")
+                     f"  {metric_verdict(row)}")
     return lines
 
 

@@ -1,4 +1,5 @@
-"""The notebook's ``parameters`` cell: what can be set, and converting given values to its types."""
+"""The notebook's ``parameters`` cell: what can be set, converting given values to its types, and
+the effective value of every parameter a run used (the defaults, overridden by the request)."""
 from __future__ import annotations
 
 import ast
@@ -20,6 +21,28 @@ class Parameter:
     default: Any
     type_name: str
     help: str = ""
+    expression: str | None = None  # the default's source text when it is not a JSON literal
+
+    @property
+    def recorded_default(self) -> Any:
+        """The default as a run records it: its JSON value, or its source text for an expression."""
+        return self.default if self.expression is None else self.expression
+
+
+@dataclass(frozen=True)
+class EffectiveParameters:
+    """Every parameter a run uses: ``values`` (the parameters cell's order, then the rest),
+    ``overridden`` (the names the request set; papermill injects only these) and ``expressions``
+    (the names whose value is a default's source text, e.g. ``np.arange(3)``: not evaluated)."""
+
+    values: dict[str, Any]
+    overridden: list[str]
+    expressions: list[str]
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The values the request set: what is injected into the notebook."""
+        return {name: self.values[name] for name in self.overridden}
 
 
 def parameters_cell_index(notebook: dict[str, Any]) -> int | None:
@@ -44,6 +67,15 @@ def _literal(node: ast.expr | None) -> Any:
 
 
 _UNEVALUATED = object()
+
+
+def _json_literal(value: Any) -> bool:
+    """Whether ``value`` is recorded as it is: it has a strict JSON form (no NaN, no set, no bytes)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _type_name(default: Any, annotation: ast.expr | None) -> str:
@@ -78,13 +110,31 @@ def declared_parameters(notebook: dict[str, Any]) -> dict[str, Parameter]:
         default = _literal(value)
         line = lines[node.lineno - 1]
         comment = line.split("#", 1)[1].strip() if "#" in line[node.end_col_offset or 0 :] else ""
+        literal = default is not _UNEVALUATED and _json_literal(default)
         found[target.id] = Parameter(
             target.id,
             None if default is _UNEVALUATED else default,
             _type_name(default, annotation),
             comment,
+            None if literal else (ast.get_source_segment(source, value) if value is not None else None),
         )
     return found
+
+
+def effective_parameters(notebook: dict[str, Any], overrides: dict[str, Any]) -> EffectiveParameters:
+    """The value of every parameter of the parameters cell for a run given ``overrides``
+    (already resolved): the overrides, else the defaults (an expression: its source text).
+
+    A parameters cell that does not parse (IPython magics, say) records the overrides alone:
+    the run still happens, as papermill would run it."""
+    try:
+        declared = declared_parameters(notebook)
+    except MLXError:
+        declared = {}
+    values = {name: p.recorded_default for name, p in declared.items()}
+    values.update(overrides)
+    expressions = [name for name, p in declared.items() if p.expression is not None and name not in overrides]
+    return EffectiveParameters(values, list(overrides), expressions)
 
 
 def _convert_text(text: str, type_name: str) -> Any:

@@ -68,7 +68,12 @@ SCHEMAS: dict[str, Any] = {
             "version": {"type": "integer"},
             "ref": {"type": "string", "example": "train.ipynb@v3"},
             "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]},
-            "parameters": {"type": "object"},
+            "parameters": {"type": "object", "description": "every parameter's effective value: the overrides, "
+                           "else the notebook's default (a default expression: its source text)"},
+            "overridden": {"type": "array", "items": {"type": "string"},
+                           "description": "the parameters the request set (the others are defaults)"},
+            "expressions": {"type": "array", "items": {"type": "string"},
+                            "description": "the parameters whose value is a default expression's source text"},
             "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
             "tags": {"type": "array", "items": {"type": "string"}},
             "queued_at": {"type": "string", "format": "date-time"},
@@ -315,7 +320,9 @@ def operations() -> list[Operation]:
                   responses={200: _json({"type": "object", "properties": {
                       "notebook": {"type": "string"},
                       "parameters": {"type": "array", "items": {"type": "object", "properties": {
-                          "name": {"type": "string"}, "type": {"type": "string"}, "default": {}, "help": {"type": "string"}}}},
+                          "name": {"type": "string"}, "type": {"type": "string"}, "default": {}, "help": {"type": "string"},
+                          "expression": {"type": "string", "nullable": True,
+                                         "description": "a default that is not a JSON literal, as source text"}}}},
                       "backends": {"type": "array", "items": {"type": "object"}},
                       "default_backend": {"type": "string"}}}, "the form"), **_errors(400, 404)}),
         Operation("/mlx/compare", "get", "Compare two runs (or two notebooks of the project): parameters, metrics, "

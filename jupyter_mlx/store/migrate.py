@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..errors import MLXError
 
 # Revisions this code knows, oldest first; the last is the head. A test checks it against alembic.
-REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 HEAD = REVISIONS[-1]
 
 
@@ -31,12 +32,15 @@ def check_revision(revision: str | None, url: str) -> bool:
     return False
 
 
-def upgrade(conn: sa.Connection, revision: str = "head") -> None:
-    """Bring the schema to the head (or ``revision``) on ``conn`` (inside the caller's transaction)."""
+def upgrade(conn: sa.Connection, revision: str = "head", blobs: Any = None) -> None:
+    """Bring the schema to the head (or ``revision``) on ``conn`` (inside the caller's transaction).
+
+    ``blobs``: the store's ``BlobStore``, for migrations that read stored notebooks (0006)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.attributes["connection"] = conn
+    config.attributes["blobs"] = blobs
     command.upgrade(config, revision)

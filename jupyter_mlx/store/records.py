@@ -63,6 +63,10 @@ class NewRun:
     git_dirty: bool | None = None
     sweep_id: str | None = None
     parent_id: str | None = None
+    # the names ``parameters`` holds because the request set them (None: all of them), and those
+    # whose value is the source text of a default expression (see execute.parameters)
+    overridden: list[str] | None = None
+    expressions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class RunRecord:
     notebook: str
     version: int
     status: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any]  # every parameter's effective value (see ``overridden``)
     source_hash: str
     notebook_hash: str | None
     git_commit: str | None
@@ -121,10 +125,17 @@ class RunRecord:
     cancel_requested: bool = False
     current_cell: int | None = None  # 0-based index of the cell running now
     cell_count: int | None = None
+    overridden: list[str] = field(default_factory=list)  # parameters the request set; others: defaults
+    expressions: list[str] = field(default_factory=list)  # parameters recorded as a default's source text
 
     @property
     def ref(self) -> str:
         return f"{self.notebook}@v{self.version}"
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The parameter values the request set: what papermill injects to run it again."""
+        return {name: self.parameters[name] for name in self.overridden if name in self.parameters}
 
     @property
     def duration(self) -> float | None:
@@ -141,6 +152,8 @@ class RunRecord:
             "ref": self.ref,
             "status": self.status,
             "parameters": self.parameters,
+            "overridden": self.overridden,
+            "expressions": self.expressions,
             "metrics": self.metrics,
             "tags": self.tags,
             "queued_at": iso(self.queued_at),

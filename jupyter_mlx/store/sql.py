@@ -132,7 +132,7 @@ class SqlRunStore(RunStore):
                     return
             with self._write() as conn:  # re-read under the write lock: one process migrates
                 if not migrate.check_revision(migrate.current_revision(conn), self.url):
-                    migrate.upgrade(conn)
+                    migrate.upgrade(conn, blobs=self.blobs)
         except sa.exc.OperationalError as exc:
             raise MLXError("store_error", f"cannot open the run store at {self.url}: {exc.orig}") from None
 
@@ -169,6 +169,8 @@ class SqlRunStore(RunStore):
                         version=version,
                         status="queued",
                         parameters=new.parameters,
+                        overridden=list(new.parameters) if new.overridden is None else list(new.overridden),
+                        expressions=list(new.expressions),
                         source_hash=content_hash(new.source),
                         git_commit=new.git_commit,
                         git_dirty=new.git_dirty,
@@ -746,6 +748,8 @@ def _record(row: sa.Row) -> RunRecord:
         cancel_requested=bool(row.cancel_requested),
         current_cell=row.current_cell,
         cell_count=row.cell_count,
+        overridden=row.overridden,
+        expressions=row.expressions,
     )
 
 

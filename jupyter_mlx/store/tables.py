@@ -53,6 +53,10 @@ runs = sa.Table(
     sa.Column("cell_count", sa.Integer, nullable=True),
     # when the process running it was last seen alive (queued, started, progress, heartbeat)
     sa.Column("alive_at", sa.Float, nullable=True),
+    # ``parameters`` holds every parameter's effective value; these name the ones the request set
+    # and the ones recorded as a default expression's source text (revision 0006)
+    sa.Column("overridden", sa.JSON, nullable=False, server_default="[]"),
+    sa.Column("expressions", sa.JSON, nullable=False, server_default="[]"),
     sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
     sa.Index("ix_runs_queued_at", "queued_at"),
     sa.Index("ix_runs_status", "status"),

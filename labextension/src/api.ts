@@ -33,7 +33,12 @@ export interface RunRecord {
   /** `notebook@vN`. */
   ref: string;
   status: RunStatus;
+  /** Every parameter's effective value: the ones set for the run, else the notebook's defaults. */
   parameters: Record<string, unknown>;
+  /** The parameters the run set (the others had their default). */
+  overridden: string[];
+  /** The parameters whose value is a default expression's source text (`np.arange(3)`). */
+  expressions: string[];
   metrics: Record<string, number>;
   tags: string[];
   /** ISO 8601 timestamps. */

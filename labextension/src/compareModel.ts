@@ -10,7 +10,9 @@ import type {
   MetricChange,
   OutputDetail,
   OutputPair,
-  ParameterChange
+  ParameterChange,
+  ParameterOrigin,
+  SeriesDetail
 } from './comparison';
 import { formatDuration, formatValue } from './model';
 import { DiffLine, parseUnifiedDiff } from './unifiedDiff';
@@ -52,7 +54,7 @@ export interface MetricRow {
   judgement: Judgement;
   /** A and B differ (within tolerance or beyond). */
   changed: boolean;
-  /** `5 steps, first differs at step 0` for a logged series. */
+  /** `changed at steps 1, 3 (of 5)` for a logged series that differs, else `5 steps`. */
   series: string;
 }
 
@@ -226,11 +228,44 @@ function sideHeader(header: ComparisonHeader): SideHeader {
 function parameterRow(change: ParameterChange): ParameterRow {
   return {
     name: change.name,
-    a: change.status === 'added' ? '' : formatValue(change.a),
-    b: change.status === 'removed' ? '' : formatValue(change.b),
+    a: change.status === 'added' ? '' : parameterText(change.a, change.origin_a),
+    b: change.status === 'removed' ? '' : parameterText(change.b, change.origin_b),
     status: change.status,
     changed: change.status !== 'same'
   };
+}
+
+/** `100 (default)`, `200` (set by the run), `np.arange(3) (default expression)`. */
+function parameterText(value: unknown, origin: ParameterOrigin | undefined): string {
+  const note = origin === 'default' ? ' (default)' : origin === 'expression' ? ' (default expression)' : '';
+  return formatValue(value) + note;
+}
+
+const MAX_SHOWN_RANGES = 8;
+
+/**
+ * Where a series changed, as the terminal and the HTML report say it: `steps 1, 3 (of 5)`,
+ * `steps 0-499, 601 (501 of 1000)`, ending in `…` past a few ranges, `all 5 steps`; empty when
+ * no step makes the verdict or the series is in one run only.
+ */
+export function describeChangedSteps(series: SeriesDetail): string {
+  const ranges = series.changed_steps ?? [];
+  if (ranges.length === 0 || !series.steps_a || !series.steps_b) {
+    return '';
+  }
+  const count = series.changed_steps_count;
+  const pieces = ranges
+    .slice(0, MAX_SHOWN_RANGES)
+    .map(([first, last]) => (first === last ? String(first) : `${first}-${last}`));
+  if (ranges.length > MAX_SHOWN_RANGES) {
+    pieces.push('…');
+  }
+  const noun = series.aligned_by === 'position' ? 'position' : 'step';
+  if (count === series.steps_compared && count > 1) {
+    return `all ${count} ${noun}s`;
+  }
+  const of = pieces.length === count ? 'of' : `${count} of`;
+  return `${noun}${count === 1 ? '' : 's'} ${pieces.join(', ')} (${of} ${series.steps_compared})`;
 }
 
 function metricRow(metric: MetricChange): MetricRow {
@@ -241,10 +276,9 @@ function metricRow(metric: MetricChange): MetricRow {
       series.steps_a === series.steps_b
         ? `${series.steps_b} ${plural(series.steps_b, 'step')}`
         : `${series.steps_a} → ${series.steps_b} steps`;
-    seriesText =
-      series.first_difference_step === null
-        ? steps
-        : `${steps}, first differs at step ${series.first_difference_step}`;
+    const where = describeChangedSteps(series);
+    const verb = metric.judgement === 'changed' ? 'changed' : 'differs';
+    seriesText = where ? `${verb} at ${where}` + (series.steps_a === series.steps_b ? '' : `; ${steps}`) : steps;
   }
   return {
     name: metric.name,

@@ -30,11 +30,20 @@ export interface ComparisonHeader {
   sweep_id: string | null;
 }
 
+/**
+ * Where a side's parameter value comes from: set by the run (`override`), the parameters cell's
+ * literal (`default`), or a default expression's source text (`expression`); null: absent.
+ */
+export type ParameterOrigin = 'override' | 'default' | 'expression' | null;
+
+/** A parameter on both sides: each side records every parameter's effective value. */
 export interface ParameterChange {
   name: string;
   a: unknown;
   b: unknown;
   status: 'same' | 'changed' | 'added' | 'removed';
+  origin_a: ParameterOrigin;
+  origin_b: ParameterOrigin;
 }
 
 export interface SeriesDetail {
@@ -43,6 +52,14 @@ export interface SeriesDetail {
   steps_b: number;
   max_abs_diff: number | null;
   first_difference_step: number | null;
+  /** Points matched by step, or by 0-based position when some point has no step. */
+  aligned_by: 'step' | 'position';
+  /** Distinct steps (or positions) in either run. */
+  steps_compared: number;
+  /** The steps that make the verdict as ascending `[first, last]` ranges of logged steps (100 at most). */
+  changed_steps: [number, number][];
+  /** How many steps make the verdict, listed or not. */
+  changed_steps_count: number;
 }
 
 export interface MetricChange {

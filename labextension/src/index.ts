@@ -22,6 +22,7 @@ import { addBaselineTools } from './baselineTools';
 import { compareKey, createCompareWidget } from './compareView';
 import { deployPlugin } from './deployPlugin';
 import { openLaunchDialog } from './launchDialog';
+import { restorableParameters } from './launchModel';
 import { createMetricsWidget, MetricsView } from './metricsView';
 import { RunsPanel } from './panel';
 import { createRunNotebookWidget } from './runNotebookView';
@@ -183,7 +184,7 @@ const plugin: JupyterFrontEndPlugin<RunsPanel> = {
         const run = targetRun(args);
         if (run) {
           return openLaunchDialog(run.notebook, serverSettings, {
-            parameters: run.parameters,
+            parameters: restorableParameters(run),
             from: run.ref
           });
         }

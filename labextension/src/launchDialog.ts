@@ -122,7 +122,11 @@ export class LaunchBody extends Widget {
       }
       input.classList.add('jp-mod-styled');
       input.value = field.text;
-      input.placeholder = sweep ? 'values, comma-separated' : '';
+      input.placeholder = sweep
+        ? 'values, comma-separated'
+        : field.parameter.expression
+          ? `default: ${field.parameter.expression}`
+          : '';
       input.addEventListener('input', () => {
         field.text = input.value;
         this._updatePreview();

@@ -9,6 +9,8 @@ export interface LaunchParameter {
   /** `int`, `float`, `str`, `bool`, `list`, ... */
   type: string;
   default: unknown;
+  /** A default that is not a JSON literal, as source text (`np.arange(3)`); `default` is null. */
+  expression?: string | null;
   help: string | null;
 }
 
@@ -61,6 +63,20 @@ export function initialFields(
     parameter,
     text: parameter.name in restored ? valueText(restored[parameter.name]) : defaultText(parameter)
   }));
+}
+
+/**
+ * The values "Restore Parameters" fills the form with: every parameter's value in the run, but
+ * a default expression's source text, which is not a value (the field keeps its default).
+ */
+export function restorableParameters(run: {
+  parameters: Record<string, unknown>;
+  expressions?: string[];
+}): Record<string, unknown> {
+  const expressions = new Set(run.expressions ?? []);
+  return Object.fromEntries(
+    Object.entries(run.parameters).filter(([name]) => !expressions.has(name))
+  );
 }
 
 /** A value as a user would type it in a field. */

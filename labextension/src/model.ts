@@ -33,7 +33,7 @@ export interface RowOptions {
   now?: number;
   /** How many metrics a row shows. */
   maxMetrics?: number;
-  /** The notebook's parameter defaults: parameters set to their default are not shown. */
+  /** The notebook's parameter defaults (an expression: its source text): parameters at their default are not shown. */
   defaults?: Record<string, unknown>;
   /** A metric to show first (the one the list is sorted by). */
   firstMetric?: string | null;
@@ -65,23 +65,30 @@ export function toRow(run: RunRecord, options: RowOptions = {}): RunRow {
     duration: run.progress
       ? `cell ${run.progress.cell}/${run.progress.cells}`
       : formatDuration(run.duration),
-    params: formatPairs(changedParameters(run.parameters, options.defaults)),
+    params: formatPairs(changedParameters(run, options.defaults)),
     metrics: formatPairs(Object.fromEntries(metrics)),
     error: run.error ? `${run.error.ename}: ${run.error.evalue}` : '',
     errorCell: run.error?.cell_index ?? null
   };
 }
 
-/** The parameters whose value is not the notebook's default (all of them without defaults). */
+/**
+ * The compact view of a run's parameters (it records every one): those whose value is not the
+ * notebook's default today (a run that used an older default shows it); without the defaults
+ * (the notebook is gone), those the run set. `defaults` holds a default expression's source
+ * text, as runs record it.
+ */
 export function changedParameters(
-  parameters: Record<string, unknown>,
+  run: Pick<RunRecord, 'parameters'> & { overridden?: string[] },
   defaults: Record<string, unknown> | undefined
 ): Record<string, unknown> {
+  const entries = Object.entries(run.parameters);
   if (!defaults) {
-    return parameters;
+    const set = run.overridden ? new Set(run.overridden) : null;
+    return Object.fromEntries(entries.filter(([name]) => !set || set.has(name)));
   }
   return Object.fromEntries(
-    Object.entries(parameters).filter(
+    entries.filter(
       ([name, value]) => !(name in defaults) || JSON.stringify(defaults[name]) !== JSON.stringify(value)
     )
   );

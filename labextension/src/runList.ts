@@ -261,14 +261,16 @@ export class RunList extends Widget {
     this._setQuery({ filter: this._search.value });
   }
 
-  /** The notebook's parameter defaults, so rows show only the parameters a run changed. */
+  /** The notebook's parameter defaults (as runs record them), so rows show only what differs. */
   private async _loadDefaults(notebook: string): Promise<void> {
     this._defaults.set(notebook, {});
     try {
       const form = await getLaunchForm(notebook, this._settings);
       this._defaults.set(
         notebook,
-        Object.fromEntries(form.parameters.map(parameter => [parameter.name, parameter.default]))
+        Object.fromEntries(
+          form.parameters.map(parameter => [parameter.name, parameter.expression ?? parameter.default])
+        )
       );
       this._rowKeys.clear();
       this._render();

@@ -5,6 +5,7 @@ import {
   buildCompareModel,
   changeOrder,
   compareTitle,
+  describeChangedSteps,
   formatChange,
   nextChange,
   visibleCells,
@@ -30,23 +31,59 @@ describe('header', () => {
   });
 });
 
-test('parameters: the differing ones by default, all on demand', () => {
+test('parameters: the differing ones by default, all on demand; a default is a value, marked', () => {
   assert.deepEqual(
     visibleParameters(model, false).map(row => [row.name, row.a, row.b, row.status]),
-    [['C', '0.1', '10', 'changed'], ['label', '', 'x', 'added']]
+    [
+      ['C', '0.1', '10', 'changed'],
+      ['max_iter', '200', '100 (default)', 'changed'],
+      ['label', '', 'x', 'added']
+    ]
   );
-  assert.equal(visibleParameters(model, true).length, 3);
+  assert.equal(visibleParameters(model, true).length, 4);
+  assert.deepEqual(
+    [visibleParameters(model, true)[2].a, visibleParameters(model, true)[2].b],
+    ['0 (default)', '0 (default)']
+  );
 });
 
 test('metrics: change and judgement; only differences by default', () => {
   const rows = visibleMetrics(model, false);
   assert.deepEqual(
     rows.map(row => [row.name, row.a, row.b, row.change, row.judgement]),
-    [['accuracy', '0.8519', '0.8704', '+0.01852 (+2.17%)', 'changed']]
+    [
+      ['accuracy', '0.8519', '0.8704', '+0.01852 (+2.17%)', 'changed'],
+      ['learning_curve', '0.8519', '0.8519', '±0 (±0.00%)', 'changed']
+    ]
   );
   const all = visibleMetrics(model, true);
-  assert.equal(all.length, 2);
+  assert.equal(all.length, 3);
   assert.equal(all[1].series, '5 steps');
+});
+
+test('a series that changed while its last value did not says at which steps', () => {
+  const curve = visibleMetrics(model, false).find(row => row.name === 'learning_curve');
+  assert.equal(curve?.change, '±0 (±0.00%)');
+  assert.equal(curve?.series, 'changed at steps 1, 3 (of 5)');
+  const many = {
+    name: 'loss', steps_a: 1000, steps_b: 1000, max_abs_diff: 1, first_difference_step: 0,
+    aligned_by: 'step' as const, steps_compared: 1000, changed_steps_count: 701,
+    changed_steps: [[0, 499], [601, 601], [700, 899]] as [number, number][]
+  };
+  assert.equal(describeChangedSteps(many), 'steps 0-499, 601, 700-899 (701 of 1000)');
+  const alternating = Array.from({ length: 100 }, (_, i) => [2 * i + 1, 2 * i + 1] as [number, number]);
+  assert.equal(
+    describeChangedSteps({ ...many, changed_steps: alternating, changed_steps_count: 500 }),
+    'steps 1, 3, 5, 7, 9, 11, 13, 15, … (500 of 1000)'
+  );
+  assert.equal(
+    describeChangedSteps({ ...many, aligned_by: 'position', changed_steps: [[0, 0]], changed_steps_count: 1, steps_compared: 2 }),
+    'position 0 (of 2)'
+  );
+  assert.equal(
+    describeChangedSteps({ ...many, changed_steps: [[0, 999]], changed_steps_count: 1000 }),
+    'all 1000 steps'
+  );
 });
 
 test('formatChange signs and percentages', () => {

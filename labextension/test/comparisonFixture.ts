@@ -49,9 +49,10 @@ export function comparisonFixture(): Comparison {
     b: header('B', 3),
     options: {},
     parameters: [
-      { name: 'C', a: 0.1, b: 10.0, status: 'changed' },
-      { name: 'seed', a: 0, b: 0, status: 'same' },
-      { name: 'label', a: null, b: 'x', status: 'added' }
+      { name: 'C', a: 0.1, b: 10.0, status: 'changed', origin_a: 'override', origin_b: 'override' },
+      { name: 'max_iter', a: 200, b: 100, status: 'changed', origin_a: 'override', origin_b: 'default' },
+      { name: 'seed', a: 0, b: 0, status: 'same', origin_a: 'default', origin_b: 'default' },
+      { name: 'label', a: null, b: 'x', status: 'added', origin_a: null, origin_b: 'override' }
     ],
     metrics: [
       {
@@ -62,7 +63,18 @@ export function comparisonFixture(): Comparison {
       {
         name: 'loss', a: 0.5, b: 0.5, abs_change: 0, rel_change: 0,
         judgement: 'identical', threshold: { rtol: 1e-9, atol: 1e-12 },
-        series: { name: 'loss', steps_a: 5, steps_b: 5, max_abs_diff: 0, first_difference_step: null }
+        series: {
+          name: 'loss', steps_a: 5, steps_b: 5, max_abs_diff: 0, first_difference_step: null,
+          aligned_by: 'step', steps_compared: 5, changed_steps: [], changed_steps_count: 0
+        }
+      },
+      {
+        name: 'learning_curve', a: 0.851852, b: 0.851852, abs_change: 0, rel_change: 0,
+        judgement: 'changed', threshold: { rtol: 1e-9, atol: 1e-12 },
+        series: {
+          name: 'learning_curve', steps_a: 5, steps_b: 5, max_abs_diff: 0.1, first_difference_step: 1,
+          aligned_by: 'step', steps_compared: 5, changed_steps: [[1, 1], [3, 3]], changed_steps_count: 2
+        }
       }
     ],
     environment: {},

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import type { RunsTableData } from '../src/api';
 import { describeCheck, notebookOfRef } from '../src/baselineModel';
-import { initialFields } from '../src/launchModel';
+import { buildRequest, initialFields, restorableParameters } from '../src/launchModel';
 import { cellText, chartDefaults, extremes, sortRows, tableColumns } from '../src/metricsModel';
 import { changedParameters, toRow } from '../src/model';
 
@@ -44,9 +44,15 @@ test('sorting: numbers numerically, missing values last in both orders', () => {
   assert.deepEqual(chartDefaults(data), { metric: 'accuracy', by: 'C' });
 });
 
-test('rows show only the parameters a run changed, and the sorted metric first', () => {
-  assert.deepEqual(changedParameters({ C: 1, seed: 3, extra: 'x' }, { C: 1, seed: 0 }), { seed: 3, extra: 'x' });
-  assert.deepEqual(changedParameters({ C: 1 }, undefined), { C: 1 });
+test('rows show only the parameters that differ from the defaults, and the sorted metric first', () => {
+  const run = { parameters: { C: 1, seed: 3, extra: 'x', x: 'np.arange(3)' }, overridden: ['C', 'seed'] };
+  const defaults = { C: 1, seed: 0, x: 'np.arange(3)' };
+  // every value is recorded; a row shows those not at today's default (an expression: its text)
+  assert.deepEqual(changedParameters(run, defaults), { seed: 3, extra: 'x' });
+  // without the notebook's defaults: those the run set
+  assert.deepEqual(changedParameters(run, undefined), { C: 1, seed: 3 });
+  // a run that used an older default shows it
+  assert.deepEqual(changedParameters({ parameters: { C: 2 }, overridden: [] }, { C: 1 }), { C: 2 });
   const record = {
     id: 'r', ref: 't.ipynb@v1', notebook: 't.ipynb', version: 1, status: 'failed',
     parameters: { C: 1 }, metrics: { loss: 0.5, f1: 0.7, accuracy: 0.9 },
@@ -57,6 +63,24 @@ test('rows show only the parameters a run changed, and the sorted metric first',
   assert.equal(shown.params, '');
   assert.equal(shown.metrics, 'accuracy=0.9, loss=0.5');
   assert.equal(shown.errorCell, 4);
+});
+
+test('Restore Parameters takes every value but a default expression’s text', () => {
+  const run = { parameters: { C: 0.25, max_iter: 100, x: 'np.arange(3)' }, expressions: ['x'] };
+  assert.deepEqual(restorableParameters(run), { C: 0.25, max_iter: 100 });
+  const fields = initialFields(
+    [
+      { name: 'C', type: 'float', default: 1, help: null },
+      { name: 'max_iter', type: 'int', default: 300, help: null },
+      { name: 'x', type: 'expression', default: null, expression: 'np.arange(3)', help: null }
+    ],
+    restorableParameters(run)
+  );
+  // the run's default max_iter (100) is restored over today's default (300); x keeps its default
+  assert.deepEqual(fields.map(field => field.text), ['0.25', '100', '']);
+  assert.deepEqual(buildRequest('t.ipynb', fields, false, 'local').body, {
+    notebook: 't.ipynb', parameters: { C: 0.25, max_iter: 100 }, backend: 'local'
+  });
 });
 
 test('restored parameters fill the launch form, defaults the rest', () => {

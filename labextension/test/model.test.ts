@@ -27,6 +27,8 @@ function run(overrides: Partial<RunRecord>): RunRecord {
     ref: `${notebook}@v${version}`,
     status: 'succeeded',
     parameters: {},
+    overridden: [],
+    expressions: [],
     metrics: {},
     tags: [],
     queued_at: '2025-11-25T11:59:00.000Z',
@@ -56,6 +58,7 @@ describe('toRows', () => {
           notebook: 'examples/train.ipynb',
           version: 3,
           parameters: { C: 0.5, max_iter: 200, solver: 'lbfgs' },
+          overridden: ['C', 'max_iter', 'solver'],
           metrics: { accuracy: 0.87341, loss: 0.31 }
         })
       ),
