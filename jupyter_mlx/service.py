@@ -80,13 +80,18 @@ class RunService:
     """Runs of the notebooks of one project.
 
     ``keep_warm`` (the server's choice) keeps pre-started kernels ready between runs; the CLI
-    pre-starts only for the runs it knows are coming.
+    pre-starts only for the runs it knows are coming. ``remote_requests`` (the server's too): the
+    requests come over the network, so a gateway URL or Dask scheduler they name must be the
+    configured one or in ``c.MLXConfig.allowed_gateways`` / ``allowed_schedulers``.
     """
 
-    def __init__(self, root: Path, config: MLXConfig | None = None, keep_warm: bool = False) -> None:
+    def __init__(
+        self, root: Path, config: MLXConfig | None = None, keep_warm: bool = False, *, remote_requests: bool = False
+    ) -> None:
         self.project = Project(Path(root).resolve())
         self.config = config or MLXConfig()
         self.keep_warm = keep_warm
+        self.remote_requests = remote_requests
         self.events = EventBus()
         self._store: RunStore | None = None
         self._store_lock = threading.Lock()
@@ -381,7 +386,7 @@ class RunService:
         cell_timeout: float | None,
         run_timeout: float | None,
     ) -> list[RunRecord]:
-        choice = choose_backend(self.config, backend, backend_address, backend_token)
+        choice = choose_backend(self.config, backend, backend_address, backend_token, remote=self.remote_requests)
         plan = self._plan(notebook, parameter_sets, base, kernel_name, cell_timeout, run_timeout)
         executor = self.executor(choice)
         executor.check()  # an unreachable backend records nothing

@@ -34,7 +34,7 @@ class MLXExtensionApp(ExtensionApp):
         limit_malloc_arenas()  # before the runs' threads exist: keeps a long-lived server's RSS flat
 
         root = Path(self.root_dir or self.serverapp.root_dir).expanduser()
-        service = RunService(root, MLXConfig(parent=self), keep_warm=True)
+        service = RunService(root, MLXConfig(parent=self), keep_warm=True, remote_requests=True)
         self.settings["mlx_service"] = service
         self.log.info("jupyter_mlx: runs of %s in %s", root, service.config.store_url or root / ".mlx")
         try:  # recovery: runs a dead server left queued or running are over, never stuck
