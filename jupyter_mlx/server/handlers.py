@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from http import HTTPStatus
 from typing import Any, Callable
 
 from jupyter_server.auth.decorator import authorized
@@ -15,13 +14,11 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..errors import MLXError
+from ..errors import MLXError, error_code_of_status
 from ..service import RunService
 
 AUTH_RESOURCE = "jupyter_mlx"
 _RUN_ID = r"(?P<run_id>[0-9a-f]{32})"
-
-_HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
 class MLXHandler(ExtensionHandlerMixin, APIHandler):
@@ -46,10 +43,10 @@ class MLXHandler(ExtensionHandlerMixin, APIHandler):
         if isinstance(cause, MLXError):
             body = cause.to_json()
         else:
-            message = getattr(exc, "log_message", None) or HTTPStatus(status_code).phrase
+            message = getattr(exc, "log_message", None) or self._reason
             if status_code >= 500:
                 message = "unexpected server error; see the server log"
-            body = {"error": _HTTP_CODES.get(status_code, "server_error"), "message": message}
+            body = {"error": error_code_of_status(status_code), "message": message}
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
