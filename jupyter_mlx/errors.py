@@ -7,6 +7,7 @@ HTTP_STATUS: dict[str, int] = {
     "invalid_notebook": 400,
     "invalid_parameter": 400,
     "unknown_parameter": 400,
+    "unknown_kernel": 400,
     "no_parameters_cell": 400,
     "invalid_reference": 400,
     "ambiguous_reference": 400,

@@ -20,12 +20,12 @@ from .errors import MLXError
 from .events import EventBus
 from .execute.backends import BackendChoice, choose_backend, create_executor
 from .execute.executor import CancelToken, Executor
-from .execute.local import LocalExecutor
+from .execute.local import LocalExecutor, installed_kernels
 from .execute.parameters import resolve_parameters
 from .execute.runner import ProgressCallback, RunResult, RunTask, execute_run, kernel_name_of
 from .metrics import read_metrics
 from .processes import pid_alive
-from .project import Project
+from .project import Project, check_path_text
 from .queue import RunQueue, wait_all
 from .refs import is_run_id, match_notebook, parse_ref
 from .store import (
@@ -39,7 +39,7 @@ from .store import (
     RunStore,
     SweepRecord,
 )
-from .store.base import MAX_PAGE
+from .store.base import MAX_PAGE, check_page
 from .store.records import FINAL_STATUSES, Baseline
 from .sweeps import expand
 
@@ -229,7 +229,27 @@ class RunService:
     ) -> PreparedRun:
         """Check the request and record the run as queued. Bad input raises and stores nothing."""
         plan = self._plan(notebook, [parameters or {}], base, kernel_name, cell_timeout, run_timeout)
-        return self._record(plan, choose_backend(self.config, backend), tags)[0]
+        choice = choose_backend(self.config, backend)
+        if choice.name == "local":  # executed here, on a kernel started for it
+            self._check_kernel(plan, kernel_name, installed_kernels(), "installed here")
+        return self._record(plan, choice, tags)[0]
+
+    def _check_kernel(self, plan: _Plan, requested: str | None, known: list[str] | None, where: str) -> None:
+        """``unknown_kernel`` (400) when the backend has no kernel of the plan's name (``known``
+        None: the backend cannot tell), before anything is recorded."""
+        if known is None or plan.kernel_name in known:
+            return
+        if requested:
+            what = f"kernel {plan.kernel_name!r}"
+        elif self.config.kernel_name:
+            what = f"kernel {plan.kernel_name!r} (c.MLXConfig.kernel_name)"
+        else:
+            what = f"the notebook's kernel {plan.kernel_name!r} (its metadata.kernelspec)"
+        raise MLXError(
+            "unknown_kernel",
+            f"{what} is not {where}; kernels: {', '.join(known) or 'none'}: choose one with --kernel "
+            "(REST: \"kernel\")",
+        )
 
     def execute(
         self,
@@ -390,6 +410,8 @@ class RunService:
         plan = self._plan(notebook, parameter_sets, base, kernel_name, cell_timeout, run_timeout)
         executor = self.executor(choice)
         executor.check()  # an unreachable backend records nothing
+        where = "installed here" if choice.name == "local" else f"on the {choice.name} backend ({choice.address})"
+        self._check_kernel(plan, kernel_name, executor.kernel_names(), where)
         self.interrupt_orphans()
         sweep = NewSweep(plan.notebook, choice.name, spec) if spec is not None else None
         prepared = self._record(plan, choice, tags, sweep)
@@ -496,9 +518,8 @@ class RunService:
                 return sorted(runs, key=lambda r: (r.notebook, r.version))
 
     def list_sweeps(self, notebook: str | None = None, limit: int = 50, offset: int = 0, base: Path | None = None) -> list[SweepRecord]:
+        check_page(limit, offset)
         resolved = self.resolve_notebook(notebook, base) if notebook else None
-        if not 1 <= limit <= MAX_PAGE or offset < 0:
-            raise MLXError("invalid_request", f"limit must be 1..{MAX_PAGE} and offset 0 or more")
         return self.store.list_sweeps(resolved, limit, offset)
 
     def interrupt_orphans(self) -> list[str]:
@@ -508,6 +529,7 @@ class RunService:
     # -- reading ------------------------------------------------------------------------
     def resolve_notebook(self, name: str, base: Path | None = None) -> str:
         """The stored notebook a user-typed name refers to (a path, or a unique file name)."""
+        check_path_text(name)
         known = self.store.notebook_paths()
         if base is not None:
             candidate = (base / name).resolve()

@@ -525,6 +525,19 @@ class EndpointTryHandler(MLXHandler):
         self.finish(answer)
 
 
+class NotFoundHandler(MLXHandler):
+    """Any other path under ``/mlx/``: 404 in the one JSON error shape (Jupyter's own answer is an
+    HTML page). Authenticated like every route, so a caller without a token learns nothing of
+    which routes exist: every path answers it 403 alike."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str | None = None) -> None:
+        raise web.HTTPError(404, log_message=f"no route /mlx{path or ''}: GET /mlx/openapi.json lists them")
+
+    head = post = put = patch = delete = get
+
+
 def route_handlers() -> list[tuple[str, type[APIHandler]]]:
     from .events import EventsHandler
     from .openapi import OpenAPIHandler
@@ -554,4 +567,5 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (r"/mlx/endpoints/(?P<name>[a-z0-9][a-z0-9_-]{0,62})/try", EndpointTryHandler),
         (r"/mlx/events", EventsHandler),
         (r"/mlx/openapi.json", OpenAPIHandler),
+        (r"/mlx(?P<path>/.*)?", NotFoundHandler),  # last: what no route above matched
     ]
