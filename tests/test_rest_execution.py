@@ -35,11 +35,22 @@ def jp_root_dir(tmp_path):
     return root
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+UNREACHABLE_GATEWAY = f"http://127.0.0.1:{_closed_port()}"  # allowed, nothing listens there
+
+
 @pytest.fixture
 def jp_server_config():
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_mlx": True}, "allow_unauthenticated_access": False},
-        "MLXConfig": {"concurrency": 2, "kernel_idle_timeout": 30},
+        "MLXConfig": {"concurrency": 2, "kernel_idle_timeout": 30, "allowed_gateways": [UNREACHABLE_GATEWAY]},
     }
 
 
@@ -259,11 +270,7 @@ async def test_openapi_document_describes_exactly_the_real_routes(jp_fetch):
 
 
 async def test_an_unreachable_gateway_is_503_and_records_nothing(jp_fetch):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = UNREACHABLE_GATEWAY
     for route, extra in (("runs", {}), ("sweeps", {"grid": {"x": [1, 2]}})):
         code, message = await _error(
             jp_fetch, "POST", route, body={"notebook": "tiny.ipynb", "backend": "gateway", "gateway_url": url, **extra}
