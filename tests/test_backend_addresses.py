@@ -40,6 +40,15 @@ def test_addresses_compare_normalized(a, b, same):
     assert (address_key(a) == address_key(b)) is same
 
 
+@pytest.mark.parametrize("address", ["http://[::1:8888", "http://gw:99999", "http://gw:port"])
+def test_an_invalid_address_is_a_400(address):
+    config = MLXConfig(gateway_url="http://gw:8888", allowed_gateways=["http://other:8888"])
+    for remote in (False, True):
+        with pytest.raises(MLXError) as refused:
+            choose_backend(config, "gateway", address, remote=remote)
+        assert refused.value.code == "invalid_request" and "is not a valid address" in refused.value.message
+
+
 def test_the_configured_token_goes_only_to_the_configured_gateway(monkeypatch):
     monkeypatch.delenv("JUPYTER_MLX_GATEWAY_TOKEN", raising=False)
     config = MLXConfig(gateway_url="http://gw:8888/", gateway_token=SECRET)

@@ -78,11 +78,11 @@ def address_key(address: str) -> tuple[object, ...]:
     """What makes two addresses the same: scheme, credentials, host, port (the scheme's default if
     none), path without a trailing slash, query. A scheduler without a scheme is ``tcp://``."""
     text = address.strip()
-    parts = urllib.parse.urlsplit(text if "://" in text else "tcp://" + text)
     try:
+        parts = urllib.parse.urlsplit(text if "://" in text else "tcp://" + text)
         port = parts.port
-    except ValueError:
-        raise MLXError("invalid_request", f"{address!r} has an invalid port") from None
+    except ValueError as exc:  # an invalid port or IPv6 host
+        raise MLXError("invalid_request", f"{address!r} is not a valid address: {exc}") from None
     scheme = parts.scheme.lower()
     return (
         scheme, parts.username, parts.password, (parts.hostname or "").lower(),
