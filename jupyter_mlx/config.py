@@ -6,9 +6,10 @@ root), e.g. ``c.MLXConfig.cell_timeout = 600``; the server extension also reads 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from traitlets import Bool, Dict, Float, Int, List, Type, Unicode
+from traitlets import Bool, Dict, Float, Int, List, Type, Unicode, default
 from traitlets.config import Config, Configurable
 
 CONFIG_FILE_NAME = "jupyter_mlx_config"
@@ -83,10 +84,30 @@ class MLXConfig(Configurable):
         600.0, config=True, help="Seconds an unused pre-started kernel is kept before it is shut down."
     )
     gateway_url = Unicode(
-        "", config=True, help="Base URL of a Jupyter Kernel/Enterprise Gateway for the gateway backend."
+        config=True,
+        help="Base URL of a Jupyter Kernel/Enterprise Gateway for the gateway backend "
+        "(default: $JUPYTER_MLX_GATEWAY_URL).",
     )
     gateway_token = Unicode(
-        "", config=True, help="Auth token of the gateway (default: $JUPYTER_MLX_GATEWAY_TOKEN)."
+        "",
+        config=True,
+        help="Auth token of the gateway at gateway_url (default: $JUPYTER_MLX_GATEWAY_TOKEN). It is only "
+        "ever sent to gateway_url: a run on another gateway sends the token given with it, or none.",
+    )
+    allowed_gateways = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Gateway URLs, besides gateway_url, that a request to the Jupyter server (REST, the panel, "
+        "%mlx through the server) may name in gateway_url; any other is refused (400). The CLI and the "
+        "Python API in your own process may name any URL. The configured token is never sent to these.",
+    )
+    allowed_schedulers = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Dask scheduler addresses, besides dask_scheduler, that a request to the Jupyter server may "
+        "name in scheduler; any other is refused (400). The CLI and the Python API may name any.",
     )
     gateway_concurrency = Int(2, config=True, help="Runs executing at once on the gateway.")
     dask_scheduler = Unicode(
@@ -102,6 +123,10 @@ class MLXConfig(Configurable):
         "{'rtol': 1e-6, 'ignore_patterns': ['took \\d+ ms'], 'metrics': {'accuracy': {'atol': 0.01}}}; "
         "a notebook's metadata.jupyter_mlx.compare and the caller's options apply on top.",
     )
+
+    @default("gateway_url")
+    def _default_gateway_url(self) -> str:
+        return os.environ.get("JUPYTER_MLX_GATEWAY_URL", "")
 
 
 def find_project_root(start: Path) -> Path:

@@ -5,8 +5,11 @@ import re
 from dataclasses import dataclass
 
 from .errors import MLXError
+from .project import check_path_text
 
-_REF = re.compile(r"^(?P<notebook>.+?)@(?:v(?P<version>\d+)|(?P<latest>latest))$")
+MAX_VERSION = 2**63 - 1  # the largest integer the run index holds
+
+_REF = re.compile(r"^(?P<notebook>.+?)@(?:v(?P<version>[0-9]+)|(?P<latest>latest))$")
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -40,9 +43,10 @@ def parse_ref(text: str) -> RunRef:
             "invalid_reference",
             f"{text!r} does not name a run: use NOTEBOOK@vN (e.g. train.ipynb@v2), NOTEBOOK@latest or a run id",
         )
+    check_path_text(match.group("notebook"), "invalid_reference")
     version = match.group("version")
-    if version is not None and int(version) < 1:
-        raise MLXError("invalid_reference", f"{text!r}: versions start at v1")
+    if version is not None and (len(version) > len(str(MAX_VERSION)) or not 1 <= int(version) <= MAX_VERSION):
+        raise MLXError("invalid_reference", f"{text!r}: versions are v1 to v{MAX_VERSION}")
     return RunRef(notebook=match.group("notebook"), version=int(version) if version else None)
 
 

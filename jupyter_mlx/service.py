@@ -20,13 +20,13 @@ from .errors import MLXError
 from .events import EventBus
 from .execute.backends import BackendChoice, choose_backend, create_executor
 from .execute.executor import CancelToken, Executor
-from .execute.local import LocalExecutor
+from .execute.local import LocalExecutor, installed_kernels
 from .execute.parameters import EffectiveParameters, effective_parameters, resolve_parameters
 from .execute.runner import ProgressCallback, RunResult, RunTask, execute_run, kernel_name_of
 from .liveness import ORPHAN_CHECK_SECONDS, Heartbeat, Periodic
 from .metrics import read_metrics
 from .processes import pid_alive
-from .project import Project
+from .project import Project, check_path_text
 from .queue import RunQueue, wait_all
 from .refs import is_run_id, match_notebook, names_a_run, parse_ref
 from .store import (
@@ -40,7 +40,7 @@ from .store import (
     RunStore,
     SweepRecord,
 )
-from .store.base import MAX_PAGE
+from .store.base import MAX_PAGE, check_page
 from .store.records import FINAL_STATUSES, Baseline
 from .sweeps import expand
 
@@ -84,13 +84,18 @@ class RunService:
     """Runs of the notebooks of one project.
 
     ``keep_warm`` (the server's choice) keeps pre-started kernels ready between runs; the CLI
-    pre-starts only for the runs it knows are coming.
+    pre-starts only for the runs it knows are coming. ``remote_requests`` (the server's too): the
+    requests come over the network, so a gateway URL or Dask scheduler they name must be the
+    configured one or in ``c.MLXConfig.allowed_gateways`` / ``allowed_schedulers``.
     """
 
-    def __init__(self, root: Path, config: MLXConfig | None = None, keep_warm: bool = False) -> None:
+    def __init__(
+        self, root: Path, config: MLXConfig | None = None, keep_warm: bool = False, *, remote_requests: bool = False
+    ) -> None:
         self.project = Project(Path(root).resolve())
         self.config = config or MLXConfig()
         self.keep_warm = keep_warm
+        self.remote_requests = remote_requests
         self.events = EventBus()
         self._store: RunStore | None = None
         self._store_lock = threading.Lock()
@@ -104,11 +109,12 @@ class RunService:
     @classmethod
     def for_server(cls, root: Path, config: MLXConfig | None = None) -> "RunService":
         """The service of a long-lived Jupyter server: pre-started kernels kept warm between runs,
-        and glibc's malloc arenas capped before the runs' threads exist (keeps its memory flat)."""
+        glibc's malloc arenas capped before the runs' threads exist (keeps its memory flat), and
+        requests from remote callers (gateway and scheduler addresses only from the allow-lists)."""
         from .execute.memory import limit_malloc_arenas
 
         limit_malloc_arenas()
-        return cls(root, config, keep_warm=True)
+        return cls(root, config, keep_warm=True, remote_requests=True)
 
     @property
     def store(self) -> RunStore:
@@ -251,7 +257,27 @@ class RunService:
     ) -> PreparedRun:
         """Check the request and record the run as queued. Bad input raises and stores nothing."""
         plan = self._plan(notebook, [parameters or {}], base, kernel_name, cell_timeout, run_timeout)
-        return self._record(plan, choose_backend(self.config, backend), tags)[0]
+        choice = choose_backend(self.config, backend)
+        if choice.name == "local":  # executed here, on a kernel started for it
+            self._check_kernel(plan, kernel_name, installed_kernels(), "installed here")
+        return self._record(plan, choice, tags)[0]
+
+    def _check_kernel(self, plan: _Plan, requested: str | None, known: list[str] | None, where: str) -> None:
+        """``unknown_kernel`` (400) when the backend has no kernel of the plan's name (``known``
+        None: the backend cannot tell), before anything is recorded."""
+        if known is None or plan.kernel_name in known:
+            return
+        if requested:
+            what = f"kernel {plan.kernel_name!r}"
+        elif self.config.kernel_name:
+            what = f"kernel {plan.kernel_name!r} (c.MLXConfig.kernel_name)"
+        else:
+            what = f"the notebook's kernel {plan.kernel_name!r} (its metadata.kernelspec)"
+        raise MLXError(
+            "unknown_kernel",
+            f"{what} is not {where}; kernels: {', '.join(known) or 'none'}: choose one with --kernel "
+            "(REST: \"kernel\")",
+        )
 
     def execute(
         self,
@@ -411,10 +437,12 @@ class RunService:
         cell_timeout: float | None,
         run_timeout: float | None,
     ) -> list[RunRecord]:
-        choice = choose_backend(self.config, backend, backend_address, backend_token)
+        choice = choose_backend(self.config, backend, backend_address, backend_token, remote=self.remote_requests)
         plan = self._plan(notebook, parameter_sets, base, kernel_name, cell_timeout, run_timeout)
         executor = self.executor(choice)
         executor.check()  # an unreachable backend records nothing
+        where = "installed here" if choice.name == "local" else f"on the {choice.name} backend ({choice.address})"
+        self._check_kernel(plan, kernel_name, executor.kernel_names(), where)
         self.interrupt_orphans()
         sweep = NewSweep(plan.notebook, choice.name, spec) if spec is not None else None
         prepared = self._record(plan, choice, tags, sweep)
@@ -530,9 +558,8 @@ class RunService:
                 return sorted(runs, key=lambda r: (r.notebook, r.version))
 
     def list_sweeps(self, notebook: str | None = None, limit: int = 50, offset: int = 0, base: Path | None = None) -> list[SweepRecord]:
+        check_page(limit, offset)
         resolved = self.resolve_notebook(notebook, base) if notebook else None
-        if not 1 <= limit <= MAX_PAGE or offset < 0:
-            raise MLXError("invalid_request", f"limit must be 1..{MAX_PAGE} and offset 0 or more")
         self.interrupt_orphans()
         return self.store.list_sweeps(resolved, limit, offset)
 
@@ -554,6 +581,7 @@ class RunService:
     # -- reading ------------------------------------------------------------------------
     def resolve_notebook(self, name: str, base: Path | None = None) -> str:
         """The stored notebook a user-typed name refers to (a path, or a unique file name)."""
+        check_path_text(name)
         known = self.store.notebook_paths()
         if base is not None:
             candidate = (base / name).resolve()

@@ -381,3 +381,13 @@ def test_dask_unreachable_scheduler_is_one_line_and_records_nothing(tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert address in done.stderr
     assert json.loads(_cli(tmp_path, "runs", "--json").stdout)["total"] == 0
+
+
+def test_dask_unknown_kernel_is_refused_naming_the_workers_kernels(executor, cluster, tmp_path):
+    assert "python3" in executor.kernel_names()  # the kernels every worker has
+    write_tiny(tmp_path / "tiny.ipynb")
+    done = _cli(tmp_path, "sweep", "tiny.ipynb", "-p", "x", "1,2", "--backend", "dask", "--scheduler", cluster.address,
+                "--kernel", "nosuch")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "kernel 'nosuch' is not on the dask backend" in done.stderr and "python3" in done.stderr
+    assert json.loads(_cli(tmp_path, "runs", "--json").stdout)["total"] == 0

@@ -403,8 +403,8 @@ def _cli(root: Path, *argv: str, **env: str) -> subprocess.CompletedProcess:
 def test_gateway_sweep_from_the_cli_records_runs_executed_on_the_gateway(gateway, tmp_path):
     write_tiny(tmp_path / "tiny.ipynb")
     done = _cli(
-        tmp_path, "sweep", "tiny.ipynb", "-p", "x", "2,3", "--backend", "gateway", "--gateway-url", gateway.url,
-        JUPYTER_MLX_GATEWAY_TOKEN=gateway.token,
+        tmp_path, "sweep", "tiny.ipynb", "-p", "x", "2,3", "--backend", "gateway",
+        JUPYTER_MLX_GATEWAY_URL=gateway.url, JUPYTER_MLX_GATEWAY_TOKEN=gateway.token,
     )
     assert done.returncode == 0, done.stderr
     assert "2 runs of tiny.ipynb on gateway" in done.stderr

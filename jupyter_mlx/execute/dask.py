@@ -126,6 +126,19 @@ class DaskExecutor(Executor):
     def check(self) -> None:
         self._connect()
 
+    def kernel_names(self) -> list[str] | None:
+        """The kernels every worker has (a run may land on any); None without workers."""
+        from .local import installed_kernels
+
+        try:
+            per_worker = self._connect().run(installed_kernels)
+        except Exception:  # check() says why the cluster cannot be used
+            log.debug("could not list the workers' kernels", exc_info=True)
+            return None
+        if not per_worker:
+            return None
+        return sorted(set.intersection(*(set(names) for names in per_worker.values())))
+
     def prepare(self, expected_runs: int, kernel_name: str = "") -> None:
         """Ask every worker's kernel pool to keep kernels warm (best effort, in the background)."""
         if not self.prestart_kernels or expected_runs <= 0:

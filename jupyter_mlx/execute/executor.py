@@ -79,6 +79,11 @@ class Executor(ABC):
         Called before anything is recorded, so an unreachable backend stores nothing.
         """
 
+    def kernel_names(self) -> list[str] | None:
+        """The kernels this backend can start, checked before a run is recorded; None when it
+        cannot tell (a run with an unknown kernel then fails when it starts)."""
+        return None
+
     def prepare(self, expected_runs: int) -> None:
         """A hint that ``expected_runs`` runs are about to come (e.g. to pre-start kernels)."""
 

@@ -270,6 +270,13 @@ class GatewayExecutor(Executor):
     def check(self) -> None:
         self.connection.check()
 
+    def kernel_names(self) -> list[str] | None:
+        """The gateway's kernelspecs (``GET /api/kernelspecs``)."""
+        try:
+            return sorted((self.connection.request("GET", "/api/kernelspecs") or {})["kernelspecs"])
+        except (GatewayHTTPError, GatewayUnreachable, KeyError, TypeError):
+            return None  # check() says why the gateway cannot be used
+
     def prepare(self, expected_runs: int, kernel_name: str = "") -> None:
         self.kernels.prepare(kernel_name or self.kernel_name, expected_runs)
 

@@ -16,6 +16,13 @@ def default_concurrency() -> int:
         return os.cpu_count() or 1
 
 
+def installed_kernels() -> list[str]:
+    """The kernelspecs installed for this process (jupyter_client's ``KernelSpecManager``)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return sorted(KernelSpecManager().find_kernel_specs())
+
+
 class LocalExecutor(Executor):
     """One fresh kernel per run, taken from a pool of pre-started kernels."""
 
@@ -46,6 +53,9 @@ class LocalExecutor(Executor):
     @property
     def concurrency(self) -> int:
         return self._concurrency
+
+    def kernel_names(self) -> list[str]:
+        return installed_kernels()
 
     def prepare(self, expected_runs: int, kernel_name: str = "") -> None:
         self.pool.prepare(kernel_name or self.kernel_name, expected_runs)

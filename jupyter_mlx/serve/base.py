@@ -13,6 +13,10 @@ from typing import Any, Iterator
 
 from tornado import web
 
+try:
+    from ..errors import error_code_of_status
+except ImportError:  # the runtime exported by ``jupyter mlx export`` carries its own copy of errors.py
+    from .errors import error_code_of_status  # type: ignore[no-redef]
 from .spec import EndpointSpec
 from .stats import SharedStats
 
@@ -116,8 +120,7 @@ class EndpointHandler(web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(exc, "message", None) or self._reason
-        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 413: "body_too_large", 504: "timeout"}.get(status_code, "error")
+        code = error_code_of_status(status_code)
         if status_code == 401:  # send_error cleared the headers: set it here
             self.set_header("WWW-Authenticate", 'Bearer realm="jupyter_mlx"')
         self.set_header("Content-Type", "application/json")

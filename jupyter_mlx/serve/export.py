@@ -40,6 +40,7 @@ def export_endpoint(code: ServedCode, output: Path, function: str | None = None,
     for name in RUNTIME_MODULES:
         if (here / f"{name}.py").exists():
             shutil.copyfile(here / f"{name}.py", runtime / f"{name}.py")
+    shutil.copyfile(here.parent / "errors.py", runtime / "errors.py")  # base.py's error codes
     settings: dict[str, Any] = {"name": Path(code.notebook).stem, "notebook": code.notebook, "ref": code.ref,
                                 "mode": "function" if function else "cells", "function": function}
     if not function:  # the annotated cells are the routes: they stay cells

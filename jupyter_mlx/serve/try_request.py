@@ -26,11 +26,8 @@ _LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 class EndpointUnreachable(MLXError):
     """The endpoint did not answer: the Jupyter server, acting as a gateway, answers 502."""
 
-    http_status = 502  # type: ignore[assignment]  # no 502 code in errors.HTTP_STATUS
-
     def __init__(self, message: str) -> None:
-        super().__init__("execution_error", message)
-        self.code = "endpoint_unreachable"
+        super().__init__("endpoint_unreachable", message)
 
 
 def try_endpoint(manager: "EndpointManager", name: str, *, method: str = "POST", path: str,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from http import HTTPStatus
 from typing import Any, Callable
 
 from jupyter_server.auth.decorator import authorized
@@ -16,13 +15,11 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..errors import MLXError
+from ..errors import MLXError, error_code_of_status
 from ..service import RunService
 
 AUTH_RESOURCE = "jupyter_mlx"
 _RUN_ID = r"(?P<run_id>[0-9a-f]{32})"
-
-_HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
 class MLXHandler(ExtensionHandlerMixin, APIHandler):
@@ -47,10 +44,10 @@ class MLXHandler(ExtensionHandlerMixin, APIHandler):
         if isinstance(cause, MLXError):
             body = cause.to_json()
         else:
-            message = getattr(exc, "log_message", None) or HTTPStatus(status_code).phrase
+            message = getattr(exc, "log_message", None) or self._reason
             if status_code >= 500:
                 message = "unexpected server error; see the server log"
-            body = {"error": _HTTP_CODES.get(status_code, "server_error"), "message": message}
+            body = {"error": error_code_of_status(status_code), "message": message}
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
@@ -531,6 +528,19 @@ class EndpointTryHandler(MLXHandler):
         self.finish(answer)
 
 
+class NotFoundHandler(MLXHandler):
+    """Any other path under ``/mlx/``: 404 in the one JSON error shape (Jupyter's own answer is an
+    HTML page). Authenticated like every route, so a caller without a token learns nothing of
+    which routes exist: every path answers it 403 alike."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str | None = None) -> None:
+        raise web.HTTPError(404, log_message=f"no route /mlx{path or ''}: GET /mlx/openapi.json lists them")
+
+    head = post = put = patch = delete = get
+
+
 def route_handlers() -> list[tuple[str, type[APIHandler]]]:
     from .events import EventsHandler
     from .openapi import OpenAPIHandler
@@ -560,4 +570,5 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (r"/mlx/endpoints/(?P<name>[a-z0-9][a-z0-9_-]{0,62})/try", EndpointTryHandler),
         (r"/mlx/events", EventsHandler),
         (r"/mlx/openapi.json", OpenAPIHandler),
+        (r"/mlx(?P<path>/.*)?", NotFoundHandler),  # last: what no route above matched
     ]

@@ -48,9 +48,11 @@ _LAUNCH = {
     "cell_timeout": {"type": "number", "description": "seconds a cell may run (0: no limit)"},
     "timeout": {"type": "number", "description": "seconds the run may take (0: no limit)"},
     "backend": {"type": "string", "enum": ["local", "gateway", "dask"]},
-    "gateway_url": {"type": "string", "description": "gateway backend: base URL (default: configured)"},
-    "gateway_token": {"type": "string", "description": "gateway backend: auth token"},
-    "scheduler": {"type": "string", "description": "dask backend: scheduler address"},
+    "gateway_url": {"type": "string", "description": "gateway backend: base URL (default: the configured one; "
+                    "another must be listed in c.MLXConfig.allowed_gateways)"},
+    "gateway_token": {"type": "string", "description": "gateway backend: auth token (the configured token is only "
+                      "sent to the configured URL)"},
+    "scheduler": {"type": "string", "description": "dask backend: scheduler address (default: the configured one; another must be listed in c.MLXConfig.allowed_schedulers)"},
 }
 
 SCHEMAS: dict[str, Any] = {

@@ -21,6 +21,15 @@ from .records import (
 from .run_query import RunQuery, parse_query
 
 MAX_PAGE = 1000
+MAX_OFFSET = 2**63 - 1  # the largest integer the index holds
+
+
+def check_page(limit: int, offset: int) -> None:
+    """``invalid_request`` unless ``limit`` is 1..MAX_PAGE and ``offset`` 0..MAX_OFFSET."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise MLXError("invalid_request", f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise MLXError("invalid_request", f"offset must be between 0 and {MAX_OFFSET}, not {offset}")
 
 
 class RunStore(ABC):
@@ -162,9 +171,6 @@ class RunStore(ABC):
         """
         if status is not None and status not in STATUSES:
             raise MLXError("invalid_request", f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-        if not 1 <= limit <= MAX_PAGE:
-            raise MLXError("invalid_request", f"limit must be between 1 and {MAX_PAGE}, not {limit}")
-        if offset < 0:
-            raise MLXError("invalid_request", f"offset must be 0 or more, not {offset}")
+        check_page(limit, offset)
         query = parse_query(sort, order, filter, keys)
         return self._list_runs(notebook, status, limit, offset, sweep_id, query)
