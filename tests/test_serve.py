@@ -132,7 +132,7 @@ def test_bad_bodies_are_400_saying_what_is_wrong(endpoint, payload, message):
 def test_hostile_bodies_are_400_in_the_endpoints_error_shape(toolbox, payload, message):
     status, body, content_type = request(toolbox["fail"], "POST", "/fail", raw=payload)
     assert status == 400 and content_type == "application/json", body
-    assert body == {"error": "bad_request", "message": body["message"]} and message in body["message"]
+    assert body == {"error": "invalid_request", "message": body["message"]} and message in body["message"]
     assert request(toolbox["fail"], "POST", "/fail", {"x": 1})[0] == 500  # still serving: the function raises
 
 
