@@ -9,6 +9,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from notebooks import write_failing, write_tiny  # noqa: E402
 
+pytest_plugins = ("process_leaks",)  # no test may leave a process running
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
