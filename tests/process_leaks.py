@@ -57,7 +57,7 @@ def no_process_left(request: pytest.FixtureRequest) -> Iterator[None]:
     """Torn down after every other fixture: fails if a process this session (worker) started is alive."""
     yield
     check: ProcessLeakCheck = request.config.pluginmanager.get_plugin("process_leak_check")
-    leftovers = check.find_leftovers(exclude={os.getpid()})
+    leftovers = check.find_leftovers(exclude={os.getpid(), *process_helpers()})
     if leftovers:
         pytest.fail(report(leftovers), pytrace=False)
 
@@ -72,8 +72,10 @@ class Leftover:
     test: str | None = None
 
     def during(self, intervals: list[tuple[float, float, str]]) -> Leftover:
-        """This leftover, with the test that was running when it started."""
-        test = next((nodeid for start, end, nodeid in intervals if start - 0.05 <= self.started <= end + 0.05), None)
+        """This leftover, with the test whose phase (set-up, call, teardown) began last before it
+        started (a create time is counted in 10 ms clock ticks)."""
+        began = [(start, nodeid) for start, _, nodeid in intervals if start <= self.started + 0.01]
+        test = max(began)[1] if began else None
         return Leftover(self.pid, self.started, self.command, test)
 
     def describe(self) -> str:
@@ -119,7 +121,7 @@ class ProcessLeakCheck:
             self.config.workeroutput["process_leaks_pid"] = os.getpid()  # type: ignore[attr-defined]
             return
         # the controller (or a run without xdist), the workers gone: what a crashed worker left behind
-        self.leftovers = self.find_leftovers(exclude={os.getpid(), *self.worker_pids})
+        self.leftovers = self.find_leftovers(exclude={os.getpid(), *process_helpers(), *self.worker_pids})
         if self.leftovers:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -133,6 +135,18 @@ class ProcessLeakCheck:
         leftovers = wait_for_leftovers(self.token, exclude, self.grace)
         kill(leftovers)
         return [leftover.during(self.intervals) for leftover in leftovers]
+
+
+def process_helpers() -> set[int]:
+    """multiprocessing's resource tracker and fork server: they live as long as this process, by design."""
+    import multiprocessing.forkserver
+    import multiprocessing.resource_tracker
+
+    pids = {
+        getattr(multiprocessing.resource_tracker._resource_tracker, "_pid", None),
+        getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None),
+    }
+    return {pid for pid in pids if pid}
 
 
 def carrying(token: str, exclude: set[int]) -> list[psutil.Process]:

@@ -32,6 +32,11 @@ def test_stops_what_it_starts():
 
 def test_a_process_still_exiting_gets_the_grace_period():
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"], start_new_session=True)
+
+def test_multiprocessing_helpers_live_as_long_as_pytest():
+    import multiprocessing, multiprocessing.resource_tracker
+    multiprocessing.get_context("spawn").Semaphore()  # starts the resource tracker, which exits with us
+    assert multiprocessing.resource_tracker._resource_tracker._pid
 """
 
 CRASHING_WORKER = LEAKY + """
@@ -79,7 +84,7 @@ def test_a_test_that_leaves_a_process_fails_the_run(
 def test_tidy_tests_pass(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]) -> None:
     result = run(pytester, monkeypatch, TIDY, *workers)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     assert "outlived" not in result.stdout.str()
 
 
