@@ -14,6 +14,53 @@ from notebooks import write_failing, write_tiny  # noqa: E402
 pytest_plugins = ("process_leaks",)  # no test may leave a process running
 
 PER_TEST_VARIABLES = {"PYTEST_CURRENT_TEST"}  # pytest's own, set for each test phase
+SHARED_SCOPES = ("module", "class", "package")
+BROWSER_GROUP = "browser"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--dist loadgroup`` (scripts/test): which tests share an xdist worker, and the order
+    in which the workers get them.
+
+    - the browser tests are one group: each starts a JupyterLab and a Chromium, and two at once
+      on two cores starve each other (and wait for timers and animation frames);
+    - a module whose tests share a module-scoped fixture (a server, a cluster, recorded runs, the
+      Binder install) is one group, so the fixture is made once;
+    - the other tests go one by one to whichever worker is free.
+
+    The largest units first (the browser group, then the Binder install, the other modules, the
+    single tests last), so both workers finish at about the same time.
+    """
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    rank = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if item.get_closest_marker("browser"):
+            group, order = BROWSER_GROUP, 0
+        elif module.endswith("test_binder.py"):
+            group, order = module, 1
+        elif _shares_a_fixture(item):
+            group, order = module, 2
+        else:
+            group, order = None, 3
+        if group is not None and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+        rank[item.nodeid] = order
+    items.sort(key=lambda item: rank[item.nodeid])  # stable: in file order within each rank
+
+
+def _shares_a_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture made once for several tests (other than this file's own guard)."""
+    definitions = getattr(item, "_fixtureinfo", None)
+    if definitions is None:
+        return False
+    return any(
+        definition.scope in SHARED_SCOPES and name != "_environment_left_as_found"
+        for name, chain in definitions.name2fixturedefs.items()
+        for definition in chain
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
