@@ -15,40 +15,31 @@ pytest_plugins = ("process_leaks",)  # no test may leave a process running
 
 PER_TEST_VARIABLES = {"PYTEST_CURRENT_TEST"}  # pytest's own, set for each test phase
 SHARED_SCOPES = ("module", "class", "package")
-BROWSER_GROUP = "browser"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``--dist loadgroup`` (scripts/test): which tests share an xdist worker, and the order
-    in which the workers get them.
-
-    - the browser tests are one group: each starts a JupyterLab and a Chromium, and two at once
-      on two cores starve each other (and wait for timers and animation frames);
-    - a module whose tests share a module-scoped fixture (a server, a cluster, recorded runs, the
-      Binder install) is one group, so the fixture is made once;
-    - the other tests go one by one to whichever worker is free.
-
-    The largest units first (the browser group, then the Binder install, the other modules, the
-    single tests last), so both workers finish at about the same time.
+    """Under pytest-xdist (scripts/test: ``--dist loadscope --no-loadscope-reorder``, a module's
+    tests on one worker, so its module-scoped servers and clusters are made once): the order in
+    which the workers get the modules. The largest first, so both workers finish at about the
+    same time: the Binder install, then the browser tests (a JupyterLab and a Chromium each), then
+    the modules whose tests share a module-scoped fixture, the others last. Without xdist: file order.
     """
-    if getattr(config.option, "dist", "no") != "loadgroup":
+    if not hasattr(config, "workerinput"):
         return
-    rank = {}
+
+    def rank(item: pytest.Item) -> int:
+        if item.nodeid.startswith("tests/test_binder.py::"):
+            return 0
+        if item.get_closest_marker("browser"):
+            return 1
+        return 2 if _shares_a_fixture(item) else 3
+
+    module_rank: dict[str, int] = {}
     for item in items:
         module = item.nodeid.split("::", 1)[0]
-        if item.get_closest_marker("browser"):
-            group, order = BROWSER_GROUP, 0
-        elif module.endswith("test_binder.py"):
-            group, order = module, 1
-        elif _shares_a_fixture(item):
-            group, order = module, 2
-        else:
-            group, order = None, 3
-        if group is not None and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(group))
-        rank[item.nodeid] = order
-    items.sort(key=lambda item: rank[item.nodeid])  # stable: in file order within each rank
+        module_rank[module] = min(module_rank.get(module, 3), rank(item))
+    items.sort(key=lambda item: module_rank[item.nodeid.split("::", 1)[0]])  # stable: file order within
 
 
 def _shares_a_fixture(item: pytest.Item) -> bool:

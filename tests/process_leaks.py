@@ -5,8 +5,8 @@ which names this session (and, under pytest-xdist, the worker): a scan of every 
 environment finds them all, also the ones started with ``start_new_session=True`` and re-parented
 to init, which a walk of pytest's children would miss. At the end of the session (of each xdist
 worker, and again in the controller once the workers are gone) the processes still carrying the
-name get a short grace period to exit; then each leftover is listed (pid, the test during which it
-started, its command line), killed, and the run fails.
+name get a short grace period to exit; then each leftover is listed (pid, the test that started it,
+from the ``PYTEST_CURRENT_TEST`` it inherited, and its command line), killed, and the run fails.
 
 Loaded by ``tests/conftest.py``; ``-p process_leaks`` loads it in any pytest run. The grace period
 is the ini option ``process_leak_grace`` (seconds).
@@ -26,17 +26,6 @@ import pytest
 ENV = "JUPYTER_MLX_TEST_SESSION"
 DEFAULT_GRACE = 10.0  # kernels and servers stopped by a test may still be shutting down in the background
 KILL_WAIT = 5.0
-
-
-def _create_time_skew() -> float:
-    """What to add to psutil's ``create_time()`` to read it on ``time.time()``'s clock: on Linux it
-    counts from the boot time in whole seconds (``btime``), up to a second early."""
-    if not hasattr(time, "CLOCK_BOOTTIME"):
-        return 0.0
-    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME) - psutil.boot_time()
-
-
-CREATE_TIME_SKEW = _create_time_skew()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,27 +51,6 @@ def no_process_left(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail(report(leftovers), pytrace=False)
 
 
-@dataclass(frozen=True)
-class Leftover:
-    """A process the tests started that is still alive."""
-
-    pid: int
-    started: float
-    command: str
-    test: str | None = None
-
-    def during(self, intervals: list[tuple[float, float, str]]) -> Leftover:
-        """This leftover, with the test whose phase (set-up, call, teardown) began last before it
-        started (a create time is counted in 10 ms clock ticks)."""
-        began = [(start, nodeid) for start, _, nodeid in intervals if start <= self.started + 0.01]
-        test = max(began)[1] if began else None
-        return Leftover(self.pid, self.started, self.command, test)
-
-    def describe(self) -> str:
-        during = f"started during {self.test}" if self.test else "started outside any test"
-        return f"pid {self.pid} ({during}): {self.command}"
-
-
 class ProcessLeakCheck:
     """The check of one pytest session: of one xdist worker, or of the controller (or the only process)."""
 
@@ -93,7 +61,6 @@ class ProcessLeakCheck:
         self.previous = os.environ.get(ENV)
         # every process started from now on inherits the name (an outer session's, e.g. pytester's, stays)
         os.environ[ENV] = f"{self.previous} {self.token}" if self.previous else self.token
-        self.intervals: list[tuple[float, float, str]] = []
         self.worker_pids: set[int] = set()
         self.leftovers: list[Leftover] = []
 
@@ -102,12 +69,6 @@ class ProcessLeakCheck:
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = self.previous
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """When each test's set-up, call and teardown ran (the controller has them from the workers'
-        reports): to name the test during which a leftover started."""
-        if report.start:
-            self.intervals.append((report.start, report.stop, report.nodeid))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -133,8 +94,21 @@ class ProcessLeakCheck:
     def find_leftovers(self, exclude: set[int]) -> list[Leftover]:
         """Wait for this session's processes to exit; kill, and answer, those that do not."""
         leftovers = wait_for_leftovers(self.token, exclude, self.grace)
-        kill(leftovers)
-        return [leftover.during(self.intervals) for leftover in leftovers]
+        kill([leftover.process for leftover in leftovers])
+        return leftovers
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A process the tests started that is still alive."""
+
+    process: psutil.Process
+    command: str
+    test: str  # the PYTEST_CURRENT_TEST it inherited: "tests/test_x.py::test_y (call)"
+
+    def describe(self) -> str:
+        started = f"started during {self.test}" if self.test else "started outside any test"
+        return f"pid {self.process.pid} ({started}): {self.command}"
 
 
 def process_helpers() -> set[int]:
@@ -149,8 +123,9 @@ def process_helpers() -> set[int]:
     return {pid for pid in pids if pid}
 
 
-def carrying(token: str, exclude: set[int]) -> list[psutil.Process]:
-    """The live processes whose environment names ``token`` (other users' are unreadable: not ours)."""
+def carrying(token: str, exclude: set[int]) -> list[tuple[psutil.Process, dict[str, str]]]:
+    """The live processes whose environment names ``token``, with their environment (other users'
+    processes are unreadable: not ours)."""
     found = []
     for process in psutil.process_iter():
         if process.pid in exclude:
@@ -158,48 +133,45 @@ def carrying(token: str, exclude: set[int]) -> list[psutil.Process]:
         try:
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            names = process.environ().get(ENV, "")
+            environment = process.environ()
         except (psutil.Error, OSError):
             continue
-        if token in names.split():
-            found.append(process)
+        if token in environment.get(ENV, "").split():
+            found.append((process, environment))
     return found
 
 
 def wait_for_leftovers(token: str, exclude: set[int], seconds: float) -> list[Leftover]:
     """The processes still carrying ``token`` after up to ``seconds`` of waiting for them to exit."""
     deadline = time.monotonic() + seconds
-    processes = carrying(token, exclude)
-    while processes and time.monotonic() < deadline:
-        psutil.wait_procs(processes, timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-        processes = carrying(token, exclude)
+    found = carrying(token, exclude)
+    while found and time.monotonic() < deadline:
+        psutil.wait_procs([process for process, _ in found], timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+        found = carrying(token, exclude)
     leftovers = []
-    for process in processes:
+    for process, environment in found:
         try:
             command = " ".join(process.cmdline()) or process.name()
-            leftovers.append(Leftover(process.pid, process.create_time() + CREATE_TIME_SKEW, command[:300]))
         except psutil.Error:
             continue  # it exited just now
+        leftovers.append(Leftover(process, command[:300], environment.get("PYTEST_CURRENT_TEST", "")))
     return leftovers
 
 
 def report(leftovers: list[Leftover]) -> str:
     lines = [f"{len(leftovers)} process(es) started by the tests outlived them (now killed):"]
-    lines += [f"  {leftover.describe()}" for leftover in sorted(leftovers, key=lambda leftover: leftover.started)]
+    lines += [f"  {leftover.describe()}" for leftover in sorted(leftovers, key=lambda leftover: leftover.process.pid)]
     return "\n".join(lines)
 
 
-def kill(leftovers: list[Leftover]) -> None:
-    """Terminate, then kill what is still alive after a few seconds."""
-    processes = []
-    for leftover in leftovers:
+def kill(processes: list[psutil.Process]) -> None:
+    """Terminate, then kill what is still alive after a few seconds (psutil checks that a pid was
+    not reused by another process since the scan)."""
+    for process in processes:
         try:
-            process = psutil.Process(leftover.pid)
-            if abs(process.create_time() + CREATE_TIME_SKEW - leftover.started) < 0.01:  # not another process with a reused pid
-                process.terminate()
-                processes.append(process)
+            process.terminate()
         except psutil.Error:
-            continue
+            pass
     _, alive = psutil.wait_procs(processes, timeout=KILL_WAIT)
     for process in alive:
         try:

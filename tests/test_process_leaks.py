@@ -75,7 +75,7 @@ def test_a_test_that_leaves_a_process_fails_the_run(
     result.assert_outcomes(passed=1, errors=1)
     output = result.stdout.str()
     assert "1 process(es) started by the tests outlived them (now killed)" in output
-    assert f"pid {pid} (started during test_suite.py::test_leaves_a_detached_sleeper)" in output
+    assert f"pid {pid} (started during test_suite.py::test_leaves_a_detached_sleeper (call))" in output
     assert "time.sleep(300)" in output  # its command line
     assert is_gone(pid), "the check kills what it finds"
 
@@ -94,5 +94,5 @@ def test_the_controller_finds_what_a_crashed_worker_left(pytester: pytest.Pytest
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     output = result.stdout.str()
     assert "process leaks" in output  # the controller's section of the summary
-    assert f"pid {pid} (started during test_suite.py::test_leaves_a_detached_sleeper)" in output
+    assert f"pid {pid} (started during test_suite.py::test_leaves_a_detached_sleeper (call))" in output
     assert is_gone(pid)
