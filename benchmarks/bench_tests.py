@@ -14,7 +14,8 @@ Three ways, in this order:
 Each way runs in a test cache folder of its own (``JUPYTER_MLX_TEST_CACHE``), removed at the end,
 so your own cache is neither used nor changed. It prints the wall time of each way, the ratios to
 ``serial``, the tests passed/failed/skipped, whether every way ran the same test ids, and the load
-average before and after; the JSON goes to ``benchmarks/results/bench_tests.json``. About 25 min on
+average before and after; the JSON goes to ``benchmarks/results/bench_tests.json``, each way's
+pytest output to ``benchmarks/results/bench_tests-<way>.log``. About 25 min on
 2 cores (``--ways serial,xdist-warm``: the warm run still needs a cold one first, which it does
 without timing it). Arguments after ``--`` go to every pytest (``-- -k cli`` for a quick look).
 """
@@ -32,7 +33,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from harness import REPO, print_table, write_results
+from harness import REPO, RESULTS, print_table, write_results
 
 XDIST = ["-n", "auto", "--dist", "loadscope", "--no-loadscope-reorder"]  # as scripts/test
 WAYS = {
@@ -42,13 +43,17 @@ WAYS = {
 }
 
 
-def run_pytest(options: list[str], extra: list[str], cache: Path, junit: Path) -> dict[str, Any]:
-    """One timed pytest run of the suite; its counts and test ids from a JUnit report."""
+def run_pytest(options: list[str], extra: list[str], cache: Path, junit: Path, log: Path | None = None) -> dict[str, Any]:
+    """One timed pytest run of the suite; its counts and test ids from a JUnit report; its output
+    kept in ``log``."""
     env = {**os.environ, "JUPYTER_MLX_TEST_CACHE": str(cache)}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *options, *extra]
     started = time.monotonic()
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - started
+    if log is not None:
+        log.parent.mkdir(exist_ok=True)
+        log.write_text(done.stdout + done.stderr)
     summary = next((line for line in reversed(done.stdout.splitlines()) if re.search(r"\d+ (passed|failed)", line)), "")
     return {"seconds": seconds, "exit": done.returncode, "summary": summary.strip("= "), **read_junit(junit)}
 
@@ -86,7 +91,7 @@ def main() -> int:
                 print("bench_tests: warming the xdist cache (untimed: a cold run first)", flush=True)
                 run_pytest(options, [*extra, "tests/test_binder.py"], cache, scratch / "warming.xml")
             print(f"bench_tests: {way} ...", flush=True)
-            results[way] = run_pytest(options, extra, cache, scratch / f"{way}.xml")
+            results[way] = run_pytest(options, extra, cache, scratch / f"{way}.xml", RESULTS / f"bench_tests-{way}.log")
             print(f"bench_tests: {way}: {results[way]['seconds']:.0f} s, {results[way]['summary']}", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
