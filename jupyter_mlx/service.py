@@ -453,9 +453,9 @@ class RunService:
             executor.prepare(len(prepared), prepared[0].task.kernel_name)
         else:
             executor.prepare(len(prepared))
-        self.queue.submit(prepared, executor)
-        for run in prepared:
+        for run in prepared:  # before a queue worker can publish "running"
             self._publish_run(run.record)
+        self.queue.submit(prepared, executor)
         return [run.record for run in prepared]
 
     def wait(self, runs: list[RunRecord], timeout: float | None = None, poll: float = 0.5) -> list[RunRecord]:

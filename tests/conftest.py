@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,66 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from notebooks import write_failing, write_tiny  # noqa: E402
+
+pytest_plugins = ("process_leaks",)  # no test may leave a process running
+
+PER_TEST_VARIABLES = {"PYTEST_CURRENT_TEST"}  # pytest's own, set for each test phase
+SHARED_SCOPES = ("module", "class", "package")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (scripts/test: ``--dist loadscope --no-loadscope-reorder``, a module's
+    tests on one worker, so its module-scoped servers and clusters are made once): the order in
+    which the workers get the modules. The largest first, so both workers finish at about the
+    same time: the Binder install, then the browser tests (a JupyterLab and a Chromium each), then
+    the modules whose tests share a module-scoped fixture, the others last. Without xdist: file order.
+    """
+    if not hasattr(config, "workerinput"):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        if item.nodeid.startswith("tests/test_binder.py::"):
+            return 0
+        if item.get_closest_marker("browser"):
+            return 1
+        return 2 if _shares_a_fixture(item) else 3
+
+    module_rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        module_rank[module] = min(module_rank.get(module, 3), rank(item))
+    items.sort(key=lambda item: module_rank[item.nodeid.split("::", 1)[0]])  # stable: file order within
+
+
+def _shares_a_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture made once for several tests (other than this file's own guard)."""
+    definitions = getattr(item, "_fixtureinfo", None)
+    if definitions is None:
+        return False
+    return any(
+        definition.scope in SHARED_SCOPES and name != "_environment_left_as_found"
+        for name, chain in definitions.name2fixturedefs.items()
+        for definition in chain
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _environment_left_as_found() -> Iterator[None]:
+    """A test module leaves ``os.environ`` as it found it: the modules after it (in any order under
+    pytest-xdist) start kernels and servers that inherit it. A change is undone, and fails the module."""
+    before = {key: value for key, value in os.environ.items() if key not in PER_TEST_VARIABLES}
+    yield
+    after = {key: value for key, value in os.environ.items() if key not in PER_TEST_VARIABLES}
+    if after != before:
+        changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+        for key in changed:
+            if key in before:
+                os.environ[key] = before[key]
+            else:
+                del os.environ[key]
+        pytest.fail(f"this module changed the environment of the pytest process: {', '.join(changed)} (undone)",
+                    pytrace=False)
 
 
 @pytest.fixture

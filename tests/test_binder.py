@@ -2,13 +2,20 @@
 
 What mybinder.org (repo2docker) does with ``binder/``, and what this test does instead:
 
-1. a conda environment from ``binder/environment.yml``: here a fresh ``python -m venv`` (this
+1. a conda environment from ``binder/environment.yml``: here a ``python -m venv`` (this
    machine's Python) with the file's pip-installable packages (JupyterLab) installed by pip;
    Node comes from the machine;
 2. ``binder/postBuild`` from the root of a clone: here the script itself, unchanged, run from the
    root of a copy of the working tree (the files git tracks or would add), with the venv first on
    ``PATH``. Its ``pip install --no-cache-dir ".[examples]"`` is a real install: build isolation,
    hatchling building the wheel, every dependency installed from the preconfigured pip index.
+
+The venv is kept between test runs (``tests/venv_cache.py``, outside the checkout), keyed by the
+hash of what decides its packages (``environment.yml``, ``postBuild``, ``pyproject.toml`` and the
+Python): with a warm cache both steps still run, unchanged, but pip finds the dependencies already
+installed and only builds and reinstalls jupyter_mlx from the copy (about a minute saved on two
+cores); on a cold cache (the first run on a machine, or a changed input) everything is installed
+from scratch, as mybinder.org would.
 
 One shortcut, to stay off the npm registry and to save the npm install + production build (about
 40-70 s): the copy gets the lab extension this checkout already built (``jupyter_mlx/labextension``,
@@ -32,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -39,10 +47,14 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+from venv_cache import CachedVenv, cached_venv, inputs_digest
+
 REPO = Path(__file__).resolve().parents[1]
 BUILT_LABEXTENSION = Path("jupyter_mlx") / "labextension"
 NPM_ENV = "JUPYTER_MLX_BINDER_NPM"
 SWEEP_C = [0.1, 1.0, 10.0]  # the driver's default grid
+# What decides the packages of the Binder venv (with the Python that makes it): a change rebuilds it.
+VENV_INPUTS = ["binder/environment.yml", "binder/postBuild", "pyproject.toml"]
 
 # Bounded steps (seconds): generous, for a loaded machine; together well under the test timeout.
 VENV_TIMEOUT = 120
@@ -171,26 +183,53 @@ def binder() -> Iterator[Binder]:
         pytest.skip(f"no built lab extension in {BUILT_LABEXTENSION} (pip install -e . builds it), and {NPM_ENV} is unset")
     scratch = Path(tempfile.mkdtemp(prefix="jupyter-mlx-binder-"))
     try:
-        root, venv = scratch / "repo", scratch / "venv"
-        started = time.monotonic()
-        copy_repository(root, with_built_labextension=not npm_build)
-        setup = Binder(root, venv, isolated_env(venv, scratch), scratch / "outputs")
-        setup.outputs.mkdir()
-        setup.timings["copy"] = time.monotonic() - started
-        setup.run("venv", [sys.executable, "-m", "venv", str(venv)], scratch, VENV_TIMEOUT)
-        requirements = environment_requirements(root / "binder" / "environment.yml")
-        setup.run("environment.yml", [str(setup.bin / "python"), "-m", "pip", "install", *requirements],
-                  root, ENVIRONMENT_TIMEOUT)
-        setup.run("postBuild", ["bash", str(root / "binder" / "postBuild")], root, POSTBUILD_TIMEOUT)
-        yield setup
-        print("binder steps (s): " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in setup.timings.items()))
+        with binder_venv() as cached:
+            root, venv = scratch / "repo", cached.venv
+            started = time.monotonic()
+            copy_repository(root, with_built_labextension=not npm_build)
+            setup = Binder(root, venv, isolated_env(venv, scratch), scratch / "outputs")
+            setup.outputs.mkdir()
+            setup.timings["copy"] = time.monotonic() - started
+            try:
+                if not cached.warm:
+                    setup.run("venv", [sys.executable, "-m", "venv", str(venv)], scratch, VENV_TIMEOUT)
+                requirements = environment_requirements(root / "binder" / "environment.yml")
+                setup.run("environment.yml", [str(setup.bin / "python"), "-m", "pip", "install", *requirements],
+                          root, ENVIRONMENT_TIMEOUT)  # warm: only checks that they are installed
+                setup.run("postBuild", ["bash", str(root / "binder" / "postBuild")], root, POSTBUILD_TIMEOUT)
+                cached.completed()
+                yield setup
+                print(f"binder steps (s, {'warm' if cached.warm else 'cold'} venv cache): "
+                      + ", ".join(f"{step} {seconds:.1f}" for step, seconds in setup.timings.items()))
+            finally:
+                kill_leftovers(scratch, venv)
     finally:
-        for pid in leftover_processes(scratch):  # only ours: they run programs of this scratch folder
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def binder_venv() -> Iterator[CachedVenv]:
+    """The venv of the Binder environment, reused from an earlier run while the inputs that decide
+    its packages are unchanged (tests/venv_cache.py). Warm, the environment.yml and postBuild steps
+    still run, unchanged: pip finds the dependencies installed and installs jupyter_mlx from this
+    copy again (a local folder is always reinstalled); cold (the first run, or after a change of
+    an input), the venv is made from scratch, as before."""
+    digest = inputs_digest(REPO, VENV_INPUTS)
+    try:
+        with cached_venv("binder-venv", digest, lock_timeout=ENVIRONMENT_TIMEOUT + POSTBUILD_TIMEOUT) as cached:
+            yield cached
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
+
+
+def kill_leftovers(*folders: Path) -> None:
+    """Kill what still runs a program of ``folders``: only ours (the venv is locked while we use it)."""
+    for folder in folders:
+        for pid in leftover_processes(folder):
             try:
                 os.kill(pid, 9)
             except OSError:
                 pass
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # -- reading an executed notebook -------------------------------------------------------------------------

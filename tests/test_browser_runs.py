@@ -9,6 +9,7 @@ in the compare view, and the dark theme. Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -33,10 +34,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1,200 seeded runs, tiny.ipynb@v1..v4 (a sweep of x = 1..4) and a failed nb/failing.ipynb@v1."""
     root = tmp_path_factory.mktemp("browser-runs")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        from bench_list import populate
-    finally:
-        sys.path.pop(0)
+    with pytest.MonkeyPatch.context() as patch:  # the benchmarks' harness extends PYTHONPATH: undone after
+        patch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+        try:
+            from bench_list import populate
+        finally:
+            sys.path.pop(0)
     from jupyter_mlx.service import RunService
 
     service = RunService(root)

@@ -83,6 +83,24 @@ async def _wait_final(jp_fetch, run_ids, timeout=90.0):
         await asyncio.sleep(0.2)
 
 
+async def _until(condition, what, timeout=30.0):
+    """Wait (bounded) until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} in {timeout:.0f} s"
+        await asyncio.sleep(0.05)
+
+
+def _events(chunks):
+    """The (type, data) of each complete server-sent event in ``chunks``."""
+    events = []
+    for block in b"".join(chunks).decode().split("\n\n")[:-1]:
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if lines:
+            events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
 async def _wait_status(jp_fetch, run_id, status, timeout=30.0):
     deadline = time.monotonic() + timeout
     while (await _call(jp_fetch, "GET", "runs", run_id))[1]["status"] != status:
@@ -95,19 +113,15 @@ async def test_launch_a_run_and_watch_its_progress_as_server_sent_events(jp_fetc
     stream = asyncio.ensure_future(
         jp_fetch("mlx", "events", params={"notebook": "tiny.ipynb"}, streaming_callback=chunks.append, request_timeout=120)
     )
-    await asyncio.sleep(0.3)  # subscribed before the run starts
+    await _until(lambda: chunks, "the event stream's first line")  # subscribed before the run starts
     code, run = await _call(jp_fetch, "POST", "runs", body={"notebook": "tiny.ipynb", "parameters": {"x": 4}, "tags": ["rest"]})
     assert code == 201 and run["status"] == "queued" and run["parameters"] == {"x": 4, "label": "a"}
     assert run["backend"] == "local" and run["tags"] == ["rest"]
     (final,) = await _wait_final(jp_fetch, [run["id"]])
     assert final["status"] == "succeeded" and final["metrics"]["score"] == 8.0
-    await asyncio.sleep(0.3)
+    await _until(lambda: [d["status"] for k, d in _events(chunks) if k == "run"][-1:] == ["succeeded"], "the last event")
     stream.cancel()
-    events = []
-    for block in b"".join(chunks).decode().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
-        if lines:
-            events.append((lines["event"], json.loads(lines["data"])))
+    events = _events(chunks)
     statuses = [data["status"] for kind, data in events if kind == "run"]
     assert statuses[0] == "queued" and "running" in statuses and statuses[-1] == "succeeded"
     progress = [(data["cell"], data["cells"]) for kind, data in events if kind == "progress"]

@@ -409,11 +409,14 @@ class InProcessServer:
 
 @pytest.fixture(scope="module", autouse=True)
 def _keep_main_module():
-    """IPython's shell makes its namespace ``sys.modules["__main__"]`` (as a kernel does); the
-    endpoint process wants that, but later tests of this pytest process (multiprocessing's spawn)
-    need the real one back."""
+    """IPython's shell makes its namespace ``sys.modules["__main__"]`` (as a kernel does), and
+    ``make_shell`` sets ``MPLBACKEND=Agg``; the endpoint process wants both, but later tests of
+    this pytest process need the real ``__main__`` back (multiprocessing's spawn) and kernels that
+    draw charts inline (they inherit the environment)."""
     main = sys.modules["__main__"]
-    yield
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MPLBACKEND", "Agg")  # as make_shell sets it; as it was again after the module
+        yield
     sys.modules["__main__"] = main
 
 

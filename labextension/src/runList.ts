@@ -287,19 +287,21 @@ export class RunList extends Widget {
   }
 
   private async _fetchPage(index: number): Promise<void> {
-    const generation = this._window.generation;
-    const key = `${generation}:${index}`;
+    // a request in flight answers for this one only if nothing changed since it was made
+    const key = `${this._window.freshness}:${index}`;
     const pending = this._fetching.get(key);
     if (pending) {
       return pending;
     }
+    const ticket = this._window.ticket();
+    const generation = ticket.generation;
     const fetch = (async () => {
       try {
         const page = await listRuns(
           this._window.request(index, index === 0),
           this._settings
         );
-        if (this._window.put(index, page, generation)) {
+        if (this._window.put(index, page, ticket)) {
           this._error = '';
           if (this._search.value.trim() === this._window.query.filter.trim()) {
             this._problem.textContent = ''; // (else: the runs of the last good filter, under its error)
@@ -319,7 +321,7 @@ export class RunList extends Widget {
         ) {
           // a notebook without runs yet (say, the one just opened): an empty list, not an error
           this._error = '';
-          this._window.put(index, { runs: [], total: 0, limit: this._window.pageSize, offset: 0 }, generation);
+          this._window.put(index, { runs: [], total: 0, limit: this._window.pageSize, offset: 0 }, ticket);
         } else if (generation === this._window.generation) {
           const text = reason instanceof MLXApiError ? reason.message : String(reason);
           if (reason instanceof MLXApiError && reason.error === 'invalid_request') {

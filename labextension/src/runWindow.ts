@@ -31,6 +31,17 @@ export interface SortChoice {
   label: string;
 }
 
+/**
+ * What a page request was made under: answers are applied in the order the requests were made,
+ * not the order they arrive (a slow answer to an older request never overwrites a newer one).
+ */
+export interface PageTicket {
+  /** The query's generation: an answer to another query is dropped. */
+  generation: number;
+  /** Increases with every request of the window. */
+  sequence: number;
+}
+
 /** Loaded pages of one query; rows not loaded yet read as undefined. */
 export class RunWindow {
   constructor(readonly pageSize = 100) {}
@@ -55,14 +66,30 @@ export class RunWindow {
     }
     this._query = { ...query };
     this._pages.clear();
+    this._answered.clear();
+    this._stale.clear();
     this._total = null;
+    this._totalAnswered = 0;
     this._generation += 1;
+    this._freshness += 1;
     return true;
   }
 
   /** A number that changes with the query: a page requested under an older one is dropped. */
   get generation(): number {
     return this._generation;
+  }
+
+  /** A number that changes with the query and with every `invalidate`: a request made before
+   * it changed cannot stand in for one made after (its answer may predate the change). */
+  get freshness(): number {
+    return this._freshness;
+  }
+
+  /** Take a ticket for a page request about to be made. */
+  ticket(): PageTicket {
+    this._sequence += 1;
+    return { generation: this._generation, sequence: this._sequence };
   }
 
   /** The server request for page `index` of the current query. */
@@ -98,13 +125,26 @@ export class RunWindow {
     return pages.filter(page => !this._pages.has(page) || this._stale.has(page));
   }
 
-  /** Store a page the server answered for `generation`; ignored when the query changed since. */
-  put(index: number, page: RunPage & { keys?: ListKeys }, generation: number): boolean {
-    if (generation !== this._generation) {
+  /**
+   * Store a page the server answered for the request of `ticket`. Ignored when the query changed
+   * since, or when an answer to a later request of this page came first; the total (and the
+   * keys) are those of the latest request answered, whichever page it was for.
+   */
+  put(index: number, page: RunPage & { keys?: ListKeys }, ticket: PageTicket): boolean {
+    if (ticket.generation !== this._generation || ticket.sequence < (this._answered.get(index) ?? 0)) {
       return false;
     }
     this._pages.set(index, page.runs);
+    this._answered.set(index, ticket.sequence);
     this._stale.delete(index);
+    if (ticket.sequence < this._totalAnswered) {
+      // a later request (of another page) told the total: these rows are older, fetch them again
+      if (page.total !== this._total) {
+        this._stale.add(index);
+      }
+      return true;
+    }
+    this._totalAnswered = ticket.sequence;
     if (page.total !== this._total) {
       // the number of matching runs changed: other pages are shifted, fetch them again
       this._total = page.total;
@@ -137,6 +177,7 @@ export class RunWindow {
     for (const page of this._pages.keys()) {
       this._stale.add(page);
     }
+    this._freshness += 1;
   }
 
   /** Put `run` in place of the loaded record with its id; false when no loaded page has it. */
@@ -164,8 +205,14 @@ export class RunWindow {
   private _pages = new Map<number, RunRecord[]>();
   private _stale = new Set<number>();
   private _total: number | null = null;
+  /** The sequence of the request whose answer set `_total`. */
+  private _totalAnswered = 0;
+  /** Per page, the sequence of the request whose answer is shown. */
+  private _answered = new Map<number, number>();
   private _keys: ListKeys = { parameters: [], metrics: [] };
   private _generation = 0;
+  private _freshness = 0;
+  private _sequence = 0;
 }
 
 export function sameQuery(a: ListQuery, b: ListQuery): boolean {
