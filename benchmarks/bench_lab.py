@@ -37,7 +37,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from bench_list import populate
 from jupyter_mlx.metrics import Metric
 from jupyter_mlx.service import RunService
 from jupyter_mlx.store import CellTiming, NewRun, RunOutcome
+from jupyter_mlx.ports import free_port
 
 PANEL_TARGET_MS = 1000.0
 COMPARE_TARGET_MS = 2000.0
@@ -384,10 +384,6 @@ def small_project(project: Path, count: int) -> dict[str, Any]:
 
 
 # -- JupyterLab -----------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _status(port: int, path: str, token: str) -> int:
@@ -407,7 +403,7 @@ def jupyter_lab(root: Path, home: Path) -> Iterator[dict[str, Any]]:
     settings = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(home / "config"),

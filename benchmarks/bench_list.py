@@ -20,7 +20,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from jupyter_mlx.metrics import Metric
 from jupyter_mlx.service import RunService
 from jupyter_mlx.store import CellTiming, Environment, NewRun, RunError, RunOutcome
 from jupyter_mlx.store.base import RunStore
+from jupyter_mlx.ports import free_port
 
 TARGET_MS = 100.0
 PAGE = 50
@@ -236,16 +236,12 @@ def populate(store: RunStore, count: int, seed: int = 0) -> dict[str, int]:
 
 
 # -- the real server ------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
 def jupyter_server(root: Path, scratch: Path, ready_timeout: float = 90.0) -> Iterator[tuple[int, str]]:
     """A ``jupyter server`` with jupyter_mlx on 127.0.0.1: yields (port, token); always stopped."""
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     config = scratch / "config"
     config.mkdir(parents=True, exist_ok=True)
     # a config file, not the command line: traitlets reads a Dict from argv as key=value pairs

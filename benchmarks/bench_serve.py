@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import harness
+from jupyter_mlx.ports import free_port
 
 CONCURRENCY = (1, 8)
 START_TIMEOUT = 120.0
@@ -110,10 +111,6 @@ def expected_answers() -> list[list[int]]:
 
 
 # -- processes ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:
@@ -352,7 +349,7 @@ class Served:
 def bare_tornado(folder: Path) -> Iterator[Served]:
     script = folder / "bare_server.py"
     script.write_text(BARE_SERVER)
-    port = _free_port()
+    port = free_port()
     log = open(folder / f"bare-{port}.log", "wb")
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=log, stderr=subprocess.STDOUT,
@@ -367,7 +364,7 @@ def bare_tornado(folder: Path) -> Iterator[Served]:
 
 @contextmanager
 def kernel_gateway(folder: Path, notebook: Path, prespawn: int | None) -> Iterator[Served]:
-    port = _free_port()
+    port = free_port()
     command = [
         str(VENV_BIN / "jupyter-kernelgateway"),
         "--KernelGatewayApp.api=kernel_gateway.notebook_http", f"--KernelGatewayApp.seed_uri={notebook}",
@@ -409,7 +406,7 @@ def _mlx(project: Path, *args: str, timeout: float = 120.0) -> subprocess.Comple
 
 @contextmanager
 def mlx_endpoint(project: Path, name: str, workers: int, token: str | None) -> Iterator[Served]:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "jupyter_mlx.cli", "deploy", "api.ipynb", "--function", "predict",
                "--name", name, "--workers", str(workers), "--port", str(port)]
     command.append(f"--token={token}" if token else "--no-auth")  # a token may start with "-"

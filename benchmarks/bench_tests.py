@@ -1,5 +1,5 @@
 """The test command's own speed: the whole pytest suite the old way (one process, the Binder venv
-built from scratch) and the way ``scripts/test`` runs it now (pytest-xdist, one worker per core,
+built from scratch) and the way ``scripts/test`` runs it now (pytest-xdist, one worker more than the cores,
 the Binder venv from the cache), in the same run on the same machine.
 
     .venv/bin/python benchmarks/bench_tests.py [--ways serial,xdist-cold,xdist-warm] [-- PYTEST ARGS]
@@ -35,7 +35,8 @@ from typing import Any
 
 from harness import REPO, RESULTS, print_table, write_results
 
-XDIST = ["-n", "auto", "--dist", "loadscope", "--no-loadscope-reorder"]  # as scripts/test
+WORKERS = os.environ.get("JUPYTER_MLX_TEST_WORKERS") or str(len(os.sched_getaffinity(0)) + 1)  # as scripts/test
+XDIST = ["-n", WORKERS, "--dist", "loadscope", "--no-loadscope-reorder"]  # as scripts/test
 WAYS = {
     "serial": (["-p", "no:xdist"], "serial"),
     "xdist-cold": (XDIST, "cold"),

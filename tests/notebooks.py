@@ -75,3 +75,16 @@ def write_system_exit(path: Path, exit_line: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**nb, "nbformat_minor": 2}, indent=1))
     return path
+
+
+def write_gated(path: Path) -> Path:
+    """A run that prints ``started``, then waits (up to its ``seconds`` parameter) while the file
+    ``gate`` exists in its folder: the test decides when it ends. The gate is closed here."""
+    write_notebook(
+        path,
+        code_cell("seconds = 60.0", tags=["parameters"]),
+        code_cell("print('started', flush=True)"),
+        code_cell("import os, time\nwhile os.path.exists('gate') and seconds > 0:\n    time.sleep(0.1); seconds -= 0.1"),
+    )
+    (path.parent / "gate").write_text("closed")
+    return path

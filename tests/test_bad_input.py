@@ -11,7 +11,7 @@ from jupyter_mlx.service import RunService
 
 from notebooks import code_cell, notebook, write_tiny
 from recording_listener import RecordingListener
-from rest_client import SERVER_CONFIG, error_of, get_json
+from rest_client import SERVER_CONFIG, error_of
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 

@@ -10,7 +10,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 
 from notebooks import write_failing, write_tiny
 from sandbox import stop_process
+from jupyter_mlx.ports import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -51,17 +51,22 @@ def record_run(project: Path, notebook: str, *params: str, status: int = 0) -> N
     assert done.returncode == status, f"{' '.join(argv[2:])} exited {done.returncode}:\n{done.stderr}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_lab_settings(settings_dir: Path) -> None:
     """No news or update toasts: clean, deterministic screenshots."""
     path = settings_dir / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+
+
+def lab_environment(home: Path) -> dict[str, str]:
+    """This process's environment, with Jupyter's config, runtime, settings and workspaces in ``home``."""
+    return {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
 
 
 def wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -107,13 +112,7 @@ def running_lab(
         (home / "config").mkdir()
         (home / "config" / "jupyter_server_config.json").write_text(json.dumps(server_config))
     port, token = free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
+    env = lab_environment(home)
     log = home / "lab.log"
     argv = [
         sys.executable, "-m", "jupyterlab",

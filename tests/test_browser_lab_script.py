@@ -2,7 +2,6 @@
 ``examples/train.ipynb`` with the runs panel showing (not the Launcher)."""
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
@@ -13,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sandbox import stop_process
-from test_browser import ARTIFACTS, CHROMIUM_ARGS, LAB_START_TIMEOUT, free_port, write_lab_settings
+from jupyter_mlx.ports import free_port
+from test_browser import ARTIFACTS, CHROMIUM_ARGS, LAB_START_TIMEOUT, lab_environment, write_lab_settings
 
 pytestmark = pytest.mark.browser
 
@@ -43,13 +43,7 @@ def test_scripts_lab_opens_the_example_notebook_with_the_runs_panel(tmp_path: Pa
     home = tmp_path / "home"
     write_lab_settings(home / "settings")
     port, token = free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
+    env = lab_environment(home)
     argv = [str(REPOSITORY / "scripts" / "lab"), "--no-browser", "--ip=127.0.0.1", f"--port={port}",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={project}"]
     log = home / "lab.log"

@@ -7,8 +7,6 @@ Screenshots go to ``test-artifacts/``.
 """
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 

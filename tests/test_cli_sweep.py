@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,6 +14,7 @@ from jupyter_mlx.cli import main
 from jupyter_mlx.service import RunService
 
 from notebooks import code_cell, write_notebook, write_tiny
+from server_process import wait_for
 
 
 @pytest.fixture
@@ -113,13 +113,6 @@ def _command(*argv: str) -> list[str]:
     return [sys.executable, "-m", "jupyter_mlx.cli", *argv]
 
 
-def _wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def slow_sweep(project):
     """``jupyter mlx sweep`` of 3 runs that wait on a gate, in another process, 2 of them running."""
@@ -130,7 +123,7 @@ def slow_sweep(project):
     )
     service = RunService(project)
     try:
-        _wait_for(lambda: service.list_runs(status="running").total == 2, what="two running runs")
+        wait_for(lambda: service.list_runs(status="running").total == 2, what="two running runs")
         yield sweeper, service
     finally:
         if sweeper.poll() is None:

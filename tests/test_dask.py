@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,16 +19,11 @@ from jupyter_mlx.execute.dask import EXTRA_MISSING, DaskExecutor
 from jupyter_mlx.execute.executor import CancelToken
 from jupyter_mlx.execute.runner import RunTask
 from jupyter_mlx.metrics import read_metrics
+from jupyter_mlx.ports import free_port
 
 from notebooks import SYSTEM_EXITS, code_cell, write_failing, write_notebook, write_system_exit, write_tiny
 
 WORKER_ENV = "MLX_TEST_DASK_WORKER"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _dask(*args: str) -> list[str]:
@@ -45,7 +39,7 @@ class Cluster:
 
     def __init__(self, folder: Path, workers: int) -> None:
         self.log = folder / "dask-cluster.log"
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.address = f"tcp://127.0.0.1:{free_port()}"
         self._out = self.log.open("ab")
         self.procs: list[subprocess.Popen] = []
         port = self.address.rsplit(":", 1)[1]
@@ -336,7 +330,7 @@ def test_dask_scheduler_gone_mid_run_is_a_failed_run(tmp_path):
 
 
 def test_dask_unreachable_scheduler_is_backend_unavailable_quickly():
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     executor = DaskExecutor(address, connect_timeout=1)
     started = time.monotonic()
     with pytest.raises(MLXError) as raised:
@@ -376,7 +370,7 @@ def test_dask_sweep_from_the_cli_records_runs_executed_on_the_cluster(cluster, t
 
 def test_dask_unreachable_scheduler_is_one_line_and_records_nothing(tmp_path):
     write_tiny(tmp_path / "tiny.ipynb")
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     done = _cli(tmp_path, "sweep", "tiny.ipynb", "-p", "x", "1,2", "--backend", "dask", "--scheduler", address)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert address in done.stderr

@@ -23,8 +23,8 @@ import pytest
 
 from jupyter_mlx.liveness import HEARTBEAT_SECONDS
 
-from notebooks import code_cell, write_notebook
-from test_recovery import Server, _wait_for
+from notebooks import write_gated
+from server_process import Server, wait_for
 
 NOTICED_WITHIN = 10.0
 
@@ -32,13 +32,7 @@ NOTICED_WITHIN = 10.0
 @pytest.fixture
 def project(tmp_path) -> Path:
     root = tmp_path / "project"
-    write_notebook(
-        root / "slow.ipynb",
-        code_cell("seconds = 60.0", tags=["parameters"]),
-        code_cell("print('started', flush=True)"),
-        code_cell("import os, time\nwhile os.path.exists('gate') and seconds > 0:\n    time.sleep(0.1); seconds -= 0.1"),
-    )
-    (root / "gate").write_text("closed")
+    write_gated(root / "slow.ipynb")
     return root
 
 
@@ -108,7 +102,7 @@ def _assert_ended_when_killed(run: dict[str, Any], killed_at: float) -> None:
 
 
 def test_listing_commands_show_a_killed_sweep_interrupted_as_of_the_kill(project, sweeper):
-    _wait_for(lambda: _running_two(project), 90, "two running runs")
+    wait_for(lambda: _running_two(project), 90, "two running runs")
     time.sleep(HEARTBEAT_SECONDS + 1)  # a silent cell: its run is alive, and listed as running
     assert [run["status"] for run in _runs(project)] == ["running", "running", "queued"]
 
@@ -142,7 +136,7 @@ def test_the_same_through_the_service_listing_in_process(project, sweeper):
 
     service = RunService(project)
     try:
-        _wait_for(lambda: service.list_runs(status="running").total == 2, 90, "two running runs")
+        wait_for(lambda: service.list_runs(status="running").total == 2, 90, "two running runs")
         sweep = service.list_sweeps()[0]
         sweeper.kill()
         assert [run.status for run in service.list_runs().runs] == ["interrupted"] * 3
@@ -157,7 +151,7 @@ def test_a_killed_run_command_is_interrupted_as_of_the_kill(project):
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
-        _wait_for(lambda: [run["status"] for run in _runs(project)] == ["running"], 90, "the running run")
+        wait_for(lambda: [run["status"] for run in _runs(project)] == ["running"], 90, "the running run")
         time.sleep(HEARTBEAT_SECONDS + 1)
         killed_at = time.time()
         os.killpg(runner.pid, signal.SIGKILL)
@@ -203,7 +197,7 @@ def test_a_running_server_notices_the_dead_sweep_within_seconds_and_tells_the_pa
     server = Server(project, tmp_path)
     reader = None
     try:
-        _wait_for(lambda: server.call("GET", "/mlx/runs?status=running")["total"] == 2, 90, "two running runs")
+        wait_for(lambda: server.call("GET", "/mlx/runs?status=running")["total"] == 2, 90, "two running runs")
         events: queue.Queue = queue.Queue()
         reader = _events(server, events)
         killed_at = sweeper.kill()

@@ -12,18 +12,13 @@ import pytest
 from rest_client import SERVER_CONFIG, error_of, get_json
 
 from jupyter_mlx.errors import MLXError
+from jupyter_mlx.ports import free_port
 from jupyter_mlx.serve.manager import Deployment, EndpointRecord
 from jupyter_mlx.serve.try_request import EndpointUnreachable, try_endpoint
 from endpoint_cleanup import stop_endpoints
 from notebooks import code_cell, write_notebook
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_gone_record(root: Path, name: str) -> None:
@@ -35,7 +30,7 @@ def write_gone_record(root: Path, name: str) -> None:
     deployment = {"notebook": "deleted.ipynb", "ref": None, "run_id": None, "mode": "function",
                   "function": "double", "deployed_at": 0.0}
     folder.joinpath("record.json").write_text(json.dumps({
-        "name": name, "host": "127.0.0.1", "port": closed_port(), "token_hash": None, "workers": 1,
+        "name": name, "host": "127.0.0.1", "port": free_port(), "token_hash": None, "workers": 1,
         "timeout": 5.0, "max_body": 1024, "history": [deployment], "current": 0, "desired": "running"}))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -20,16 +19,11 @@ from jupyter_mlx.execute.executor import CancelToken
 from jupyter_mlx.execute.gateway import GatewayExecutor
 from jupyter_mlx.execute.runner import RunTask
 from jupyter_mlx.metrics import read_metrics
+from jupyter_mlx.ports import free_port
 
 from notebooks import SYSTEM_EXITS, code_cell, notebook, write_failing, write_system_exit, write_tiny
 
 pytest.importorskip("kernel_gateway")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Gateway:
@@ -38,7 +32,7 @@ class Gateway:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.token = secrets.token_hex(16)
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         self.log_path = folder / "gateway.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -142,7 +136,7 @@ def test_gateway_check_passes_with_the_right_token(gateway, executor):
 
 
 def test_gateway_check_reports_an_unreachable_url():
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     backend = GatewayExecutor(url, "token")
     started = time.monotonic()
     with pytest.raises(MLXError) as raised:
@@ -416,7 +410,7 @@ def test_gateway_sweep_from_the_cli_records_runs_executed_on_the_gateway(gateway
 
 def test_gateway_unreachable_or_refusing_is_one_line_and_records_nothing(gateway, tmp_path):
     write_tiny(tmp_path / "tiny.ipynb")
-    for url, token in ((f"http://127.0.0.1:{_free_port()}", "x"), (gateway.url, "wrong-token")):
+    for url, token in ((f"http://127.0.0.1:{free_port()}", "x"), (gateway.url, "wrong-token")):
         done = _cli(tmp_path, "run", "tiny.ipynb", "--backend", "gateway", "--gateway-url", url, "--gateway-token", token)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert url in done.stderr

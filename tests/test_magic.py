@@ -7,7 +7,6 @@ import io
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 from jupyter_mlx import transport as transports
+from jupyter_mlx.ports import free_port
 
 from notebooks import code_cell, write_notebook, write_tiny
 from rest_client import SERVER_CONFIG
@@ -177,10 +177,6 @@ def test_serve_deploys_a_managed_endpoint(project: Path, shell: Shell) -> None:
 
 
 # -- through a running Jupyter server -------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +188,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     home = tmp_path_factory.mktemp("server-home")
     (home / "config").mkdir()
     (home / "config" / "jupyter_server_config.json").write_text(json.dumps(SERVER_CONFIG))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
     log = home / "server.log"
     argv = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",

@@ -10,9 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from readme_tour import Step, shape_matches, tour_steps
+from readme_tour import shape_matches, tour_steps
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 COMMAND_TIMEOUT = 300

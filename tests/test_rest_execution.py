@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from jupyter_mlx.ports import free_port
 from jupyter_mlx.server.handlers import NotFoundHandler, route_handlers
 from jupyter_mlx.server.openapi import openapi_document
 
@@ -35,15 +36,7 @@ def jp_root_dir(tmp_path):
     return root
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-UNREACHABLE_GATEWAY = f"http://127.0.0.1:{_closed_port()}"  # allowed, nothing listens there
+UNREACHABLE_GATEWAY = f"http://127.0.0.1:{free_port()}"  # allowed, nothing listens there
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from jupyter_mlx.errors import MLXError
+from jupyter_mlx.ports import free_port
 from jupyter_mlx.service import RunService
 
 from endpoint_cleanup import stop_endpoints
@@ -263,9 +264,7 @@ def test_a_taken_port_is_a_clear_error(project):
 
 
 def test_serve_in_the_foreground_from_the_shell(project):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter_mlx.cli", "serve", "model.ipynb@v2", "--function", "predict",
          "--port", str(port), "--no-auth"],
@@ -314,9 +313,7 @@ def test_export_serves_the_same_function_without_jupyter(project, tmp_path):
     assert any(line.startswith("matplotlib==") for line in requirements)  # the notebook imports it
     assert "scale = 3" in (folder / "notebook_code.py").read_text()  # v2's parameter, injected
     (tmp_path / "block.py").write_text(BLOCK_JUPYTER)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     refused = subprocess.run([sys.executable, str(tmp_path / "block.py"), str(folder / "app.py"), "--port", str(port)],
                              capture_output=True, text=True, timeout=60, env={**os.environ, "ENDPOINT_TOKEN": ""})
     assert refused.returncode == 2 and "set ENDPOINT_TOKEN" in refused.stderr  # safe by default

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -52,6 +51,7 @@ from jupyter_mlx.serve.setup import make_shell, run_cells
 from jupyter_mlx.serve.source import code_cells
 from jupyter_mlx.serve.spec import EndpointSpec
 from jupyter_mlx.serve.stats import SharedStats
+from jupyter_mlx.ports import free_port
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "api.ipynb"
 
@@ -308,12 +308,6 @@ def _call(port: int, method: str, path: str, body: bytes | None = None,
         connection.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _write_test_notebook(folder: Path) -> Path:
     notebook = nbformat.read(EXAMPLE, as_version=4)
     for source in EDGE_CELLS:
@@ -327,7 +321,7 @@ class KernelGateway:
     """``jupyter kernelgateway`` in notebook-http mode on a seed notebook, logging to a file."""
 
     def __init__(self, notebook: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = notebook.parent / "kernelgateway.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(

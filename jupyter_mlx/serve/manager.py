@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import MLXError
+from ..ports import free_port
 from ..processes import pid_alive
 from .base import hash_token, new_token
 from .exposure import exposure_warning, is_loopback
@@ -132,7 +133,7 @@ class EndpointManager:
                 return Deployed(record, None)
             issued = None if no_auth else (token or new_token())
             known = record is not None
-            record = EndpointRecord(name, host, port or _free_port(host), hash_token(issued) if issued else None,
+            record = EndpointRecord(name, host, port or free_port(host), hash_token(issued) if issued else None,
                                     workers, timeout, max_body, [*(record.history if record else []), deployment],
                                     allow_public_unauthenticated=allow_public_unauthenticated and no_auth)
             record.current = len(record.history) - 1
@@ -364,14 +365,6 @@ def check_endpoint_settings(workers: int, timeout: float, max_body: int) -> None
         raise MLXError("invalid_request", f"timeout must be positive, not {timeout}")
     if max_body < 1:
         raise MLXError("invalid_request", f"max body size must be positive, not {max_body}")
-
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def _wait_until(condition: Any, timeout: float, interval: float = 0.05) -> bool:
