@@ -149,6 +149,9 @@ def page(lab: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
             page.set_default_timeout(30_000)
             workspace = re.sub(r"\W", "-", request.node.name)
             page.goto(f"{lab['base']}/lab/workspaces/{workspace}?token={lab['token']}")
+            # JupyterLab has restored its (empty) layout once it opens the Launcher, which takes the
+            # keyboard focus: a test that clicks before then may see its focus taken away
+            page.locator(".jp-Launcher").wait_for(timeout=60_000)
             yield page
         finally:
             browser.close()
