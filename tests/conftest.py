@@ -56,10 +56,16 @@ def _shares_a_fixture(item: pytest.Item) -> bool:
 
 @pytest.fixture(scope="module", autouse=True)
 def _environment_left_as_found() -> Iterator[None]:
-    """A test module leaves ``os.environ`` as it found it: the modules after it (in any order under
-    pytest-xdist) start kernels and servers that inherit it. A change is undone, and fails the module."""
+    """A test module leaves ``os.environ`` and ``sys.modules["__main__"]`` as it found them: the modules
+    after it (in any order under pytest-xdist) start kernels, servers and spawned processes that inherit
+    them. A change is undone, and fails the module."""
     before = {key: value for key, value in os.environ.items() if key not in PER_TEST_VARIABLES}
+    main = sys.modules["__main__"]
     yield
+    if sys.modules["__main__"] is not main:  # an in-process IPython shell makes its namespace __main__
+        sys.modules["__main__"] = main
+        pytest.fail("this module replaced sys.modules['__main__'] (multiprocessing's spawn needs the real one; "
+                    "undone)", pytrace=False)
     after = {key: value for key, value in os.environ.items() if key not in PER_TEST_VARIABLES}
     if after != before:
         changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))

@@ -47,8 +47,10 @@ class Shell:
 def shell() -> Iterator[Shell]:
     from IPython.core.interactiveshell import InteractiveShell
 
+    main = sys.modules["__main__"]  # the shell makes its namespace __main__; spawned processes need ours
     yield Shell()
     InteractiveShell.clear_instance()
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="module")
