@@ -78,6 +78,19 @@ def _environment_left_as_found() -> Iterator[None]:
                     pytrace=False)
 
 
+@pytest.fixture(scope="module")
+def in_process_ipython() -> Iterator[None]:
+    """For a module that uses IPython's shell in this process (the magic, ``format_display_data``): the
+    shell makes its namespace ``sys.modules["__main__"]``; afterwards the singleton goes and the real
+    ``__main__`` comes back, as multiprocessing's spawn in later modules needs it."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    main = sys.modules["__main__"]
+    yield
+    InteractiveShell.clear_instance()
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A fresh project folder with a tiny and a failing notebook."""

@@ -40,7 +40,7 @@ def test_importing_the_comparison_stays_cheap() -> None:
     assert done.stdout == "[]\n", done.stderr
 
 
-def test_out_of_a_kernel_the_summary_as_text_and_html(project: Path) -> None:
+def test_out_of_a_kernel_the_summary_as_text_and_html(in_process_ipython: None, project: Path) -> None:
     from IPython.core.formatters import format_display_data
 
     comparison = jupyter_mlx.compare("tiny.ipynb@v1", "tiny.ipynb@v2")
@@ -56,7 +56,7 @@ def test_out_of_a_kernel_the_summary_as_text_and_html(project: Path) -> None:
     assert WIDGET_VIEW not in data
 
 
-def test_a_failing_view_falls_back_to_the_html_summary(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_view_falls_back_to_the_html_summary(in_process_ipython: None, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from IPython.core.formatters import format_display_data
 
     comparison = jupyter_mlx.compare("tiny.ipynb@v1", "tiny.ipynb@v2")

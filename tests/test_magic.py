@@ -44,13 +44,8 @@ class Shell:
 
 
 @pytest.fixture(scope="module")
-def shell() -> Iterator[Shell]:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    main = sys.modules["__main__"]  # the shell makes its namespace __main__; spawned processes need ours
-    yield Shell()
-    InteractiveShell.clear_instance()
-    sys.modules["__main__"] = main
+def shell(in_process_ipython: None) -> Shell:
+    return Shell()
 
 
 @pytest.fixture(scope="module")
