@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,12 +58,19 @@ def _shares_a_fixture(item: pytest.Item) -> bool:
 
 @pytest.fixture(scope="module", autouse=True)
 def _environment_left_as_found() -> Iterator[None]:
-    """A test module leaves ``os.environ`` and ``sys.modules["__main__"]`` as it found them: the modules
-    after it (in any order under pytest-xdist) start kernels, servers and spawned processes that inherit
-    them. A change is undone, and fails the module."""
+    """A test module leaves ``os.environ``, ``sys.modules["__main__"]`` and the signal mask and stop
+    handlers as it found them: the modules after it (in any order under pytest-xdist) start kernels,
+    servers and processes that inherit them. A change is undone, and fails the module."""
     before = {key: value for key, value in os.environ.items() if key not in PER_TEST_VARIABLES}
     main = sys.modules["__main__"]
+    signals = _signal_state()
     yield
+    if _signal_state() != signals:  # inherited by every process started after: Ctrl-C would not reach them
+        signal.pthread_sigmask(signal.SIG_SETMASK, signals[0])
+        for number, handler in zip(STOP_SIGNALS, signals[1:]):
+            signal.signal(number, handler)
+        pytest.fail(f"this module changed the signal mask or handlers of the pytest process: {_signal_state()} "
+                    f"-> back to {signals}", pytrace=False)
     if sys.modules["__main__"] is not main:  # an in-process IPython shell makes its namespace __main__
         sys.modules["__main__"] = main
         pytest.fail("this module replaced sys.modules['__main__'] (multiprocessing's spawn needs the real one; "
@@ -78,6 +87,14 @@ def _environment_left_as_found() -> Iterator[None]:
                     pytrace=False)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _signal_state() -> tuple[Any, ...]:
+    """The blocked signals and the stop signals' handlers of this thread."""
+    return (signal.pthread_sigmask(signal.SIG_BLOCK, []), *(signal.getsignal(n) for n in STOP_SIGNALS))
+
+
 @pytest.fixture(scope="module")
 def in_process_ipython() -> Iterator[None]:
     """For a module that uses IPython's shell in this process (the magic, ``format_display_data``): the
@@ -86,7 +103,14 @@ def in_process_ipython() -> Iterator[None]:
     from IPython.core.interactiveshell import InteractiveShell
 
     main = sys.modules["__main__"]
+    signals = _signal_state()
     yield
+    if _signal_state() != signals:  # inherited by every process started after: Ctrl-C would not reach them
+        signal.pthread_sigmask(signal.SIG_SETMASK, signals[0])
+        for number, handler in zip(STOP_SIGNALS, signals[1:]):
+            signal.signal(number, handler)
+        pytest.fail(f"this module changed the signal mask or handlers of the pytest process: {_signal_state()} "
+                    f"-> back to {signals}", pytrace=False)
     InteractiveShell.clear_instance()
     sys.modules["__main__"] = main
 
