@@ -83,6 +83,36 @@ class CellTiming:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """A file a run created or changed, kept in the blob store under its SHA-256.
+
+    ``path`` is relative to the project's root, with ``/`` separators (``examples/model.pkl``).
+    """
+
+    path: str
+    size: int
+    sha256: str
+    media_type: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A project file as it was when a run started. ``sha256`` is None for a file above the
+    fingerprint's size limit: then only its size and modification time say whether it changed."""
+
+    path: str
+    size: int
+    mtime: float
+    sha256: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class RunOutcome:
     """What execution produced; the store records all of it in one transaction."""
 
@@ -94,6 +124,12 @@ class RunOutcome:
     error: RunError | None = None
     metrics: list[Metric] = field(default_factory=list)
     environment: Environment | None = None
+    # the files the run wrote (their bytes are in ``artifact_files``: path -> file on disk to store),
+    # the project's files when it started, and what the run should say about them (skipped files)
+    artifacts: list[Artifact] = field(default_factory=list)
+    artifact_files: dict[str, str] = field(default_factory=dict)
+    inputs: list[InputFile] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
