@@ -124,6 +124,49 @@ class MLXConfig(Configurable):
         "a notebook's metadata.jupyter_mlx.compare and the caller's options apply on top.",
     )
 
+    run_folder = Unicode(
+        "auto",
+        config=True,
+        help="Where a local run executes. 'auto': its own folder, an overlay of the project where this "
+        "process may mount one (set-up costs one mount, whatever the project's size), else a copy of the "
+        "project; 'overlay' or 'copy' to insist on one; 'in-place': in the project folder itself, as "
+        "before run folders (a run's writes land in the project; a sweep then runs one at a time).",
+    )
+    run_folders_dir = Unicode(
+        "",
+        config=True,
+        help="Where run folders are made (outside the project: an overlay's layers may not overlap). "
+        "Default: <temp dir>/jupyter_mlx-runs-<uid>/<project hash>.",
+    )
+    keep_run_folders = Bool(
+        False, config=True, help="Keep each run's folder after its files were collected (for debugging)."
+    )
+    artifact_exclude = List(
+        Unicode(),
+        ["__pycache__", "*/__pycache__/*", ".ipynb_checkpoints", "*/.ipynb_checkpoints/*", ".mlx", ".mlx/*",
+         "*.pyc"],
+        config=True,
+        help="Glob patterns (fnmatch, on paths relative to the project) of files a run writes that are "
+        "not kept as artifacts; a pattern naming a folder skips what is under it.",
+    )
+    artifact_include = List(
+        Unicode(),
+        ["*"],
+        config=True,
+        help="Glob patterns of the files a run writes that are kept (default: all, except artifact_exclude).",
+    )
+    artifact_max_file_size = Int(
+        1 << 30, config=True, help="Bytes: a larger file a run writes is skipped, with a note on the run."
+    )
+    artifact_max_run_size = Int(
+        1 << 30, config=True, help="Bytes of artifacts kept per run; files past it are skipped, with a note."
+    )
+    input_hash_max_size = Int(
+        256 << 20,
+        config=True,
+        help="Bytes: a larger project file is fingerprinted by its size and modification time, not hashed.",
+    )
+
     @default("gateway_url")
     def _default_gateway_url(self) -> str:
         return os.environ.get("JUPYTER_MLX_GATEWAY_URL", "")

@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -43,6 +43,8 @@ from .store import (
 from .store.base import MAX_PAGE, check_page
 from .store.records import FINAL_STATUSES, Baseline
 from .sweeps import expand
+from .workdir import RunFolderError
+from .workdir.run_files import InputHashes, RunFiles, run_folder_strategy
 
 if TYPE_CHECKING:
     from .diff.comparison import Comparison
@@ -78,6 +80,7 @@ class _Plan:
     kernel_name: str
     cell_timeout: float
     run_timeout: float
+    run_folder: str = "auto"
 
 
 class RunService:
@@ -105,6 +108,7 @@ class RunService:
         # this process's runs not finished yet: the store hears they are alive every few seconds
         self._heartbeat = Heartbeat(lambda run_ids, at: self.store.heartbeat(run_ids, at))
         self._orphan_watch: Periodic | None = None
+        self._input_hashes = InputHashes(lambda: self.store.latest_inputs())
 
     @classmethod
     def for_server(cls, root: Path, config: MLXConfig | None = None) -> "RunService":
@@ -175,6 +179,7 @@ class RunService:
         kernel_name: str | None,
         cell_timeout: float | None,
         run_timeout: float | None,
+        in_place: bool = False,
     ) -> _Plan:
         """Check everything about a request before anything is recorded."""
         name = self.project.notebook_path(notebook, base)
@@ -192,6 +197,7 @@ class RunService:
             kernel_name=kernel_name_of(parsed, kernel_name or self.config.kernel_name),
             cell_timeout=self.config.cell_timeout if cell_timeout is None else cell_timeout,
             run_timeout=self.config.run_timeout if run_timeout is None else run_timeout,
+            run_folder=run_folder_strategy(self.config, in_place),
         )
 
     def _record(
@@ -238,6 +244,7 @@ class RunService:
                     cell_timeout=plan.cell_timeout,
                     run_timeout=plan.run_timeout,
                     startup_timeout=self.config.startup_timeout,
+                    run_folder=plan.run_folder,
                 ),
             )
             for record in records
@@ -296,17 +303,36 @@ class RunService:
         cancel = cancel or CancelToken()
         environment: dict[str, Environment] = {}
         local = executor is None or isinstance(executor, LocalExecutor)
-        fingerprint: threading.Thread | None = None
+        reading_environment: threading.Thread | None = None
         if local:
             known = known_environment(prepared.task.kernel_name)
             if known is not None:
                 environment["env"] = known
             else:  # read it off the critical path: overlaps with execution
-                fingerprint = threading.Thread(
+                reading_environment = threading.Thread(
                     target=lambda: environment.update(env=kernel_environment(prepared.task.kernel_name)),
                     daemon=True,
                 )
-                fingerprint.start()
+                reading_environment.start()
+        files = None
+        task = prepared.task
+        if executor is None or executor.name != "gateway":  # a gateway's kernel runs in the gateway's folder
+            files = RunFiles(self.project.root, self.config, record.id, task.run_folder, self.store.blobs.put_file,
+                             self._input_hashes)
+            try:
+                task = replace(task, cwd=files.open().cwd_for(task.notebook))
+            except RunFolderError as exc:
+                return self._finish(record.id, _failed_to_start("RunFolderError", str(exc)))
+        try:
+            return self._execute_in(prepared, task, files, on_cell, executor, cancel, environment, reading_environment)
+        finally:
+            if files is not None:
+                files.close()
+
+    def _execute_in(self, prepared: PreparedRun, task: RunTask, files: RunFiles | None, on_cell: ProgressCallback | None,
+                    executor: Executor | None, cancel: CancelToken, environment: dict[str, Environment],
+                    reading_environment: threading.Thread | None) -> RunRecord:
+        record = prepared.record
         started = time.time()
         self.store.mark_running(record.id, started)
         self._heartbeat.started(record.id)
@@ -330,15 +356,18 @@ class RunService:
 
         try:
             if executor is None:
-                result = execute_run(prepared.task, progress, cancel=cancel)
+                result = execute_run(task, progress, cancel=cancel)
             else:
-                result = executor.execute(prepared.task, progress, cancel)
+                result = executor.execute(task, progress, cancel)
         except BaseException:
             self._finish(record.id, _interrupted())
             raise
-        if fingerprint is not None:
-            fingerprint.join()
-        return self._finish(record.id, _outcome(result, environment.get("env") or getattr(result, "environment", None)))
+        if reading_environment is not None:
+            reading_environment.join()
+        outcome = _outcome(result, environment.get("env") or getattr(result, "environment", None))
+        if files is not None:
+            outcome = replace(outcome, **files.collect())
+        return self._finish(record.id, outcome)
 
     def _finish(self, run_id: str, outcome: RunOutcome) -> RunRecord:
         """Record a run's outcome (it is no longer this process's to keep alive) and announce it."""
@@ -814,6 +843,13 @@ def _outcome(result: RunResult, environment: Environment | None) -> RunOutcome:
         environment=environment,
     )
 
+
+
+def _failed_to_start(ename: str, message: str) -> RunOutcome:
+    from .store import RunError
+
+    return RunOutcome(status="failed", notebook=None, started_at=None, finished_at=time.time(),
+                      error=RunError(ename, message))
 
 
 def _cancelled(reason: str) -> RunOutcome:

@@ -42,6 +42,7 @@ class RunTask:
     cell_timeout: float = 0.0
     run_timeout: float = 0.0
     startup_timeout: float = 60.0
+    run_folder: str = "auto"  # how the service makes the run's own folder (see jupyter_mlx.workdir)
 
 
 @dataclass

@@ -204,8 +204,20 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def run(state_dir: Path, echo: bool = False) -> int:
-    """Serve until SIGTERM/SIGINT; 3 when the endpoint cannot start (the reason in status.json)."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # a stop during start-up waits for the loop
+    """Serve until SIGTERM/SIGINT; 3 when the endpoint cannot start (the reason in status.json).
+
+    The stop signals are blocked meanwhile (a stop during start-up waits for the loop, which takes
+    them with ``sigtimedwait``) and unblocked after, whatever happened: ``jupyter mlx serve`` runs
+    this in its own process, but a caller that goes on (a test, a notebook's kernel) must get Ctrl-C
+    back, and so must every process it starts later (they inherit the mask)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        return _supervise(state_dir, echo)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _supervise(state_dir: Path, echo: bool) -> int:
     try:
         supervisor = Supervisor(state_dir, echo)
     except OSError as exc:  # the port is taken, the address is not ours

@@ -8,8 +8,10 @@ from ..errors import MLXError
 from ..metrics import Metric
 from .records import (
     STATUSES,
+    Artifact,
     Baseline,
     Environment,
+    InputFile,
     NewRun,
     NewSweep,
     NotebookSummary,
@@ -147,6 +149,14 @@ class RunStore(ABC):
     @abstractmethod
     def environment(self, environment_id: str) -> Environment:
         """A stored environment fingerprint."""
+
+    @abstractmethod
+    def artifacts(self, run_id: str) -> list[Artifact]:
+        """The files a run created or changed, by path (bytes: ``blobs.chunks(artifact.sha256)``)."""
+
+    @abstractmethod
+    def inputs(self, run_id: str) -> list[InputFile] | None:
+        """The project's files when the run started; None for runs that did not record them."""
 
     # -- built from the primitives ---------------------------------------------------------
     def list_runs(

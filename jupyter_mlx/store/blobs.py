@@ -7,7 +7,10 @@ A blob file is one of two formats, told apart by its first bytes:
   another blob (32 bytes, binary), then the zlib stream of the content compressed with a preset
   dictionary derived from that other blob (``zlib.compressobj(zdict=...)``).
 
-A zlib stream's first byte has 8 in its low four bits (deflate), ``DICT_MAGIC``'s does not, so a
+- raw: ``RAW_MAGIC`` (4 bytes), then the content as it is: files that do not compress (images,
+  pickled models, parquet), stored by ``put_file`` without paying for zlib.
+
+A zlib stream's first byte has 8 in its low four bits (deflate), the magics' do not, so a
 file cannot be read as the wrong format. The hash is always over the uncompressed content. A file
 written with a dictionary depends on the dictionary blob: whoever counts references to blobs must
 count that one too (``dependencies``).
@@ -20,9 +23,12 @@ import tempfile
 import threading
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 DICT_MAGIC = b"mlxz"
+RAW_MAGIC = b"mlxr"
+CHUNK = 1 << 20
+COMPRESSION_PAYS = 0.9  # compress a file when zlib makes its first chunk at most this fraction of its size
 _HEADER = len(DICT_MAGIC) + 1 + 32
 
 NOTEBOOK_DICTIONARY = 1
@@ -94,11 +100,82 @@ class BlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def put_file(self, source: Path) -> str:
+        """Store a file's content, read once in chunks (never whole in memory), and return its hash.
+
+        zlib-compressed when its first chunk compresses well, raw otherwise. A file already stored
+        is not rewritten (the copy written meanwhile is dropped)."""
+        digest = hashlib.sha256()
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.root)
+        try:
+            with open(source, "rb") as reader, os.fdopen(fd, "wb") as writer:
+                first = reader.read(CHUNK)
+                compressor = None
+                if first and len(zlib.compress(first, 1)) <= COMPRESSION_PAYS * len(first):
+                    compressor = zlib.compressobj(6)
+                else:
+                    writer.write(RAW_MAGIC)
+                chunk = first
+                while chunk:
+                    digest.update(chunk)
+                    writer.write(compressor.compress(chunk) if compressor else chunk)
+                    chunk = reader.read(CHUNK)
+                if compressor is not None:
+                    writer.write(compressor.flush())
+            name = digest.hexdigest()
+            target = self.path(name)
+            if target.is_file():
+                Path(tmp).unlink()
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+            return name
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def copy_to(self, digest: str, target: Path) -> None:
+        """Write a blob's content to ``target`` in chunks (a large artifact is never whole in memory)."""
+        with open(target, "wb") as writer:
+            for chunk in self.chunks(digest):
+                writer.write(chunk)
+
+    def chunks(self, digest: str) -> Iterator[bytes]:
+        """A blob's content, in pieces of at most about a megabyte (a download streams them)."""
+        try:
+            reader = self.path(digest).open("rb")
+        except FileNotFoundError:
+            raise KeyError(digest) from None
+        with reader:
+            head = reader.read(len(RAW_MAGIC))
+            if head == RAW_MAGIC:
+                while chunk := reader.read(CHUNK):
+                    yield chunk
+                return
+            if head == DICT_MAGIC:
+                reader.seek(0)
+                yield self._decode(reader.read())
+                return
+            decompressor = zlib.decompressobj()
+            pending = head + reader.read(CHUNK)
+            while pending:
+                while pending:  # at most CHUNK bytes out at a time, however well it compressed
+                    yield decompressor.decompress(pending, CHUNK)
+                    pending = decompressor.unconsumed_tail
+                pending = reader.read(CHUNK)
+            yield decompressor.flush()
+
     def get(self, digest: str) -> bytes:
         try:
             stored = self.path(digest).read_bytes()
         except FileNotFoundError:
             raise KeyError(digest) from None
+        return self._decode(stored)
+
+    def _decode(self, stored: bytes) -> bytes:
+        if stored.startswith(RAW_MAGIC):
+            return stored[len(RAW_MAGIC):]
         if not stored.startswith(DICT_MAGIC):
             return zlib.decompress(stored)
         kind, dictionary = stored[len(DICT_MAGIC)], stored[len(DICT_MAGIC) + 1 : _HEADER].hex()

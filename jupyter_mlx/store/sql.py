@@ -18,9 +18,11 @@ from .blobs import BlobStore, content_hash
 from .notebook_blobs import join_notebook, skeleton_refs, split_notebook
 from .records import (
     FINAL_STATUSES,
+    Artifact,
     Baseline,
     CellTiming,
     Environment,
+    InputFile,
     NewRun,
     NewSweep,
     NotebookSummary,
@@ -32,7 +34,7 @@ from .records import (
 )
 from .run_query import RunQuery
 from .sql_query import SqlRunQuery
-from .tables import baselines, blob_refs, environments, metrics, notebooks, runs, sweeps
+from .tables import artifacts, baselines, blob_refs, environments, metrics, notebooks, runs, sweeps
 
 _WRITE = "jupyter_mlx_write"
 
@@ -313,9 +315,13 @@ class SqlRunStore(RunStore):
             conn.execute(blob_refs.delete().where(blob_refs.c.hash.in_(unused)))
         return unused
 
-    def _run_blobs(self, source_hash: str, notebook_hash: str | None) -> set[str]:
+    def _run_blobs(self, conn: sa.Connection, run_id: str, source_hash: str, notebook_hash: str | None,
+                   inputs_hash: str | None) -> set[str]:
         """Every blob a run uses, each once: what its references count (see ``tables.blob_refs``)."""
         used = {source_hash}
+        used.update(conn.execute(sa.select(artifacts.c.sha256).where(artifacts.c.run_id == run_id)).scalars())
+        if inputs_hash is not None:
+            used.add(inputs_hash)
         if notebook_hash is not None:
             used.add(notebook_hash)
             try:
@@ -351,7 +357,12 @@ class SqlRunStore(RunStore):
             blobs[notebook_hash] = skeleton
             # the skeleton is mostly the source's text: compressed against it, it costs its differences
             dictionaries[notebook_hash] = source_hash
+        inputs_hash = None
+        if outcome.inputs is not None:
+            inputs_hash = content_hash(encoded := _encode_inputs(outcome.inputs))
+            blobs[inputs_hash] = encoded
         self._ensure_blobs(blobs, dictionaries)  # outside the lock: the slow part
+        self._ensure_artifact_blobs(outcome)
         with self._write() as conn:
             current = conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
             if current is None:
@@ -359,7 +370,8 @@ class SqlRunStore(RunStore):
             if current in FINAL_STATUSES:
                 raise MLXError("conflict", f"run {run_id} already finished ({current})")
             self._ensure_blobs(blobs, dictionaries)
-            used = set(blobs)
+            self._ensure_artifact_blobs(outcome)  # one deleted meanwhile by another process's rm
+            used = set(blobs) | {artifact.sha256 for artifact in outcome.artifacts}
             if notebook_hash is not None:  # the file may predate this run, with another dictionary
                 used.update(self.blobs.dependencies(notebook_hash))
             used.discard(source_hash)  # counted when the run was created
@@ -377,8 +389,13 @@ class SqlRunStore(RunStore):
                     cell_timings=encode_timings(outcome.cell_timings),
                     error=asdict(outcome.error) if outcome.error else None,
                     metrics=summarize(outcome.metrics),
+                    inputs_hash=inputs_hash,
+                    notes=list(outcome.notes),
+                    run_folder=outcome.run_folder,
                 )
             )
+            if outcome.artifacts:
+                conn.execute(artifacts.insert(), [{"run_id": run_id, **a.to_json()} for a in outcome.artifacts])
             if outcome.metrics:
                 conn.execute(
                     metrics.insert(),
@@ -388,6 +405,38 @@ class SqlRunStore(RunStore):
                     ],
                 )
         return self.get_run(run_id)
+
+    def _ensure_artifact_blobs(self, outcome: RunOutcome) -> None:
+        """Store each artifact's file that is not stored yet, from the file on disk (in chunks)."""
+        for artifact in outcome.artifacts:
+            if not self.blobs.exists(artifact.sha256):
+                stored = self.blobs.put_file(Path(outcome.artifact_files[artifact.path]))
+                if stored != artifact.sha256:
+                    raise MLXError("conflict", f"artifact {artifact.path} changed while it was being stored")
+
+    def artifacts(self, run_id: str) -> list[Artifact]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(artifacts.c.path, artifacts.c.size, artifacts.c.sha256, artifacts.c.media_type)
+                .where(artifacts.c.run_id == run_id).order_by(artifacts.c.path)
+            ).all()
+        return [Artifact(row.path, row.size, row.sha256, row.media_type) for row in rows]
+
+    def latest_inputs(self) -> list[InputFile] | None:
+        """The fingerprint of the project recorded last (its hashes are reused by the next run's)."""
+        with self._read() as conn:
+            digest = conn.execute(
+                sa.select(runs.c.inputs_hash).where(runs.c.inputs_hash.is_not(None))
+                .order_by(runs.c.finished_at.desc()).limit(1)
+            ).scalar()
+        try:
+            return None if digest is None else _decode_inputs(self.blobs.get(digest))
+        except KeyError:
+            return None
+
+    def inputs(self, run_id: str) -> list[InputFile] | None:
+        digest = self.get_run(run_id).inputs_hash
+        return None if digest is None else _decode_inputs(self.blobs.get(digest))
 
     def _store_environment(self, conn: sa.Connection, environment: Environment | None) -> str | None:
         if environment is None:
@@ -403,12 +452,13 @@ class SqlRunStore(RunStore):
     def delete_run(self, run_id: str) -> None:
         with self._write() as conn:
             row = conn.execute(
-                sa.select(runs.c.source_hash, runs.c.notebook_hash).where(runs.c.id == run_id)
+                sa.select(runs.c.source_hash, runs.c.notebook_hash, runs.c.inputs_hash).where(runs.c.id == run_id)
             ).first()
             if row is None:
                 raise MLXError("not_found", f"no run with id {run_id}")
-            used = self._run_blobs(row.source_hash, row.notebook_hash)
+            used = self._run_blobs(conn, run_id, row.source_hash, row.notebook_hash, row.inputs_hash)
             conn.execute(metrics.delete().where(metrics.c.run_id == run_id))
+            conn.execute(artifacts.delete().where(artifacts.c.run_id == run_id))
             conn.execute(baselines.delete().where(baselines.c.run_id == run_id))
             conn.execute(runs.delete().where(runs.c.id == run_id))
             # delete files under the write lock, so no writer can be re-using them meanwhile
@@ -720,6 +770,20 @@ def decode_timings(value: Any) -> list[CellTiming]:
     return [CellTiming(**t) for t in value]
 
 
+def _encode_inputs(inputs: list[InputFile]) -> bytes:
+    """An input fingerprint as a blob: the same project state is one blob for every run of it."""
+    import json
+
+    rows = sorted([f.path, f.size, f.mtime, f.sha256] for f in inputs)
+    return json.dumps(rows, separators=(",", ":")).encode()
+
+
+def _decode_inputs(data: bytes) -> list[InputFile]:
+    import json
+
+    return [InputFile(*row) for row in json.loads(data)]
+
+
 def _record(row: sa.Row) -> RunRecord:
     error = row.error
     return RunRecord(
@@ -750,6 +814,9 @@ def _record(row: sa.Row) -> RunRecord:
         cell_count=row.cell_count,
         overridden=row.overridden,
         expressions=row.expressions,
+        run_folder=row.run_folder,
+        inputs_hash=row.inputs_hash,
+        notes=row.notes,
     )
 
 

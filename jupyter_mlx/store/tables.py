@@ -57,6 +57,11 @@ runs = sa.Table(
     # and the ones recorded as a default expression's source text (revision 0006)
     sa.Column("overridden", sa.JSON, nullable=False, server_default="[]"),
     sa.Column("expressions", sa.JSON, nullable=False, server_default="[]"),
+    # where it ran (overlay, copy, in-place), the blob of the project's files when it started (a JSON
+    # list of InputFile), and what it says about its files (skipped artifacts) (revision 0007)
+    sa.Column("run_folder", sa.String(16), nullable=True),
+    sa.Column("inputs_hash", sa.String(64), nullable=True),
+    sa.Column("notes", sa.JSON, nullable=False, server_default="[]"),
     sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
     sa.Index("ix_runs_queued_at", "queued_at"),
     sa.Index("ix_runs_status", "status"),
@@ -106,5 +111,18 @@ blob_refs = sa.Table(
     # skeleton's file is compressed with. At 0 the blob is deleted, under the write lock.
     sa.Column("hash", sa.String(64), primary_key=True),
     sa.Column("refs", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    # The files a run created or changed; the bytes are the blob ``sha256`` (counted in blob_refs
+    # once per run that has it).
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("media_type", sa.Text, nullable=False),
     sqlite_with_rowid=False,
 )

@@ -1,0 +1,94 @@
+"""Choose and describe the files a run wrote: include/exclude patterns, size limits, media types.
+
+A file that is not kept (too large, past the run's budget) is skipped with a note on the run,
+never a failed run. Storing is the caller's (``put``: path -> SHA-256, e.g. ``BlobStore.put_file``,
+which hashes and stores in one read).
+"""
+from __future__ import annotations
+
+import fnmatch
+import mimetypes
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..store.records import Artifact
+from .folders import Written
+
+EXTRA_TYPES = {
+    ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json", ".md": "text/markdown", ".ipynb": "application/x-ipynb+json",
+    ".pkl": "application/x-python-pickle", ".pickle": "application/x-python-pickle", ".joblib": "application/octet-stream",
+    ".npy": "application/x-npy", ".svg": "image/svg+xml", ".log": "text/plain", ".yaml": "application/yaml",
+    ".yml": "application/yaml", ".txt": "text/plain", ".py": "text/x-python",
+}
+
+
+@dataclass(frozen=True)
+class ArtifactRules:
+    """Which written files are kept (``c.MLXConfig.artifact_*``)."""
+
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    max_file_size: int = 1 << 30
+    max_run_size: int = 1 << 30
+
+    def keeps(self, path: str) -> bool:
+        return matches_any(path, self.include) and not matches_any(path, self.exclude)
+
+
+@dataclass
+class Collected:
+    artifacts: list[Artifact] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # path -> the file its bytes were read from
+    notes: list[str] = field(default_factory=list)
+
+
+def media_type(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    return EXTRA_TYPES.get(suffix) or mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
+
+
+def collect(written: Iterable[Written], rules: ArtifactRules, put: Callable[[Path], str]) -> Collected:
+    """The artifacts among ``written``, in path order, each stored with ``put``."""
+    found = Collected()
+    budget = rules.max_run_size
+    for item in sorted(written, key=lambda w: w.path):
+        if not rules.keeps(item.path):
+            continue
+        try:
+            size = item.file.stat().st_size
+        except FileNotFoundError:  # deleted while collecting (a thread still writing)
+            continue
+        if size > rules.max_file_size:
+            found.notes.append(f"artifact {item.path} skipped: {_bytes(size)} is over the limit of "
+                               f"{_bytes(rules.max_file_size)} per file (c.MLXConfig.artifact_max_file_size)")
+            continue
+        if size > budget:
+            found.notes.append(f"artifact {item.path} skipped: {_bytes(size)} would pass the limit of "
+                               f"{_bytes(rules.max_run_size)} per run (c.MLXConfig.artifact_max_run_size)")
+            continue
+        try:
+            digest = put(item.file)
+        except OSError as exc:
+            found.notes.append(f"artifact {item.path} skipped: it could not be read ({exc.strerror or exc})")
+            continue
+        budget -= size
+        found.artifacts.append(Artifact(item.path, size, digest, media_type(item.path)))
+        found.files[item.path] = str(item.file)
+    return found
+
+
+def matches_any(path: str, patterns: Iterable[str]) -> bool:
+    """fnmatch on the path, or on any of its folders (``__pycache__`` skips what is under it)."""
+    parts = path.split("/")
+    folders = ["/".join(parts[: i + 1]) for i in range(len(parts) - 1)]
+    return any(fnmatch.fnmatchcase(candidate, pattern) for pattern in patterns for candidate in (path, *folders))
+
+
+def _bytes(size: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:g} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} bytes"
