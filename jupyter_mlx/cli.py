@@ -101,11 +101,20 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("ref", help="NOTEBOOK@vN, NOTEBOOK@latest or a run id")
     show.add_argument("--json", action="store_true", help="print JSON")
 
-    open_ = commands.add_parser("open", help="write a run's executed notebook (or its source) to a file")
+    open_ = commands.add_parser("open", help="write a run's executed notebook (or its source, or an artifact) to a file")
     open_.add_argument("ref", help="NOTEBOOK@vN, NOTEBOOK@latest or a run id")
-    open_.add_argument("-o", "--output", help="file to write (default: NAME-vN.ipynb here; - for stdout)")
-    open_.add_argument("--source", action="store_true", help="the notebook as it was before execution")
+    open_.add_argument("-o", "--output", help="file to write (default: NAME-vN.ipynb, or the artifact's file "
+                                              "name, here; - for stdout)")
+    what = open_.add_mutually_exclusive_group()
+    what.add_argument("--source", action="store_true", help="the notebook as it was before execution")
+    what.add_argument("--artifact", metavar="PATH", help="a file the run wrote (a path `jupyter mlx artifacts` lists)")
     open_.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    artifacts = commands.add_parser("artifacts", help="the files a run wrote (kept as artifacts) and the project "
+                                                      "files it saw")
+    artifacts.add_argument("ref", help="NOTEBOOK@vN, NOTEBOOK@latest or a run id")
+    artifacts.add_argument("--inputs", action="store_true", help="also list the project's files when it started")
+    artifacts.add_argument("--json", action="store_true", help="machine-readable output")
 
     rm = commands.add_parser("rm", help="delete runs and the stored outputs no other run uses")
     rm.add_argument("refs", nargs="+", metavar="REF", help="NOTEBOOK@vN or a run id")
@@ -232,7 +241,37 @@ def _cmd_show(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_artifacts(service: Any, args: argparse.Namespace) -> int:
+    from .formatting import format_run_files
+
+    files = service.run_files(args.ref, base=Path.cwd())
+    if not args.inputs:
+        files.pop("inputs")
+    print(json.dumps(files, indent=2) if args.json else format_run_files(files))
+    return 0
+
+
+def _write_artifact(service: Any, args: argparse.Namespace) -> int:
+    artifact, chunks = service.artifact(args.ref, args.artifact, base=Path.cwd())
+    if args.output == "-":
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        return 0
+    target = Path(args.output or Path(artifact.path).name)
+    if target.exists() and not args.force:
+        raise MLXError("conflict", f"{target} exists; use --force to overwrite it")
+    if not target.parent.is_dir():
+        raise MLXError("invalid_path", f"folder {target.parent} does not exist")
+    with open(target, "wb") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+    print(f"wrote {artifact.path} of {args.ref} ({artifact.size} bytes) to {target}")
+    return 0
+
+
 def _cmd_open(service: Any, args: argparse.Namespace) -> int:
+    if args.artifact:
+        return _write_artifact(service, args)
     run = service.get_run(args.ref, base=Path.cwd())
     if args.source:
         content = service.store.source_notebook(run.id)
@@ -440,6 +479,7 @@ COMMANDS = {
     "runs": _cmd_runs,
     "show": _cmd_show,
     "open": _cmd_open,
+    "artifacts": _cmd_artifacts,
     "rm": _cmd_rm,
     "sweep": _cmd_sweep,
     "sweeps": _cmd_sweeps,

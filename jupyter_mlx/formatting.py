@@ -146,10 +146,50 @@ def format_details(details: dict[str, Any]) -> str:
             f"cells      {len(timings)} executed; slowest cell {slowest['cell_index'] + 1} "
             f"({format_duration(slowest['duration'])})"
         )
+    artifacts = details.get("artifacts") or []
+    if details.get("run_folder"):
+        where = ("the project folder (in-place)" if details["run_folder"] == "in-place"
+                 else f"its own folder ({details['run_folder']})")
+        names = ", ".join(a["path"] for a in artifacts[:5]) + (", ..." if len(artifacts) > 5 else "")
+        lines.append(f"artifacts  {len(artifacts)} ({format_bytes(sum(a['size'] for a in artifacts))})"
+                     f"{': ' + names if artifacts else ''}; ran in {where}")
+    for note in details.get("notes") or []:
+        lines.append(f"note       {note}")
     error = details["error"]
     if error:
         where = f" in cell {error['cell_index'] + 1}" if error["cell_index"] is not None else ""
         lines.append(f"error      {error['ename']}{where}: {error['evalue']}")
+    return "\n".join(lines)
+
+
+def format_bytes(size: float) -> str:
+    """``532 bytes``, ``1.5 KiB``, ``12.0 MiB``, ``1.0 GiB``."""
+    if size < 1024:
+        return f"{size:g} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def format_run_files(files: dict[str, Any]) -> str:
+    """A run's artifacts, notes and (when asked) the project files it saw, for ``jupyter mlx artifacts``."""
+    artifacts = files["artifacts"]
+    folder = {None: "the project folder (before run folders)", "in-place": "the project folder (in-place)"}.get(
+        files["run_folder"], f"its own folder ({files['run_folder']})")
+    total = sum(a["size"] for a in artifacts)
+    lines = [f"{files['ref']}: {len(artifacts)} artifact(s), {format_bytes(total)}; ran in {folder}"]
+    if artifacts:
+        rows = [[a["path"], format_bytes(a["size"]), a["media_type"], a["sha256"][:12]] for a in artifacts]
+        lines.append(_table(["PATH", "SIZE", "TYPE", "SHA256"], rows))
+    lines += [f"note: {note}" for note in files["notes"]]
+    inputs = files.get("inputs")
+    if inputs is not None:
+        lines.append(f"inputs: {len(inputs)} project file(s) when it started")
+        rows = [[f["path"], format_bytes(f["size"]), (f["sha256"] or "size+mtime only")[:16]] for f in inputs]
+        if rows:
+            lines.append(_table(["PATH", "SIZE", "SHA256"], rows))
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import MLXError
@@ -146,6 +147,23 @@ class RunHandle:
 
             self._notebook = nbformat.from_dict(self.transport.executed_notebook(self.id))
         return self._notebook
+
+    @property
+    def artifacts(self) -> Any:
+        """The files the run wrote: a pandas DataFrame (path, size, sha256, media_type), one row each."""
+        import pandas as pd
+
+        rows = self.transport.run_files(self.id)["artifacts"]
+        return pd.DataFrame(rows, columns=["path", "size", "sha256", "media_type"])
+
+    def artifact(self, path: str, to: str | Path | None = None) -> Any:
+        """An artifact's bytes; with ``to``, written to that file, whose path is returned."""
+        content = self.transport.artifact(self.id, path)
+        if to is None:
+            return content
+        target = Path(to)
+        target.write_bytes(content)
+        return target
 
     def link(self) -> str:
         return self.transport.link(self.record)

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .config import MLXConfig, STORE_DIRNAME, default_store_url
 from .errors import MLXError
@@ -41,7 +41,7 @@ from .store import (
     SweepRecord,
 )
 from .store.base import MAX_PAGE, check_page
-from .store.records import FINAL_STATUSES, Baseline
+from .store.records import FINAL_STATUSES, Artifact, Baseline
 from .sweeps import expand
 from .workdir import RunFolderError
 from .workdir.run_files import InputHashes, RunFiles, run_folder_strategy
@@ -261,9 +261,11 @@ class RunService:
         cell_timeout: float | None = None,
         run_timeout: float | None = None,
         backend: str = "local",
+        in_place: bool = False,
     ) -> PreparedRun:
-        """Check the request and record the run as queued. Bad input raises and stores nothing."""
-        plan = self._plan(notebook, [parameters or {}], base, kernel_name, cell_timeout, run_timeout)
+        """Check the request and record the run as queued. Bad input raises and stores nothing.
+        ``in_place``: run in the project folder itself, not in a folder of its own."""
+        plan = self._plan(notebook, [parameters or {}], base, kernel_name, cell_timeout, run_timeout, in_place)
         choice = choose_backend(self.config, backend)
         if choice.name == "local":  # executed here, on a kernel started for it
             self._check_kernel(plan, kernel_name, installed_kernels(), "installed here")
@@ -419,11 +421,12 @@ class RunService:
         kernel_name: str | None = None,
         cell_timeout: float | None = None,
         run_timeout: float | None = None,
+        in_place: bool = False,
     ) -> RunRecord:
         """Queue one run on a backend and return it (queued) at once."""
         return self._launch(
             notebook, [parameters or {}], None, backend, backend_address, backend_token,
-            base, tags, kernel_name, cell_timeout, run_timeout,
+            base, tags, kernel_name, cell_timeout, run_timeout, in_place,
         )[0]
 
     def sweep(
@@ -440,6 +443,7 @@ class RunService:
         kernel_name: str | None = None,
         cell_timeout: float | None = None,
         run_timeout: float | None = None,
+        in_place: bool = False,
     ) -> tuple[SweepRecord, list[RunRecord]]:
         """Queue a sweep: ``{"grid": {name: [values]}}`` or ``{"list": [{...}, ...]}``.
 
@@ -448,7 +452,7 @@ class RunService:
         sets = expand(spec, confirm)
         runs = self._launch(
             notebook, sets, spec, backend, backend_address, backend_token,
-            base, tags, kernel_name, cell_timeout, run_timeout,
+            base, tags, kernel_name, cell_timeout, run_timeout, in_place,
         )
         return self.store.get_sweep(runs[0].sweep_id or ""), runs
 
@@ -465,10 +469,18 @@ class RunService:
         kernel_name: str | None,
         cell_timeout: float | None,
         run_timeout: float | None,
+        in_place: bool = False,
     ) -> list[RunRecord]:
         choice = choose_backend(self.config, backend, backend_address, backend_token, remote=self.remote_requests)
-        plan = self._plan(notebook, parameter_sets, base, kernel_name, cell_timeout, run_timeout)
+        plan = self._plan(notebook, parameter_sets, base, kernel_name, cell_timeout, run_timeout, in_place)
         executor = self.executor(choice)
+        if plan.run_folder == "in-place" and spec is not None and len(parameter_sets) > 1 and executor.concurrency > 1:
+            raise MLXError(
+                "invalid_request",
+                f"a sweep's runs in place would share the project's files ({executor.concurrency} at a time): "
+                "give each its own folder (no --in-place, c.MLXConfig.run_folder) or run one at a time "
+                "(--concurrency 1)",
+            )
         executor.check()  # an unreachable backend records nothing
         where = "installed here" if choice.name == "local" else f"on the {choice.name} backend ({choice.address})"
         self._check_kernel(plan, kernel_name, executor.kernel_names(), where)
@@ -646,7 +658,29 @@ class RunService:
             {**asdict(t), "duration": t.duration} for t in run.cell_timings
         ]
         details["metric_history"] = [asdict(m) for m in self.store.metric_history(run.id)]
+        details["artifacts"] = [artifact.to_json() for artifact in self.store.artifacts(run.id)]
         return details
+
+    def run_files(self, ref: str, base: Path | None = None) -> dict[str, Any]:
+        """What a run wrote (its artifacts), what it says about them, and the project's files it saw."""
+        run = self.get_run(ref, base)
+        inputs = self.store.inputs(run.id)
+        return {
+            "ref": run.ref,
+            "run_id": run.id,
+            "run_folder": run.run_folder,
+            "artifacts": [artifact.to_json() for artifact in self.store.artifacts(run.id)],
+            "notes": run.notes,
+            "inputs": None if inputs is None else [f.to_json() for f in inputs],
+        }
+
+    def artifact(self, ref: str, path: str, base: Path | None = None) -> tuple["Artifact", Iterator[bytes]]:
+        """One artifact of a run and its bytes, in chunks; ``not_found`` for any other path."""
+        run = self.get_run(ref, base)
+        for artifact in self.store.artifacts(run.id):
+            if artifact.path == path:
+                return artifact, self.store.blobs.chunks(artifact.sha256)
+        raise MLXError("not_found", f"{run.ref} has no artifact {path!r}: `jupyter mlx artifacts {run.ref}` lists them")
 
     def list_runs(
         self,

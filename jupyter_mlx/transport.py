@@ -46,6 +46,8 @@ class Transport(Protocol):
                   filter: str | None = None) -> list[dict[str, Any]]: ...
     def cancel(self, target: str, kind: str | None = None) -> list[dict[str, Any]]: ...
     def executed_notebook(self, run_id: str) -> dict[str, Any]: ...
+    def run_files(self, run_id: str) -> dict[str, Any]: ...
+    def artifact(self, run_id: str, path: str) -> bytes: ...
     def compare(self, a: str, b: str, overrides: dict[str, Any]) -> ComparisonResult: ...
     def deploy(self, target: str, options: dict[str, Any]) -> dict[str, Any]: ...
     def link(self, run: dict[str, Any]) -> str: ...
@@ -91,6 +93,12 @@ class LocalTransport:
     def executed_notebook(self, run_id: str) -> dict[str, Any]:
         return self.service.executed_notebook(run_id)
 
+    def run_files(self, run_id: str) -> dict[str, Any]:
+        return self.service.run_files(run_id)
+
+    def artifact(self, run_id: str, path: str) -> bytes:
+        return b"".join(self.service.artifact(run_id, path)[1])
+
     def compare(self, a: str, b: str, overrides: dict[str, Any]) -> ComparisonResult:
         from .diff.report import report_html
 
@@ -131,8 +139,10 @@ class ServerTransport:
 
     # -- requests --
     def request(self, method: str, path: str, params: dict[str, Any] | None = None,
-                body: dict[str, Any] | None = None, raw: bool = False, timeout: float = REQUEST_TIMEOUT) -> Any:
-        """``METHOD /mlx/<path>``: the JSON answer (``raw``: the text); an error answer raises ``MLXError``."""
+                body: dict[str, Any] | None = None, raw: bool = False, timeout: float = REQUEST_TIMEOUT,
+                binary: bool = False) -> Any:
+        """``METHOD /mlx/<path>``: the JSON answer (``raw``: the text, ``binary``: the bytes); an error
+        answer raises ``MLXError``."""
         import urllib.error
         import urllib.parse
         import urllib.request
@@ -147,11 +157,14 @@ class ServerTransport:
             request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                text = response.read().decode("utf-8")
+                content = response.read()
         except urllib.error.HTTPError as exc:
             raise _error_of(exc) from None
         except (urllib.error.URLError, OSError) as exc:
             raise MLXError("backend_unavailable", f"the Jupyter server at {self.server.url} does not answer ({exc})") from None
+        if binary:
+            return content
+        text = content.decode("utf-8")
         if raw:
             return text
         return json.loads(text) if text else None
@@ -233,6 +246,14 @@ class ServerTransport:
 
     def executed_notebook(self, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"runs/{run_id}/notebook")
+
+    def run_files(self, run_id: str) -> dict[str, Any]:
+        return self.request("GET", f"runs/{run_id}/artifacts")
+
+    def artifact(self, run_id: str, path: str) -> bytes:
+        from urllib.parse import quote
+
+        return self.request("GET", f"runs/{run_id}/artifacts/{quote(path)}", binary=True)
 
     def compare(self, a: str, b: str, overrides: dict[str, Any]) -> ComparisonResult:
         params: dict[str, Any] = {"a": self.project_ref(a), "b": self.project_ref(b)}

@@ -273,6 +273,57 @@ class RunNotebookHandler(MLXHandler):
         self.finish(body)
 
 
+class RunArtifactsHandler(MLXHandler):
+    """``GET /mlx/runs/<id>/artifacts``: the files a run wrote, its notes (``?inputs=1``: and the
+    project files it saw)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        files = await self.call(self.service.run_files, run_id)
+        if self.get_argument("inputs", "0") not in ("1", "true"):
+            files.pop("inputs")
+        self.finish(files)
+
+
+class RunArtifactHandler(MLXHandler):
+    """``GET /mlx/runs/<id>/artifacts/<path>``: one artifact's bytes, as a download. Never rendered
+    by the browser from this origin (a run's HTML or SVG could script it): an attachment, a type
+    from a short list of inert ones (else ``application/octet-stream``), no sniffing, sandboxed."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, path: str) -> None:
+        artifact, chunks = await self.call(self.service.artifact, run_id, path)
+        self.set_header("Content-Type", artifact.media_type if artifact.media_type in INERT_TYPES
+                        else "application/octet-stream")
+        self.set_header("Content-Disposition", content_disposition(path))
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        self.set_header("Content-Length", str(artifact.size))
+        while True:
+            chunk = await asyncio.to_thread(next, chunks, None)
+            if chunk is None:
+                break
+            self.write(chunk)
+            await self.flush()
+        self.finish()
+
+
+INERT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "text/csv",
+                         "text/tab-separated-values", "application/json", "text/markdown"})
+
+
+def content_disposition(path: str) -> str:
+    """``attachment`` with the file's name: plain ASCII (quotes, controls and ``\\`` replaced) for old
+    clients, and RFC 5987's ``filename*`` with the exact UTF-8 name."""
+    from urllib.parse import quote
+
+    name = path.rsplit("/", 1)[-1] or "artifact"
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 class NotebooksHandler(MLXHandler):
     """``GET /mlx/notebooks``: notebooks with runs, with counts and last versions."""
 
@@ -550,6 +601,8 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (r"/mlx/runs", RunsHandler),
         (rf"/mlx/runs/{_RUN_ID}", RunHandler),
         (rf"/mlx/runs/{_RUN_ID}/notebook", RunNotebookHandler),
+        (rf"/mlx/runs/{_RUN_ID}/artifacts", RunArtifactsHandler),
+        (rf"/mlx/runs/{_RUN_ID}/artifacts/(?P<path>.+)", RunArtifactHandler),
         (r"/mlx/runs/(?P<target>[0-9a-f]{32})/cancel", CancelHandler),
         (r"/mlx/runs/(?P<target>[0-9a-f]{32})/requeue", RequeueHandler),
         (r"/mlx/sweeps", SweepsHandler),

@@ -228,6 +228,25 @@ def _comparison(description: str) -> dict[str, Any]:
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _PNG = {"description": "the chart", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
 _REQUEUE = {"type": "object", "properties": {"include_failed": {"type": "boolean"}}}
+_ARTIFACTS = {
+    "type": "object",
+    "required": ["ref", "run_id", "run_folder", "artifacts", "notes"],
+    "properties": {
+        "ref": {"type": "string"},
+        "run_id": {"type": "string"},
+        "run_folder": {"type": ["string", "null"], "enum": ["overlay", "copy", "in-place", None],
+                       "description": "how the run's folder was made; null: before run folders"},
+        "artifacts": {"type": "array", "items": {
+            "type": "object", "required": ["path", "size", "sha256", "media_type"],
+            "properties": {"path": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
+                           "media_type": {"type": "string"}}}},
+        "notes": {"type": "array", "items": {"type": "string"}},
+        "inputs": {"type": ["array", "null"], "items": {
+            "type": "object", "required": ["path", "size", "mtime", "sha256"],
+            "properties": {"path": {"type": "string"}, "size": {"type": "integer"}, "mtime": {"type": "number"},
+                           "sha256": {"type": ["string", "null"]}}}},
+    },
+}
 _DEPLOY = {
     "type": "object", "required": ["target"], "additionalProperties": False,
     "properties": {
@@ -291,6 +310,18 @@ def operations() -> list[Operation]:
         Operation("/mlx/runs/{run_id}/notebook", "get", "The executed notebook (nbformat 4 JSON)",
                   parameters=[run_id, _query("source", "boolean", "the snapshot before execution")],
                   responses={200: _json({"type": "object"}, "the notebook"), **_errors(404)}),
+        Operation("/mlx/runs/{run_id}/artifacts", "get", "The files a run wrote (artifacts), its notes about them "
+                  "and how its folder was made", parameters=[run_id, _query("inputs", "boolean",
+                                                                             "1: also the project's files it saw")],
+                  responses={200: _json(_ARTIFACTS, "the run's files"), **_errors(404)}),
+        Operation("/mlx/runs/{run_id}/artifacts/{path}", "get", "Download one artifact (an attachment; a path "
+                  "that is not one of the run's artifacts is 404)",
+                  parameters=[run_id, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+                                       "description": "the artifact's path, as the list gives it"}],
+                  responses={200: {"description": "the file's bytes",
+                                   "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                       "format": "binary"}}}},
+                             **_errors(404)}),
         Operation("/mlx/runs/{run_id}/cancel", "post", "Cancel a queued or running run", parameters=[run_id],
                   responses={200: _json(_ref("Runs"), "the runs that were still open"), **_errors(404)}),
         Operation("/mlx/runs/{run_id}/requeue", "post", "Run an interrupted or cancelled run again, as a new version",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..formatting import format_bytes
 from ..store.records import Artifact
 from .folders import Written
 
@@ -57,16 +58,22 @@ def collect(written: Iterable[Written], rules: ArtifactRules, put: Callable[[Pat
         if not rules.keeps(item.path):
             continue
         try:
+            item.path.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 in the name: no path could name it later
+            shown = item.path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            found.notes.append(f"artifact {shown} skipped: its name is not valid UTF-8")
+            continue
+        try:
             size = item.file.stat().st_size
         except FileNotFoundError:  # deleted while collecting (a thread still writing)
             continue
         if size > rules.max_file_size:
-            found.notes.append(f"artifact {item.path} skipped: {_bytes(size)} is over the limit of "
-                               f"{_bytes(rules.max_file_size)} per file (c.MLXConfig.artifact_max_file_size)")
+            found.notes.append(f"artifact {item.path} skipped: {format_bytes(size)} is over the limit of "
+                               f"{format_bytes(rules.max_file_size)} per file (c.MLXConfig.artifact_max_file_size)")
             continue
         if size > budget:
-            found.notes.append(f"artifact {item.path} skipped: {_bytes(size)} would pass the limit of "
-                               f"{_bytes(rules.max_run_size)} per run (c.MLXConfig.artifact_max_run_size)")
+            found.notes.append(f"artifact {item.path} skipped: {format_bytes(size)} would pass the limit of "
+                               f"{format_bytes(rules.max_run_size)} per run (c.MLXConfig.artifact_max_run_size)")
             continue
         try:
             digest = put(item.file)
@@ -85,10 +92,3 @@ def matches_any(path: str, patterns: Iterable[str]) -> bool:
     folders = ["/".join(parts[: i + 1]) for i in range(len(parts) - 1)]
     return any(fnmatch.fnmatchcase(candidate, pattern) for pattern in patterns for candidate in (path, *folders))
 
-
-def _bytes(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:g} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} bytes"

@@ -12,8 +12,9 @@ Three ways to make one (``c.MLXConfig.run_folder``):
 - ``in-place``: the project folder itself, as before run folders: the run's writes land in the
   project. Changed files are found by their size and modification time.
 
-The store (``.mlx``) is the real one in every view (a bind mount, or a symlink in a copy), so a
-notebook that records runs itself still records them. Each folder lives under the project's run
+A run reads the project's store (``.mlx``) as it was, and what it writes there stays in its
+folder (not the real store: nothing reachable through a run folder is the project's to delete).
+A notebook that records runs itself (``jupyter_mlx.run`` inside a run) needs ``in-place``. Each folder lives under the project's run
 folders directory (outside the project: overlay layers may not overlap) and holds ``owner.lock``,
 locked by the process running it: a folder whose lock is free belongs to a process that died,
 and the next run folder made for the project removes it (``remove_stale``).
@@ -102,13 +103,6 @@ class OverlayFolder(RunFolder):
             folder.mkdir()
         self._own()
         mounts.mount_overlay(project, self.upper, home / "work", self.view)
-        store = project / STORE_DIRNAME
-        if store.is_dir():
-            try:
-                mounts.bind(store, self.view / STORE_DIRNAME)
-            except OSError:
-                mounts.unmount(self.view)
-                raise
 
     def written(self) -> Iterator[Written]:
         for path, entry in walk(self.upper):
@@ -129,9 +123,8 @@ class CopyFolder(RunFolder):
     def __init__(self, project: Path, home: Path) -> None:
         super().__init__(project, home / "view", home)
         self._own()
-        shutil.copytree(project, self.view, symlinks=True, ignore=shutil.ignore_patterns(STORE_DIRNAME))
-        if (project / STORE_DIRNAME).is_dir():
-            (self.view / STORE_DIRNAME).symlink_to(project / STORE_DIRNAME, target_is_directory=True)
+        shutil.copytree(project, self.view, symlinks=True,  # the store stays out (its blobs can be large)
+                        ignore=lambda folder, names: [STORE_DIRNAME] if Path(folder) == project else [])
         self._copied = _stat_snapshot(self.view)
 
     def written(self) -> Iterator[Written]:
@@ -206,7 +199,7 @@ def remove_stale(base: Path) -> list[Path]:
     removed = []
     try:
         homes = [entry for entry in os.scandir(base) if entry.is_dir(follow_symlinks=False)]
-    except FileNotFoundError:
+    except OSError:  # not made yet, or cannot be: open_run_folder says why
         return removed
     for entry in homes:
         home = Path(entry.path)
@@ -236,12 +229,11 @@ def _remove(home: Path) -> None:
 
 
 def _unmount_view(view: Path) -> bool:
-    """Unmount a view and its store; False (and nothing may be removed) while either is still
-    mounted: removing files through the view would remove the real store's."""
-    for mounted in (view / STORE_DIRNAME, view):
-        if os.path.ismount(mounted):
-            mounts.unmount(mounted)
-    return not (os.path.ismount(view / STORE_DIRNAME) or os.path.ismount(view))
+    """Unmount a view; False (and nothing may be removed) while it is still mounted."""
+    if os.path.ismount(view):
+        mounts.unmount(view)
+    return not os.path.ismount(view)
+
 
 
 def _older_than(path: Path, seconds: float) -> bool:

@@ -10,7 +10,6 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-MS_BIND = 4096
 MNT_DETACH = 2
 
 
@@ -37,11 +36,6 @@ def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
     """Mount ``lower`` (read-only) with ``upper`` (the writes) at ``target``."""
     options = f"lowerdir={_escape(lower)},upperdir={_escape(upper)},workdir={_escape(work)}"
     _check(_libc().mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode()), f"mount overlay at {target}")
-
-
-def bind(source: Path, target: Path) -> None:
-    """Make ``source`` appear at ``target`` too (the real store inside an overlay)."""
-    _check(_libc().mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None), f"bind {source} at {target}")
 
 
 def unmount(target: Path) -> None:

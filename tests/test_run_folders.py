@@ -1,0 +1,212 @@
+"""Every run in its own folder: parallel runs never share files, the project is never written, and
+what a run wrote is kept as artifacts (issue 14). Real kernels, real runs, in-process service."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from jupyter_mlx.config import MLXConfig
+from jupyter_mlx.service import RunService
+from jupyter_mlx.workdir import mounts, run_folders_dir
+from notebooks import code_cell, write_notebook
+
+CLOBBER = (
+    "import pathlib, time\n"
+    "pathlib.Path('result.txt').write_text(str(x))\n"
+    "time.sleep(1.5)\n"
+    "print(pathlib.Path('result.txt').read_text())"
+)
+STRATEGIES = ["overlay", "copy"] if mounts.can_mount(run_folders_dir(Path("/"))) else ["copy"]
+
+
+def tree_hash(root: Path) -> str:
+    """Every file of the project (but its store): path, mode and bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if ".mlx" not in p.relative_to(root).parts):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file() and not path.is_symlink():
+            digest.update(oct(path.stat().st_mode).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "data" / "deep").mkdir(parents=True)
+    (root / "data" / "train.csv").write_text("a,b\n1,2\n")
+    (root / "data" / "deep" / "keep.txt").write_text("keep me\n")
+    (root / "data" / "gone.txt").write_text("delete me\n")
+    (root / "data" / "moved.txt").write_text("move me\n")
+    (root / "data" / "short.txt").write_text("truncate me\n")
+    write_notebook(root / "clobber.ipynb", code_cell("x = 0", tags=["parameters"]), code_cell(CLOBBER))
+    return root
+
+
+def service_with(root: Path, **config: object) -> RunService:
+    return RunService(root, MLXConfig(**config))
+
+
+def artifact_text(service: RunService, ref: str, path: str) -> str:
+    return b"".join(service.artifact(ref, path)[1]).decode()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_parallel_sweep_of_a_notebook_that_writes_files_gets_each_run_its_own(project, strategy):
+    before = tree_hash(project)
+    service = service_with(project, concurrency=4, run_folder=strategy)
+    try:
+        _, runs = service.sweep("clobber.ipynb", {"grid": {"x": [1, 2, 3, 4]}})
+        runs = service.wait(runs, timeout=120)
+        assert [run.status for run in runs] == ["succeeded"] * 4, [run.error for run in runs]
+        for run in runs:
+            assert run.run_folder == strategy
+            assert artifact_text(service, run.ref, "result.txt") == str(run.parameters["x"])
+            printed = service.executed_notebook(run.id)["cells"][2]["outputs"][0]["text"]
+            assert printed == f"{run.parameters['x']}\n"  # it read back its own number
+    finally:
+        service.close()
+    assert tree_hash(project) == before
+    assert not (project / "result.txt").exists()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_the_project_is_unchanged_whatever_the_run_does_to_its_inputs(project, strategy):
+    write_notebook(project / "data" / "vandal.ipynb", code_cell(
+        "import os, pathlib\n"
+        "print(open('train.csv').read().strip())\n"  # the notebook's folder: relative paths as before
+        "open('train.csv', 'w').write('overwritten')\n"
+        "open('deep/keep.txt', 'a').write('appended')\n"
+        "os.truncate('short.txt', 3)\n"
+        "os.rename('moved.txt', 'renamed.txt')\n"
+        "os.remove('gone.txt')\n"
+        "os.chmod('deep/keep.txt', 0o600)\n"
+        "pathlib.Path('new/sub').mkdir(parents=True)\n"
+        "pathlib.Path('new/sub/out.json').write_text('{\"ok\": true}')"
+    ))
+    before = tree_hash(project)
+    service = service_with(project, run_folder=strategy)
+    try:
+        run = service.run("data/vandal.ipynb")
+        assert run.status == "succeeded", run.error
+        assert service.executed_notebook(run.id)["cells"][0]["outputs"][0]["text"] == "a,b\n1,2\n"
+        files = service.run_files(run.ref)
+        assert {a["path"] for a in files["artifacts"]} == {
+            "data/train.csv", "data/deep/keep.txt", "data/short.txt", "data/renamed.txt", "data/new/sub/out.json",
+        }
+        assert artifact_text(service, run.ref, "data/train.csv") == "overwritten"
+        assert artifact_text(service, run.ref, "data/deep/keep.txt") == "keep me\nappended"
+        assert artifact_text(service, run.ref, "data/short.txt") == "tru"
+        assert any("data/gone.txt" in note and "data/moved.txt" in note for note in files["notes"]), files["notes"]
+    finally:
+        service.close()
+    assert tree_hash(project) == before
+    assert not any(run_folders_dir(project).glob("*")), "the run's folder is removed after collection"
+
+
+def test_in_place_is_todays_behaviour_and_a_parallel_sweep_refuses_it(project):
+    service = service_with(project, concurrency=2)
+    try:
+        run = service.run("clobber.ipynb", {"x": 7}, in_place=True)
+        assert run.status == "succeeded" and run.run_folder == "in-place"
+        assert (project / "result.txt").read_text() == "7"
+        assert artifact_text(service, run.ref, "result.txt") == "7"
+        with pytest.raises(Exception, match="in-place"):
+            service.sweep("clobber.ipynb", {"grid": {"x": [1, 2]}}, in_place=True)
+        assert len(service.list_runs().runs) == 1  # the refused sweep recorded nothing
+    finally:
+        service.close()
+
+
+def test_what_is_kept_and_what_is_skipped_with_a_note(project):
+    write_notebook(project / "writer.ipynb", code_cell(
+        "import os, pathlib\n"
+        "pathlib.Path('__pycache__').mkdir(); pathlib.Path('__pycache__/m.pyc').write_bytes(b'x')\n"
+        "pathlib.Path('.ipynb_checkpoints').mkdir(); pathlib.Path('.ipynb_checkpoints/c.txt').write_text('c')\n"
+        "pathlib.Path('big.bin').write_bytes(os.urandom(3000))\n"
+        "pathlib.Path('small.txt').write_text('small')\n"
+        "os.symlink('/etc/hostname', 'outside-link')\n"
+        "open(os.fsdecode(b'bad-\\xff.txt'), 'w').write('x')\n"
+        "os.makedirs('/tmp/elsewhere-mlx', exist_ok=True); os.chdir('/tmp/elsewhere-mlx')\n"
+        "open('not-mine.txt', 'w').write('elsewhere')"
+    ))
+    service = service_with(project, artifact_max_file_size=2000)
+    try:
+        run = service.run("writer.ipynb")
+        assert run.status == "succeeded", run.error
+        files = service.run_files(run.ref)
+        assert [a["path"] for a in files["artifacts"]] == ["small.txt"]
+        assert files["artifacts"][0]["media_type"] == "text/plain"
+        assert files["artifacts"][0]["sha256"] == hashlib.sha256(b"small").hexdigest()
+        notes = "\n".join(files["notes"])
+        assert "big.bin skipped" in notes and "per file" in notes
+        assert "is not valid UTF-8" in notes and "bad-\\xff.txt" in notes
+    finally:
+        service.close()
+
+
+def test_a_failed_run_keeps_what_it_wrote_so_far(project):
+    write_notebook(project / "fails.ipynb", code_cell("open('partial.csv', 'w').write('a\\n1\\n')"),
+                   code_cell("raise ValueError('boom')"), code_cell("open('never.txt', 'w').write('x')"))
+    service = service_with(project)
+    try:
+        run = service.run("fails.ipynb")
+        assert run.status == "failed"
+        assert [a["path"] for a in service.run_files(run.ref)["artifacts"]] == ["partial.csv"]
+    finally:
+        service.close()
+
+
+def test_a_run_folder_that_cannot_be_made_fails_the_run_with_that_message(project, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    service = service_with(project, run_folders_dir=str(tmp_path / "a-file" / "runs"))
+    try:
+        run = service.run("clobber.ipynb")
+        assert run.status == "failed" and run.error.ename == "RunFolderError"
+        assert "could not make the run's folder" in run.error.evalue and "Not a directory" in run.error.evalue
+        assert service.run_files(run.ref)["artifacts"] == [] and run.notebook_hash is None
+    finally:
+        service.close()
+
+
+def test_the_inputs_fingerprint_reuses_hashes_and_says_what_changed(project, monkeypatch):
+    from jupyter_mlx.workdir import fingerprint as fingerprints
+
+    service = service_with(project, input_hash_max_size=1000)
+    (project / "data" / "large.bin").write_bytes(b"z" * 5000)
+    try:
+        first = service.run("clobber.ipynb")
+        inputs = {f["path"]: f for f in service.run_files(first.ref)["inputs"]}
+        assert inputs["data/train.csv"]["sha256"] == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+        assert inputs["data/large.bin"]["sha256"] is None and inputs["data/large.bin"]["size"] == 5000
+        assert not any(path.startswith(".mlx") for path in inputs)
+
+        read = []
+        real = fingerprints._sha256
+        monkeypatch.setattr(fingerprints, "_sha256", lambda path: read.append(path.name) or real(path))
+        (project / "data" / "train.csv").write_text("a,b\n1,3\n")
+        second = service.run("clobber.ipynb")
+        assert read == ["train.csv"]  # the others' hashes were reused by path, size and mtime
+        changed = {f["path"]: f["sha256"] for f in service.run_files(second.ref)["inputs"]}
+        assert changed["data/train.csv"] != inputs["data/train.csv"]["sha256"]
+    finally:
+        service.close()
+
+
+def test_a_folder_left_by_a_dead_process_is_removed_at_the_next_run(project):
+    from jupyter_mlx.workdir.folders import open_run_folder
+
+    base = run_folders_dir(project)
+    orphan = open_run_folder(project, "0" * 32, STRATEGIES[0], base)
+    os.close(orphan._lock_fd)  # as if its process died: the lock is free, the folder (and mount) stay
+    orphan._lock_fd = None
+    assert (base / ("0" * 32)).is_dir()
+    service = service_with(project)
+    try:
+        assert service.run("clobber.ipynb").status == "succeeded"
+    finally:
+        service.close()
+    assert not (base / ("0" * 32)).exists()
+    assert not os.path.ismount(orphan.view)
