@@ -381,7 +381,7 @@ def _size(size: int | None) -> str:
         return "?"
     for unit in ("B", "kB", "MB", "GB"):
         if size < 1000 or unit == "GB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return f"{size} bytes" if unit == "B" else f"{size:.1f} {unit}"  # not "B": that is run B
         size /= 1000  # type: ignore[assignment]
     return f"{size}"  # pragma: no cover
 
