@@ -251,3 +251,17 @@ def test_the_report_shows_artifacts_with_images_inline() -> None:
     assert "<td class=\"val\">dog</td><td class=\"val\">cat</td>" in html  # the changed cell
     assert "/a" in html and "data/train.csv" in html
     assert 'href="#artifacts"' in html  # the unexpected line links to the section
+
+
+def test_the_cli_passes_ignore_artifact_patterns_as_it_passes_ignore_patterns() -> None:
+    import argparse
+
+    from jupyter_mlx.arguments import compare_arguments, compare_overrides
+
+    parser = argparse.ArgumentParser()
+    compare_arguments(parser)
+    args = parser.parse_args(["--ignore", "x", "--ignore-artifact", "logs/*", "--ignore-artifact", "*.png"])
+    assert compare_overrides(args) == {"ignore_patterns": ["x"], "ignore_artifacts": ["logs/*", "*.png"]}
+    assert compare_overrides(parser.parse_args([])) == {}
+    with pytest.raises(Exception, match="ignore_artifacts must be a list of strings"):
+        CompareOptions().with_overrides({"ignore_artifacts": "logs/*"})
