@@ -265,3 +265,17 @@ def test_the_cli_passes_ignore_artifact_patterns_as_it_passes_ignore_patterns() 
     assert compare_overrides(parser.parse_args([])) == {}
     with pytest.raises(Exception, match="ignore_artifacts must be a list of strings"):
         CompareOptions().with_overrides({"ignore_artifacts": "logs/*"})
+
+
+def test_swapping_the_runs_mirrors_the_artifacts() -> None:
+    files_a = {"p.csv": PREDICTIONS_A, "r.json": b'{"a": 1, "b": [1]}', "old.txt": b"x", "plot.png": png(0)}
+    files_b = {"p.csv": PREDICTIONS_B, "r.json": b'{"a": 2, "c": 3}', "new.txt": b"y", "plot.png": png(5)}
+    forward, backward = by_path(compare(files_a, files_b)), by_path(compare(files_b, files_a))
+    mirror = {"added": "removed", "removed": "added"}
+    assert forward.keys() == backward.keys()
+    for path, entry in forward.items():
+        assert backward[path]["judgement"] == mirror.get(entry["judgement"], entry["judgement"]), path
+        assert (backward[path]["a"], backward[path]["b"]) == (entry["b"], entry["a"])
+    assert [(c["path"], c["change"]) for c in backward["r.json"]["detail"]["changes"]] == [
+        (c["path"], mirror.get(c["change"], c["change"])) for c in forward["r.json"]["detail"]["changes"]]
+    assert backward["plot.png"]["detail"]["changed_pixels"] == forward["plot.png"]["detail"]["changed_pixels"] == 5
