@@ -85,6 +85,8 @@ def compare_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -> 
     group.add_argument("--atol", type=float, help="absolute tolerance of numbers (default 1e-12)")
     group.add_argument("--ignore", action="append", default=[], metavar="REGEX",
                        help="text to ignore in outputs (repeatable)")
+    group.add_argument("--ignore-artifact", action="append", default=[], metavar="PATTERN",
+                       help="glob of artifact paths to ignore, e.g. 'logs/*' (repeatable)")
     group.add_argument("--image-tolerance", type=float, metavar="FRACTION",
                        help="fraction of an image's pixels that may change (default 0)")
 
@@ -97,6 +99,8 @@ def compare_overrides(args: argparse.Namespace) -> dict[str, Any]:
             overrides[name] = value
     if args.ignore:
         overrides["ignore_patterns"] = args.ignore
+    if args.ignore_artifact:
+        overrides["ignore_artifacts"] = args.ignore_artifact
     return overrides
 
 

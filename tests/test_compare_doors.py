@@ -97,6 +97,9 @@ def test_runs_of_different_notebooks_are_aligned_by_content(runs, monkeypatch, c
     added = next(c for c in data["cells"] if c["judgement"] == "added")
     assert added["index_a"] is None and added["outputs"][0]["judgement"] == "added"
     assert {m["judgement"] for m in data["metrics"]} == {"identical"}  # same x, same code otherwise
+    status, out, _ = cli(runs, monkeypatch, capsys, "diff", "tiny.ipynb@v1", "tiny.ipynb@v2", "--json",
+                         "--ignore-artifact", "logs/*", "--ignore-artifact", "*.png")
+    assert status == 0 and json.loads(out)["options"]["ignore_artifacts"] == ["logs/*", "*.png"]
 
 
 def test_a_run_with_itself_says_so(runs, monkeypatch, capsys):
@@ -158,6 +161,8 @@ async def test_rest_compare_as_json_and_html(jp_fetch):
     assert "default-src 'none'" in json_response.headers["Content-Security-Policy"]  # the API's, for JSON
     loose = await get_json(jp_fetch, "compare", a="tiny.ipynb@v1", b="tiny.ipynb@v3", rtol="2", ignore=r"hello a \d")
     assert loose["summary"]["verdict"] == "as_expected"
+    ignoring = await get_json(jp_fetch, "compare", a="tiny.ipynb@v1", b="tiny.ipynb@v3", ignore_artifact="out/*.csv")
+    assert ignoring["options"]["ignore_artifacts"] == ["out/*.csv"] and ignoring["artifacts"] == []
     files = await get_json(jp_fetch, "compare", a="tiny.ipynb", b="tiny.ipynb")
     assert files["a"]["kind"] == "file"
 

@@ -2,7 +2,8 @@
 
 ``Comparison.to_json()`` follows ``comparison.schema.json`` (format version 1): headers of A
 and B, parameter, metric and environment differences, every cell aligned with its source diff
-and output verdicts, and a summary whose ``unexpected`` list is what ``check`` fails on.
+and output verdicts, the artifacts the runs wrote and the input files they started from, and a
+summary whose ``unexpected`` list is what ``check`` fails on.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..metrics import Metric
+from .artifacts import ArtifactPair, artifact_problem, compare_artifacts, compare_inputs
 from .cells import CellPair, compare_cells
 from .judged import ADDED, CHANGED, IDENTICAL, JUDGEMENTS, REMOVED, WITHIN_TOLERANCE, Judged
 from .options import CompareOptions, close_enough
@@ -32,6 +34,9 @@ class Comparison:
     environment: dict[str, Any]
     cells: list[CellPair]
     series: dict[str, Judged] = field(default_factory=dict)
+    artifacts: list[ArtifactPair] = field(default_factory=list)
+    # project files added, removed or changed between the runs' starts (informational)
+    inputs: dict[str, Any] = field(default_factory=lambda: compare_inputs(None, None))
 
     # -- verdict ---------------------------------------------------------------------------
     def unexpected(self) -> list[str]:
@@ -45,6 +50,10 @@ class Comparison:
         for metric in self.metrics:
             if metric["judgement"] in (CHANGED, ADDED, REMOVED):
                 found.append(metric_problem(metric))
+        for pair in self.artifacts:
+            problem = artifact_problem(pair.to_json())
+            if problem is not None:
+                found.append(problem)
         return found
 
     def errors_added(self) -> int:
@@ -55,6 +64,9 @@ class Comparison:
     def summary(self) -> dict[str, Any]:
         cells = dict.fromkeys(JUDGEMENTS, 0)
         outputs = dict.fromkeys(JUDGEMENTS, 0)
+        artifacts = dict.fromkeys(JUDGEMENTS, 0)
+        for pair in self.artifacts:
+            artifacts[pair.judged.judgement] += 1
         for cell in self.cells:
             cells[cell.judgement] += 1
             for output in cell.outputs:
@@ -67,6 +79,8 @@ class Comparison:
             "parameters_changed": sum(1 for p in self.parameters if p["status"] != "same"),
             "metrics_changed": sum(1 for m in self.metrics if m["judgement"] in (CHANGED, ADDED, REMOVED)),
             "errors_added": self.errors_added(),
+            "artifacts": artifacts,
+            "inputs_changed": len(self.inputs["changes"]),
             "unexpected": unexpected,
             "verdict": "unexpected_changes" if unexpected else "as_expected",
         }
@@ -82,6 +96,8 @@ class Comparison:
             "metrics": self.metrics,
             "environment": self.environment,
             "cells": [cell.to_json() for cell in self.cells],
+            "artifacts": [pair.to_json() for pair in self.artifacts],
+            "inputs": self.inputs,
             "summary": self.summary(),
         }
 
@@ -121,6 +137,8 @@ def compare_sides(a: Side, b: Side, options: CompareOptions | None = None) -> Co
         environment=diff_environment(a, b),
         cells=compare_cells(a.notebook, b.notebook, options),
         series=series,
+        artifacts=compare_artifacts(a, b, options),
+        inputs=compare_inputs(a.inputs, b.inputs),
     )
 
 

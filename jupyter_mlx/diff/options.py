@@ -3,7 +3,8 @@
 Layers, later ones winning: the defaults below, the project's ``c.MLXConfig.compare`` (a dict
 with the same keys), the notebook's ``metadata.jupyter_mlx.compare``, then the caller's
 overrides (CLI flags, REST query). Cells tagged ``mlx:ignore-output`` have their outputs
-judged ``ignored``; cells tagged ``mlx:ignore`` are left out of the verdict entirely.
+judged ``ignored``; cells tagged ``mlx:ignore`` are left out of the verdict entirely. Artifacts
+whose path matches an ``ignore_artifacts`` glob (``mlx:ignore-artifact``) are judged ``ignored``.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ class CompareOptions:
     ``image_pixel_tolerance``: a pixel counts as changed when a channel differs by more than
     this (0-255). ``image_changed_fraction``: an image whose changed pixels are at most this
     fraction is ``within tolerance``.
+    ``ignore_artifacts``: ``fnmatch`` globs of artifact paths (relative to the project root,
+    ``/``-separated; ``*`` crosses ``/``, so ``*.log`` matches ``logs/run.log``) judged ``ignored``.
     """
 
     rtol: float = 1e-9
@@ -62,6 +65,7 @@ class CompareOptions:
     image_changed_fraction: float = 0.0
     metrics: Mapping[str, MetricThreshold] = field(default_factory=dict)
     max_text_diff_lines: int = 200  # unified diffs longer than this are cut (the judgement is not)
+    ignore_artifacts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("rtol", "atol", "image_changed_fraction"):
@@ -85,7 +89,7 @@ class CompareOptions:
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> "CompareOptions":
         """These options with the keys of ``overrides`` (same names as the fields) replaced;
-        ``ignore_patterns`` and ``metrics`` are added to, not replaced."""
+        ``ignore_patterns``, ``ignore_artifacts`` and ``metrics`` are added to, not replaced."""
         if not overrides:
             return self
         known = {f.name for f in fields(self)}
@@ -94,12 +98,12 @@ class CompareOptions:
             raise MLXError("invalid_request", f"unknown compare option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         changes: dict[str, Any] = {}
         for name, value in overrides.items():
-            if name in ("volatile_patterns", "ignore_patterns", "ignore_tags", "ignore_cell_tags"):
+            if name in _STRING_LISTS:
                 if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                     raise MLXError("invalid_request", f"compare option {name} must be a list of strings")
                 value = tuple(value)
-                if name == "ignore_patterns":
-                    value = tuple(dict.fromkeys((*self.ignore_patterns, *value)))
+                if name in ("ignore_patterns", "ignore_artifacts"):
+                    value = tuple(dict.fromkeys((*getattr(self, name), *value)))
             elif name == "metrics":
                 value = {**self.metrics, **_thresholds(value)}
             elif name in ("image_pixel_tolerance", "max_text_diff_lines"):
@@ -123,7 +127,7 @@ class CompareOptions:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["metrics"] = {name: asdict(t) for name, t in self.metrics.items()}
-        for name in ("volatile_patterns", "ignore_patterns", "ignore_tags", "ignore_cell_tags"):
+        for name in _STRING_LISTS:
             data[name] = list(data[name])
         return data
 
@@ -131,6 +135,9 @@ class CompareOptions:
         """One regex matching every volatile or ignored piece of text (None when there are none)."""
         patterns = (*self.volatile_patterns, *self.ignore_patterns)
         return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE) if patterns else None
+
+
+_STRING_LISTS = ("volatile_patterns", "ignore_patterns", "ignore_tags", "ignore_cell_tags", "ignore_artifacts")
 
 
 def _thresholds(value: Any) -> dict[str, MetricThreshold]:

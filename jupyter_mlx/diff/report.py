@@ -2,7 +2,8 @@
 
 ``report_html`` renders ``templates/report.html.j2``: both sides' headers and the verdict, the
 parameter, metric and environment differences with an overlay chart per metric series that
-moved, then every cell in order (source diff, outputs of A and B side by side with the
+moved, the artifacts the runs wrote (with the same details as outputs: image A, B and mask,
+changed table cells, text diffs) and the input files that differ, then every cell in order (source diff, outputs of A and B side by side with the
 kind-specific detail), then the options used. The file needs no Jupyter and no network: CSS is
 inline, images are ``data:`` URIs, and the few controls (only changed cells, image modes) are CSS
 radio buttons and checkboxes, so they work with JavaScript off.
@@ -46,6 +47,7 @@ MAX_HTML_CHARS = 2_000_000  # larger table HTML is shown as a note, not embedded
 MAX_LIST = 100  # changed table cells, added rows... listed per output
 MAX_INLINE_CHARS = 400  # diff lines longer than this get no within-line highlighting
 MAX_DATARESOURCE_ROWS = 200
+MAX_INLINE_IMAGE_BYTES = 10 * 1024 * 1024  # larger image artifacts are not embedded (the mask still is)
 JUDGEMENT_ORDER = (IDENTICAL, WITHIN_TOLERANCE, CHANGED, ADDED, REMOVED, IGNORED)
 _QUIET = (IDENTICAL, IGNORED)  # cells collapsed by default, hidden by "only changed cells"
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -61,6 +63,7 @@ def report_html(comparison: "Comparison") -> str:
     data = comparison.to_json()
     cells = [_cell_view(comparison, cell, data_cell, position)
              for position, (cell, data_cell) in enumerate(zip(comparison.cells, data["cells"]))]
+    artifacts = [_artifact_view(comparison, entry, n) for n, entry in enumerate(data["artifacts"], 1)]
     context = {
         **_head_context(data),
         "unexpected": _unexpected_links(data["summary"]["unexpected"], cells),
@@ -69,7 +72,11 @@ def report_html(comparison: "Comparison") -> str:
         "cells": cells,
         "cells_total": len(cells),
         "cells_quiet": sum(1 for c in cells if c["quiet"]),
-        "images": sum(1 for c in cells for o in c["outputs"] if o["kind"] == "image"),
+        "images": sum(1 for c in cells for o in c["outputs"] if o["kind"] == "image")
+        + sum(1 for a in artifacts if a["kind"] == "image"),
+        "artifacts": artifacts,
+        "artifacts_quiet": sum(1 for a in artifacts if not a["open"]),
+        "inputs": data["inputs"],
         "options": _options_view(data["options"]),
         "generated": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z"),
         "version": _version(),
@@ -175,6 +182,7 @@ def _head_context(data: dict[str, Any]) -> dict[str, Any]:
         "counts": {
             "cells": _counts(summary["cells"]),
             "outputs": _counts(summary["outputs"]),
+            "artifacts": _counts(summary.get("artifacts") or {}),
         },
         "parameters": parameters,
         "parameters_changed": [p for p in parameters if p["status"] != "same"],
@@ -270,6 +278,8 @@ def _unexpected_links(items: list[str], cells: list[dict[str, Any]] | None) -> l
             href = anchors.get(f"cell {match.group(1)}")
         elif item.startswith("metric "):
             href = "metrics"
+        elif item.startswith("artifact "):
+            href = "artifacts"
         else:
             href = "sides"
         result.append({"text": item, "href": href})
@@ -345,7 +355,55 @@ def _options_view(options: dict[str, Any]) -> dict[str, Any]:
         "ignore_tags": options["ignore_tags"],
         "ignore_cell_tags": options["ignore_cell_tags"],
         "metrics": options["metrics"],
+        "ignore_artifacts": options.get("ignore_artifacts") or [],
     }
+
+
+# -- artifacts --------------------------------------------------------------------------------------
+def _artifact_view(comparison: "Comparison", entry: dict[str, Any], n: int) -> dict[str, Any]:
+    """One artifact: its verdict in words, both images inline (data: URIs), and the details its
+    kind shares with outputs (table cells, text diff, change mask) or its changed JSON values."""
+    from .artifacts import describe_artifact
+
+    judgement, detail, kind = entry["judgement"], entry["detail"] or {}, entry["kind"]
+    view: dict[str, Any] = {
+        "anchor": f"artifact-{n}",
+        "path": entry["path"],
+        "kind": kind,
+        "media_type": entry["media_type"],
+        "judgement": judgement,
+        "summary": describe_artifact(entry),
+        "open": judgement not in _QUIET,
+        "files": [(label, side["size"], side["sha256"][:12]) if side else (label, None, None)
+                  for label, side in (("A", entry["a"]), ("B", entry["b"]))],
+        "detail": _detail_view(kind, judgement, detail),
+        "json": detail.get("changes") if detail.get("compared_by") == "json" else None,
+        "json_more": max(0, detail.get("changes_count", 0) - len(detail.get("changes") or [])),
+        "note": detail.get("note") if isinstance(detail.get("note"), str) else None,
+        "a": None,
+        "b": None,
+    }
+    if kind == "image" and judgement not in _QUIET:
+        for key, side in (("a", comparison.a), ("b", comparison.b)):
+            view[key] = _artifact_image(side, entry["path"], entry[key], entry["media_type"])
+    return view
+
+
+def _artifact_image(side: Any, path: str, file: dict[str, Any] | None, media_type: str | None) -> dict[str, Any] | None:
+    """An image artifact as ``_render`` shows an image output, or a note saying why it is not shown."""
+    if file is None:
+        return None
+    artifact = next((a for a in side.artifacts if a.path == path), None)
+    mime = "image/svg+xml" if path.lower().endswith(".svg") else media_type or ""
+    if artifact is None or side.read_artifact is None:
+        return {"type": "note", "text": "the file's contents are not available"}
+    if file["size"] > MAX_INLINE_IMAGE_BYTES or not re.fullmatch(r"image/[\w.+-]+", mime):
+        return {"type": "note", "text": f"{mime or 'image'}, {file['size']} bytes: not embedded"}
+    try:
+        data = side.read_artifact(artifact)
+    except Exception as exc:  # noqa: BLE001 - a missing blob must not lose the report
+        return {"type": "note", "text": f"could not be read: {exc}"}
+    return {"type": "image", "src": _data_uri(mime, base64.b64encode(data).decode("ascii")), "width": None}
 
 
 # -- cells ----------------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import MLXError
 from ..execute.parameters import effective_parameters
 from ..metrics import Metric, read_metrics
-from ..store.records import iso
+from ..store.records import Artifact, InputFile, iso
 
 if TYPE_CHECKING:
     from ..store.records import Environment, RunRecord
@@ -37,6 +37,11 @@ class Side:
     # where each parameter's value comes from: "override" (set by the request), "default" (the
     # parameters cell's literal) or "expression" (a default's source text); absent: "override"
     origins: dict[str, str] = field(default_factory=dict)
+    # the files the run wrote, the project's files when it started (None: not recorded), and how
+    # to read an artifact's bytes (given by the caller that loaded the run; files have none)
+    artifacts: list[Artifact] = field(default_factory=list)
+    inputs: list[InputFile] | None = None
+    read_artifact: Callable[[Artifact], bytes] | None = field(default=None, compare=False, repr=False)
 
     def origin(self, name: str) -> str | None:
         """``override``, ``default`` or ``expression``; None when the side has no such parameter."""
@@ -95,10 +100,14 @@ def _origins(values: dict[str, Any], overridden: list[str], expressions: list[st
 
 
 def run_side(label: str, run: "RunRecord", notebook: dict[str, Any], metrics: list[Metric],
-             environment: "Environment | None") -> Side:
-    """A stored run: its executed notebook, metrics and environment as loaded from the store."""
+             environment: "Environment | None", *, artifacts: list[Artifact] | None = None,
+             inputs: list[InputFile] | None = None,
+             read_artifact: Callable[[Artifact], bytes] | None = None) -> Side:
+    """A stored run: its executed notebook, metrics, environment, artifacts and input
+    fingerprints as loaded from the store; ``read_artifact`` reads an artifact's bytes."""
     return Side(label, run.ref, "run", notebook, dict(run.parameters), metrics, environment, run,
-                origins=_origins(run.parameters, run.overridden, run.expressions))
+                origins=_origins(run.parameters, run.overridden, run.expressions),
+                artifacts=list(artifacts or ()), inputs=inputs, read_artifact=read_artifact)
 
 
 def require_finished(run: "RunRecord") -> None:

@@ -16,6 +16,8 @@ def format_comparison(data: dict[str, Any], show_identical: bool = False) -> str
         lines.append("(A and B are the same run: everything is identical)")
     lines += _parameters(data["parameters"], show_identical)
     lines += _metrics(data["metrics"], show_identical)
+    lines += _artifacts(data.get("artifacts") or [], show_identical)  # absent from older servers' JSON
+    lines += _inputs(data.get("inputs") or {})
     lines += _environment(data["environment"])
     summary = data["summary"]
     lines.append("")
@@ -83,6 +85,40 @@ def _metrics(rows: list[dict[str, Any]], show_identical: bool) -> list[str]:
         lines.append(f"  {row['name']:<{width}}  {_value(row['a'])} -> {_value(row['b'])}{change}"
                      f"  {metric_verdict(row)}")
     return lines
+
+
+def _artifacts(rows: list[dict[str, Any]], show_identical: bool) -> list[str]:
+    """``artifacts: 2 changed, 1 identical``, then a line per artifact that is not identical (or
+    ignored), with the text diff under a changed text artifact."""
+    from .artifacts import describe_artifact
+
+    if not rows:
+        return []
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["judgement"]] = counts.get(row["judgement"], 0) + 1
+    shown = [r for r in rows if show_identical or r["judgement"] not in ("identical", "ignored")]
+    lines = ["", f"artifacts: {_counts(counts)}"]
+    width = max((len(r["path"]) for r in shown), default=0)
+    for row in shown:
+        what = describe_artifact(row)
+        lines.append(f"  {row['path']:<{width}}  {row['judgement'].replace('_', ' ')}" + (f": {what}" if what else ""))
+        diff = (row["detail"] or {}).get("diff")
+        if diff and row["judgement"] == "changed":
+            lines += _indent(_diff_body(diff), 6)
+    return lines
+
+
+def _inputs(inputs: dict[str, Any]) -> list[str]:
+    """``inputs: data/train.csv changed`` (informational: never unexpected)."""
+    from .artifacts import describe_inputs
+
+    changes = describe_inputs(inputs)
+    if len(changes) == 1:
+        return ["", f"inputs: {changes[0]}"]
+    if changes:
+        return ["", f"inputs: {len(inputs['changes'])} files differ", *_indent(changes, 2)]
+    return []
 
 
 def _environment(env: dict[str, Any]) -> list[str]:

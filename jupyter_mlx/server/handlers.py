@@ -345,7 +345,8 @@ class LaunchFormHandler(MLXHandler):
 
 
 class CompareMixin(MLXHandler):
-    """Compare options from the query: ``rtol``, ``atol``, ``image_tolerance``, ``ignore`` (repeatable)."""
+    """Compare options from the query: ``rtol``, ``atol``, ``image_tolerance``, ``ignore`` and
+    ``ignore_artifact`` (both repeatable)."""
 
     def compare_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}
@@ -359,6 +360,9 @@ class CompareMixin(MLXHandler):
         ignore = self.get_arguments("ignore")
         if ignore:
             overrides["ignore_patterns"] = ignore
+        ignore_artifacts = self.get_arguments("ignore_artifact")
+        if ignore_artifacts:
+            overrides["ignore_artifacts"] = ignore_artifacts
         return overrides
 
     async def finish_comparison(self, comparison: Any) -> None:

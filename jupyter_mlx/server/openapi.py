@@ -203,6 +203,7 @@ _COMPARE_OPTIONS = [
     _query("atol", "number", "absolute tolerance of numbers (default 1e-12)"),
     _query("image_tolerance", "number", "fraction of an image's pixels that may change"),
     {**_query("ignore", "string", "a regex of output text to ignore (repeatable)"), "explode": True},
+    {**_query("ignore_artifact", "string", "a glob of artifact paths to ignore (repeatable)"), "explode": True},
     {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "html"]},
      "description": "html: the self-contained report instead of JSON"},
 ]
