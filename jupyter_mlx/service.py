@@ -750,7 +750,9 @@ class RunService:
         run = self.get_run(text, base)
         require_finished(run)
         environment = self.store.environment(run.environment_id) if run.environment_id else None
-        return run_side(label, run, self.store.executed_notebook(run.id), self.store.metric_history(run.id), environment)
+        return run_side(label, run, self.store.executed_notebook(run.id), self.store.metric_history(run.id), environment,
+                        artifacts=self.store.artifacts(run.id), inputs=self.store.inputs(run.id),
+                        read_artifact=lambda artifact: self.store.blobs.get(artifact.sha256))
 
     def approve_baseline(self, ref: str, note: str = "", base: Path | None = None) -> Baseline:
         """Make a finished run its notebook's baseline (what ``check`` compares with)."""
