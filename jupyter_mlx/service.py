@@ -682,6 +682,13 @@ class RunService:
                 return artifact, self.store.blobs.chunks(artifact.sha256)
         raise MLXError("not_found", f"{run.ref} has no artifact {path!r}: `jupyter mlx artifacts {run.ref}` lists them")
 
+    def artifact_preview(self, ref: str, path: str, base: Path | None = None) -> dict[str, Any]:
+        """What the panel shows of an artifact (see ``workdir.preview``)."""
+        from .workdir.preview import preview
+
+        artifact, _ = self.artifact(ref, path, base)
+        return preview(artifact, lambda: self.store.blobs.get(artifact.sha256))
+
     def list_runs(
         self,
         notebook: str | None = None,

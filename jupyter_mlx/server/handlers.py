@@ -310,6 +310,15 @@ class RunArtifactHandler(MLXHandler):
         self.finish()
 
 
+class RunArtifactPreviewHandler(MLXHandler):
+    """``GET /mlx/runs/<id>/previews/<path>``: what the panel shows of an artifact (JSON)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, path: str) -> None:
+        self.finish(await self.call(self.service.artifact_preview, run_id, path))
+
+
 INERT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "text/csv",
                          "text/tab-separated-values", "application/json", "text/markdown"})
 
@@ -607,6 +616,7 @@ def route_handlers() -> list[tuple[str, type[APIHandler]]]:
         (rf"/mlx/runs/{_RUN_ID}/notebook", RunNotebookHandler),
         (rf"/mlx/runs/{_RUN_ID}/artifacts", RunArtifactsHandler),
         (rf"/mlx/runs/{_RUN_ID}/artifacts/(?P<path>.+)", RunArtifactHandler),
+        (rf"/mlx/runs/{_RUN_ID}/previews/(?P<path>.+)", RunArtifactPreviewHandler),
         (r"/mlx/runs/(?P<target>[0-9a-f]{32})/cancel", CancelHandler),
         (r"/mlx/runs/(?P<target>[0-9a-f]{32})/requeue", RequeueHandler),
         (r"/mlx/sweeps", SweepsHandler),

@@ -323,6 +323,14 @@ def operations() -> list[Operation]:
                                    "content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                        "format": "binary"}}}},
                              **_errors(404)}),
+        Operation("/mlx/runs/{run_id}/previews/{path}", "get", "What the panel shows of an artifact: the first "
+                  "rows of a CSV/TSV/parquet table, a JSON value, the start of a text; images and other files are "
+                  "described (download them for their bytes)",
+                  parameters=[run_id, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+                                       "description": "the artifact's path, as the list gives it"}],
+                  responses={200: _json({"type": "object", "required": ["kind", "path", "size", "media_type"],
+                                         "properties": {"kind": {"enum": ["table", "json", "text", "image", "binary"]}}},
+                                        "the preview"), **_errors(404)}),
         Operation("/mlx/runs/{run_id}/cancel", "post", "Cancel a queued or running run", parameters=[run_id],
                   responses={200: _json(_ref("Runs"), "the runs that were still open"), **_errors(404)}),
         Operation("/mlx/runs/{run_id}/requeue", "post", "Run an interrupted or cancelled run again, as a new version",
