@@ -88,3 +88,14 @@ def write_gated(path: Path) -> Path:
     )
     (path.parent / "gate").write_text("closed")
     return path
+
+
+def write_clobber(path: Path) -> Path:
+    """Writes ``result.txt`` with its parameter ``x``, waits, reads it back: runs sharing a folder
+    read each other's number (issue 14)."""
+    return write_notebook(path, code_cell("x = 0", tags=["parameters"]), code_cell(
+        "import pathlib, time\n"
+        "pathlib.Path('result.txt').write_text(str(x))\n"
+        "time.sleep(1.5)\n"
+        "print(pathlib.Path('result.txt').read_text())"
+    ))

@@ -31,3 +31,15 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def tree_hash(root: Path) -> str:
+    """Every file of a project but its store: paths, modes and bytes (unchanged by a run, issue 14)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if ".mlx" not in p.relative_to(root).parts):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file() and not path.is_symlink():
+            digest.update(oct(path.stat().st_mode).encode() + path.read_bytes())
+    return digest.hexdigest()

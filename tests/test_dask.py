@@ -21,7 +21,9 @@ from jupyter_mlx.execute.runner import RunTask
 from jupyter_mlx.metrics import read_metrics
 from jupyter_mlx.ports import free_port
 
-from notebooks import SYSTEM_EXITS, code_cell, write_failing, write_notebook, write_system_exit, write_tiny
+from jupyter_mlx.service import RunService
+from notebooks import SYSTEM_EXITS, code_cell, write_clobber, write_failing, write_notebook, write_system_exit, write_tiny
+from sandbox import tree_hash
 
 WORKER_ENV = "MLX_TEST_DASK_WORKER"
 
@@ -385,3 +387,22 @@ def test_dask_unknown_kernel_is_refused_naming_the_workers_kernels(executor, clu
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "kernel 'nosuch' is not on the dask backend" in done.stderr and "python3" in done.stderr
     assert json.loads(_cli(tmp_path, "runs", "--json").stdout)["total"] == 0
+
+
+def test_dask_sweep_of_a_notebook_that_writes_files_gets_each_run_its_own_folder(cluster, tmp_path):
+    """The workers share this machine's files: each run executes in its own folder (an overlay or a
+    copy made by the service) and what it wrote comes back as its artifacts."""
+    write_clobber(tmp_path / "clobber.ipynb")
+    (tmp_path / "input.txt").write_text("in")
+    before = tree_hash(tmp_path)
+    done = _cli(tmp_path, "sweep", "clobber.ipynb", "-p", "x", "1,2,3,4", "--backend", "dask",
+                "--scheduler", cluster.address)
+    assert done.returncode == 0, done.stderr + cluster.logs()
+    service = RunService(tmp_path)
+    try:
+        for run in service.list_runs().runs:
+            assert run.status == "succeeded" and run.backend == "dask"
+            assert b"".join(service.artifact(run.ref, "result.txt")[1]) == str(run.parameters["x"]).encode()
+    finally:
+        service.close()
+    assert tree_hash(tmp_path) == before

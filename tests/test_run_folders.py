@@ -11,25 +11,10 @@ import pytest
 from jupyter_mlx.config import MLXConfig
 from jupyter_mlx.service import RunService
 from jupyter_mlx.workdir import mounts, run_folders_dir
-from notebooks import code_cell, write_notebook
+from notebooks import code_cell, write_clobber, write_notebook
+from sandbox import tree_hash
 
-CLOBBER = (
-    "import pathlib, time\n"
-    "pathlib.Path('result.txt').write_text(str(x))\n"
-    "time.sleep(1.5)\n"
-    "print(pathlib.Path('result.txt').read_text())"
-)
 STRATEGIES = ["overlay", "copy"] if mounts.can_mount(run_folders_dir(Path("/"))) else ["copy"]
-
-
-def tree_hash(root: Path) -> str:
-    """Every file of the project (but its store): path, mode and bytes."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if ".mlx" not in p.relative_to(root).parts):
-        digest.update(str(path.relative_to(root)).encode())
-        if path.is_file() and not path.is_symlink():
-            digest.update(oct(path.stat().st_mode).encode() + path.read_bytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture
@@ -41,7 +26,7 @@ def project(tmp_path: Path) -> Path:
     (root / "data" / "gone.txt").write_text("delete me\n")
     (root / "data" / "moved.txt").write_text("move me\n")
     (root / "data" / "short.txt").write_text("truncate me\n")
-    write_notebook(root / "clobber.ipynb", code_cell("x = 0", tags=["parameters"]), code_cell(CLOBBER))
+    write_clobber(root / "clobber.ipynb")
     return root
 
 
