@@ -171,6 +171,78 @@ export function getExecutedNotebook(
   );
 }
 
+/** A file a run wrote, kept as a versioned artifact. */
+export interface RunArtifact {
+  /** Relative to the project root, '/'-separated. */
+  path: string;
+  size: number;
+  sha256: string;
+  media_type: string | null;
+}
+
+/** `GET /mlx/runs/<id>/artifacts`: a run's artifacts, its notes and how its folder was made. */
+export interface RunArtifacts {
+  ref: string;
+  run_id: string;
+  /** `overlay` or `copy`: its own folder; `in-place`: the project folder; null: before run folders. */
+  run_folder: 'overlay' | 'copy' | 'in-place' | null;
+  artifacts: RunArtifact[];
+  notes: string[];
+}
+
+/** `GET /mlx/runs/<id>/previews/<path>`: what the panel shows of one artifact. */
+export type ArtifactPreview = { path: string; size: number; media_type: string | null } & (
+  | { kind: 'table'; columns: string[]; rows: unknown[][]; total_rows: number }
+  | { kind: 'json'; value: unknown }
+  | { kind: 'text'; text: string; truncated: boolean }
+  | { kind: 'image' }
+  | { kind: 'binary'; reason: string }
+);
+
+/** The artifacts a run wrote. */
+export function getRunArtifacts(
+  runId: string,
+  settings?: ServerConnection.ISettings
+): Promise<RunArtifacts> {
+  return requestJSON<RunArtifacts>(`runs/${encodeURIComponent(runId)}/artifacts`, settings);
+}
+
+/** A preview of one artifact: the first rows of a table, a JSON value, the start of a text. */
+export function getArtifactPreview(
+  runId: string,
+  path: string,
+  settings?: ServerConnection.ISettings
+): Promise<ArtifactPreview> {
+  return requestJSON<ArtifactPreview>(
+    `runs/${encodeURIComponent(runId)}/previews/${URLExt.encodeParts(path)}`,
+    settings
+  );
+}
+
+/**
+ * One artifact's bytes as a Blob (for an image preview or a download): fetched with the page's
+ * credentials, never navigated to. Errors carry the server's message.
+ */
+export async function getArtifactBlob(
+  runId: string,
+  path: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<Blob> {
+  const url = URLExt.join(
+    settings.baseUrl,
+    'mlx',
+    'runs',
+    encodeURIComponent(runId),
+    'artifacts',
+    URLExt.encodeParts(path)
+  );
+  const response = await send(url, settings);
+  if (!response.ok) {
+    throw failure(response, parseJSON(await response.text()));
+  }
+  return response.blob();
+}
+
 function compareQuery(a: string, b: string, options: CompareOptions): string {
   const params = new URLSearchParams({ a, b });
   const numbers: [string, number | undefined][] = [

@@ -204,6 +204,11 @@ function headerRow(comparison: Comparison): HeaderRow {
   if (summary.errors_added) {
     parts.push(`${summary.errors_added} new ${plural(summary.errors_added, 'error')}`);
   }
+  const artifacts = summary.artifacts;
+  const changedArtifacts = artifacts ? artifacts.changed + artifacts.added + artifacts.removed : 0;
+  if (changedArtifacts) {
+    parts.push(`${changedArtifacts} ${plural(changedArtifacts, 'artifact')} changed`);
+  }
   return {
     a: sideHeader(comparison.a),
     b: sideHeader(comparison.b),
@@ -374,7 +379,7 @@ function outputSummary(output: OutputPair): string {
 }
 
 /** `1.80% of pixels changed (2,191 px), similarity 0.945, size 429×283 → 430×283`. */
-function imageStats(detail: OutputDetail): string {
+export function imageStats(detail: OutputDetail): string {
   const parts = [`${((detail.changed_fraction ?? 0) * 100).toFixed(2)}% of pixels changed`];
   if (detail.changed_pixels !== undefined) {
     parts[0] += ` (${detail.changed_pixels.toLocaleString('en-US')} px)`;
@@ -433,7 +438,7 @@ function metricLine(detail: OutputDetail): string {
   return `${label}: ${show(detail.a)} → ${show(detail.b)}`;
 }
 
-function tableDisplay(detail: OutputDetail): OutputDisplay {
+export function tableDisplay(detail: OutputDetail): Extract<OutputDisplay, { type: 'table' }> {
   const changed = detail.cells_changed ?? [];
   const cells = changed.map(cell => ({
     row: String(cell.row),

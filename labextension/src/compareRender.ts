@@ -2,6 +2,7 @@
  * The DOM of the compare view's sections: header, parameters, metrics and cells, built from
  * `compareModel` rows and the two executed notebooks.
  */
+import type { ArtifactDisplay, ArtifactRow, InputsLine } from './compareArtifacts';
 import type { NotebookContent } from './comparison';
 import type {
   CellRow,
@@ -208,7 +209,9 @@ function renderDisplay(display: OutputDisplay, notebooks: Notebooks, imageMode: 
   }
 }
 
-function renderTableChanges(display: Extract<OutputDisplay, { type: 'table' }>): HTMLElement {
+function renderTableChanges(
+  display: Extract<OutputDisplay, { type: 'table' }> | Extract<ArtifactDisplay, { type: 'table' }>
+): HTMLElement {
   const root = h('div', 'jp-mlx-table-changes');
   if (display.cells.length) {
     const rows = display.cells.map(cell => {
@@ -226,6 +229,104 @@ function renderTableChanges(display: Extract<OutputDisplay, { type: 'table' }>):
     root.append(h('div', 'jp-mlx-table-note', note));
   }
   return root;
+}
+
+/** Each side's image of an artifact (object URLs of the bytes fetched from each run), by path. */
+export type ArtifactImages = ReadonlyMap<string, { a: string | null; b: string | null }>;
+
+/** The artifacts either run wrote: path, verdict (as outputs show it), sizes and what changed. */
+export function renderArtifacts(
+  rows: ArtifactRow[],
+  images: ArtifactImages,
+  imageMode: ImageMode
+): HTMLElement {
+  if (!rows.length) {
+    return h('p', 'jp-mlx-muted', 'No artifact differs.');
+  }
+  return h('div', 'jp-mlx-artifact-list', ...rows.map(row => renderArtifact(row, images, imageMode)));
+}
+
+function renderArtifact(row: ArtifactRow, images: ArtifactImages, imageMode: ImageMode): HTMLElement {
+  const head = h(
+    'div',
+    'jp-mlx-output-head',
+    h('span', 'jp-mlx-artifact-path', row.path),
+    badge(row.judgement),
+    row.sizes && h('span', 'jp-mlx-output-label', row.sizes),
+    row.summary && h('span', 'jp-mlx-output-summary', row.summary)
+  );
+  const node = h('div', 'jp-mlx-output jp-mlx-artifact', head);
+  const body = renderArtifactDisplay(row.display, images, imageMode);
+  if (body) {
+    node.append(body);
+  }
+  node.dataset.key = row.key;
+  node.dataset.path = row.path;
+  node.dataset.kind = row.kind;
+  node.dataset.display = row.display.type;
+  node.dataset.judgement = row.judgement;
+  return node;
+}
+
+function renderArtifactDisplay(
+  display: ArtifactDisplay,
+  images: ArtifactImages,
+  imageMode: ImageMode
+): HTMLElement | null {
+  switch (display.type) {
+    case 'image': {
+      const pairOf = images.get(display.path);
+      if (!pairOf) {
+        return h('div', 'jp-mlx-muted jp-mlx-artifact-loading', 'Loading the images…');
+      }
+      return renderImagePair({ a: pairOf.a, b: pairOf.b, mask: display.mask, mode: imageMode });
+    }
+    case 'table':
+      return renderTableChanges(display);
+    case 'diff': {
+      const diff = renderDiff(display.lines);
+      return display.truncated
+        ? h('div', '', diff, h('div', 'jp-mlx-muted', 'The diff is truncated.'))
+        : diff;
+    }
+    case 'json': {
+      const rows = display.changes.map(change => {
+        const tr = tableRow([change.path, change.change, change.a, change.b]);
+        tr.dataset.change = change.change;
+        tr.lastElementChild?.classList.add('jp-mlx-new-value');
+        tr.children[2]?.classList.add('jp-mlx-old-value');
+        return tr;
+      });
+      const root = h('div', 'jp-mlx-json-changes', table(['Value', 'Change', 'A', 'B'], rows));
+      if (display.more) {
+        root.append(h('div', 'jp-mlx-muted', `and ${display.more} more changed values`));
+      }
+      return root;
+    }
+    case 'none':
+      return null;
+  }
+}
+
+/** `Inputs: 1 project file changed between the runs (2 unchanged): data.txt (changed)`. */
+export function renderInputs(line: InputsLine): HTMLElement {
+  const node = h('div', 'jp-mlx-inputs', h('strong', '', 'Inputs: '), line.text);
+  if (line.changes.length) {
+    node.append(
+      h(
+        'ul',
+        'jp-mlx-inputs-list',
+        ...line.changes.map(change => {
+          const item = h('li', '', h('code', '', change.path), ' ', badge(change.status));
+          item.dataset.path = change.path;
+          item.dataset.status = change.status;
+          return item;
+        })
+      )
+    );
+  }
+  node.dataset.known = String(line.known);
+  return node;
 }
 
 /** A and B in two columns. */

@@ -9,11 +9,13 @@ import { Widget } from '@lumino/widgets';
 
 import {
   comparisonReportUrl,
+  getArtifactBlob,
   getComparison,
   getExecutedNotebook,
   MLXApiError
 } from './api';
-import type { NotebookContent } from './comparison';
+import { ArtifactsModel, buildArtifactsModel, imagePaths, visibleArtifacts } from './compareArtifacts';
+import type { Comparison, NotebookContent } from './comparison';
 import {
   buildCompareModel,
   changeOrder,
@@ -25,8 +27,11 @@ import {
   visibleParameters
 } from './compareModel';
 import {
+  ArtifactImages,
   Notebooks,
+  renderArtifacts,
   renderCell,
+  renderInputs,
   renderHeader,
   renderMetrics,
   renderParameters,
@@ -39,7 +44,14 @@ import { runsIcon } from './icon';
 type ViewState =
   | { kind: 'loading' }
   | { kind: 'error'; message: string }
-  | { kind: 'ready'; model: CompareModel; notebooks: Notebooks };
+  | {
+      kind: 'ready';
+      model: CompareModel;
+      notebooks: Notebooks;
+      artifacts: ArtifactsModel;
+      /** The run ids of A and B, to fetch artifact images from. */
+      runs: { a: string | null; b: string | null };
+    };
 
 /** The body of the compare view; `createCompareWidget` wraps it with its toolbar. */
 export class CompareView extends Widget {
@@ -89,13 +101,63 @@ export class CompareView extends Widget {
       this._state = {
         kind: 'ready',
         model: buildCompareModel(comparison),
-        notebooks: { a: notebookA, b: notebookB }
+        notebooks: { a: notebookA, b: notebookB },
+        artifacts: buildArtifactsModel(comparison),
+        runs: { a: comparison.a.run_id, b: comparison.b.run_id }
       };
+      void this._loadArtifactImages(comparison);
     } catch (reason) {
       const message = reason instanceof MLXApiError ? reason.message : String(reason);
       this._state = { kind: 'error', message };
     }
     if (!this.isDisposed) {
+      this._render();
+    }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._imageUrls.forEach(url => URL.revokeObjectURL(url));
+    this._imageUrls = [];
+    super.dispose();
+  }
+
+  /**
+   * Fetch both runs' bytes of each changed image artifact (with the page's credentials) as
+   * object URLs for the image pair; a side that cannot be read shows "no image".
+   */
+  private async _loadArtifactImages(comparison: Comparison): Promise<void> {
+    if (this._state.kind !== 'ready') {
+      return;
+    }
+    const { artifacts, runs } = this._state;
+    const fetchImage = async (runId: string | null, path: string): Promise<string | null> => {
+      if (!runId) {
+        return null;
+      }
+      try {
+        const url = URL.createObjectURL(await getArtifactBlob(runId, path, this._settings));
+        this._imageUrls.push(url);
+        return url;
+      } catch {
+        return null;
+      }
+    };
+    const paths = imagePaths(artifacts.rows);
+    const pairs = await Promise.all(
+      paths.map(async path => {
+        const [a, b] = await Promise.all([fetchImage(runs.a, path), fetchImage(runs.b, path)]);
+        return [path, { a, b }] as const;
+      })
+    );
+    if (this.isDisposed) {
+      this._imageUrls.forEach(url => URL.revokeObjectURL(url));
+      return;
+    }
+    this._artifactImages = new Map(pairs);
+    if (paths.length) {
       this._render();
     }
   }
@@ -137,12 +199,12 @@ export class CompareView extends Widget {
       this.node.replaceChildren(alert);
     } else {
       const scroll = this.node.scrollTop;
-      this.node.replaceChildren(...this._sections(state.model, state.notebooks));
+      this.node.replaceChildren(...this._sections(state.model, state.notebooks, state.artifacts));
       this.node.scrollTop = scroll;
     }
   }
 
-  private _sections(model: CompareModel, notebooks: Notebooks): HTMLElement[] {
+  private _sections(model: CompareModel, notebooks: Notebooks, artifacts: ArtifactsModel): HTMLElement[] {
     const toggle = (all: boolean, flip: () => void) => ({
       label: all ? 'Show differences only' : 'Show all',
       onClick: () => {
@@ -175,6 +237,7 @@ export class CompareView extends Widget {
           : null,
         renderMetrics(metrics)
       ),
+      ...this._artifactsSection(artifacts, toggle),
       renderSection(
         'Cells',
         'jp-mlx-cells',
@@ -189,12 +252,40 @@ export class CompareView extends Widget {
     ];
   }
 
+  /** The Artifacts section (none for a comparison made before runs kept their files). */
+  private _artifactsSection(
+    artifacts: ArtifactsModel,
+    toggle: (all: boolean, flip: () => void) => { label: string; onClick: () => void }
+  ): HTMLElement[] {
+    if (!artifacts.known && !artifacts.inputs) {
+      return [];
+    }
+    const changed = visibleArtifacts(artifacts, false).length;
+    const total = artifacts.rows.length;
+    const content = [renderArtifacts(visibleArtifacts(artifacts, this._allArtifacts), this._artifactImages, 'side')];
+    if (artifacts.inputs) {
+      content.push(renderInputs(artifacts.inputs));
+    }
+    return [
+      renderSection(
+        'Artifacts',
+        'jp-mlx-artifacts',
+        `${changed} of ${total} differ`,
+        changed < total ? toggle(this._allArtifacts, () => (this._allArtifacts = !this._allArtifacts)) : null,
+        ...content
+      )
+    ];
+  }
+
   private _options: CompareView.IOptions;
   private _settings: ServerConnection.ISettings;
   private _state: ViewState = { kind: 'loading' };
   private _onlyChanged = true;
   private _allParameters = false;
   private _allMetrics = false;
+  private _allArtifacts = false;
+  private _artifactImages: ArtifactImages = new Map();
+  private _imageUrls: string[] = [];
   private _current: string | null = null;
 }
 

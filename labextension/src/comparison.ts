@@ -177,6 +177,9 @@ export interface ComparisonSummary {
   parameters_changed: number;
   metrics_changed: number;
   errors_added: number;
+  /** Absent from comparisons made before artifacts were kept. */
+  artifacts?: JudgementCounts;
+  inputs_changed?: number;
   unexpected: string[];
   verdict: 'as_expected' | 'unexpected_changes';
 }
@@ -192,7 +195,55 @@ export interface Comparison {
   metrics: MetricChange[];
   environment: Record<string, unknown>;
   cells: CellComparison[];
+  /** The files either run wrote (sorted by path); absent from older comparisons. */
+  artifacts?: ArtifactComparison[];
+  /** The project files each run saw when it started. */
+  inputs?: InputChanges;
   summary: ComparisonSummary;
+}
+
+/** How an artifact's content is compared when its hashes differ. */
+export type ArtifactKind = 'table' | 'image' | 'json' | 'text' | 'binary';
+
+/** A JSON value that changed, was added or removed, by JSON Pointer. */
+export interface JsonValueChange {
+  path: string;
+  change: 'changed' | 'added' | 'removed';
+  a: unknown;
+  b: unknown;
+}
+
+/** The JSON comparer's detail, and the hash-only one's. */
+export interface ArtifactOnlyDetail {
+  compared_by?: 'hash' | 'json' | 'table' | string;
+  changes?: JsonValueChange[];
+  changes_count?: number;
+  values_within_tolerance?: number;
+}
+
+/** One artifact path and its file in A and/or B (null where absent). */
+export interface ArtifactComparison {
+  path: string;
+  kind: ArtifactKind;
+  media_type: string | null;
+  a: { size: number; sha256: string } | null;
+  b: { size: number; sha256: string } | null;
+  judgement: Judgement;
+  detail: OutputDetail & ArtifactOnlyDetail;
+}
+
+export interface InputFile {
+  size: number;
+  mtime: number;
+  sha256: string | null;
+}
+
+/** The project files added, removed or changed between the two runs' starts. */
+export interface InputChanges {
+  /** Both runs recorded their inputs. */
+  known: boolean;
+  changes: { path: string; status: 'changed' | 'added' | 'removed'; a: InputFile | null; b: InputFile | null }[];
+  unchanged: number;
 }
 
 /** The parts of an nbformat 4 notebook the compare view reads. */

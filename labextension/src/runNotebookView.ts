@@ -1,7 +1,8 @@
 /**
  * A run's executed notebook, read-only in the main area: JupyterLab's own notebook rendering
  * (outputs through the rendermime registry, untrusted), a header with the run's status, its
- * parameters and metrics, the failure (scrolled to and marked), and "Restore Parameters".
+ * parameters and metrics, the failure (scrolled to and marked), "Restore Parameters", and the
+ * files the run wrote (its artifacts, previewed and downloadable).
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import type { IEditorServices } from '@jupyterlab/codeeditor';
@@ -14,6 +15,7 @@ import { Panel, Widget } from '@lumino/widgets';
 import { getExecutedNotebook, MLXApiError, RunRecord } from './api';
 import { badge, button, h } from './dom';
 import { formatDuration, formatPairs } from './model';
+import { RunArtifactsView } from './runArtifacts';
 
 export interface RunNotebookOptions {
   run: RunRecord;
@@ -33,11 +35,19 @@ export class RunNotebookView extends Panel {
     this.addClass('jp-mlx-run-notebook-view');
     this._header = new Widget({ node: runHeader(_options.run, _options.onRestore) });
     this.addWidget(this._header);
+    this._artifacts = new RunArtifactsView(_options.run.id, _options.serverSettings);
+    this.addWidget(this._artifacts);
+  }
+
+  /** The run's artifacts section. */
+  get artifacts(): RunArtifactsView {
+    return this._artifacts;
   }
 
   /** Fetch the executed notebook and render it; a failure shows the server's message. */
   async load(): Promise<void> {
     const { run, cell } = this._options;
+    void this._artifacts.load();
     let content: Awaited<ReturnType<typeof getExecutedNotebook>>;
     try {
       content = await getExecutedNotebook(run.id, this._options.serverSettings);
@@ -83,6 +93,7 @@ export class RunNotebookView extends Panel {
   }
 
   private _header: Widget;
+  private _artifacts: RunArtifactsView;
 }
 
 /** Open a run's executed notebook in a main-area widget (its load runs in the background). */
