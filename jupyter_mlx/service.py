@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -44,7 +45,7 @@ from .store.base import MAX_PAGE, check_page
 from .store.records import FINAL_STATUSES, Artifact, Baseline
 from .sweeps import expand
 from .workdir import RunFolderError
-from .workdir.run_files import InputHashes, RunFiles, run_folder_strategy
+from .workdir.run_files import InputHashes, RunFiles, collect_remote, run_folder_strategy
 
 if TYPE_CHECKING:
     from .diff.comparison import Comparison
@@ -245,6 +246,8 @@ class RunService:
                     run_timeout=plan.run_timeout,
                     startup_timeout=self.config.startup_timeout,
                     run_folder=plan.run_folder,
+                    artifact_max_file_size=self.config.artifact_max_file_size,
+                    artifact_max_run_size=self.config.artifact_max_run_size,
                 ),
             )
             for record in records
@@ -369,6 +372,14 @@ class RunService:
         outcome = _outcome(result, environment.get("env") or getattr(result, "environment", None))
         if files is not None:
             outcome = replace(outcome, **files.collect())
+        elif result.collected is not None or result.collected_notes:  # a remote kernel's own folder
+            try:
+                outcome = replace(outcome, **collect_remote(result.collected, result.collected_notes, self.config,
+                                                            self.store.blobs.put_file))
+                return self._finish(record.id, outcome)
+            finally:
+                if result.collected is not None:
+                    shutil.rmtree(result.collected, ignore_errors=True)
         return self._finish(record.id, outcome)
 
     def _finish(self, run_id: str, outcome: RunOutcome) -> RunRecord:

@@ -20,8 +20,10 @@ from jupyter_mlx.execute.gateway import GatewayExecutor
 from jupyter_mlx.execute.runner import RunTask
 from jupyter_mlx.metrics import read_metrics
 from jupyter_mlx.ports import free_port
+from jupyter_mlx.service import RunService
 
-from notebooks import SYSTEM_EXITS, code_cell, notebook, write_failing, write_system_exit, write_tiny
+from notebooks import SYSTEM_EXITS, code_cell, notebook, write_clobber, write_failing, write_system_exit, write_tiny
+from sandbox import tree_hash
 
 pytest.importorskip("kernel_gateway")
 
@@ -239,7 +241,9 @@ def test_gateway_early_exits_end_runs_as_papermill_ends_them(executor, tmp_path)
 def test_gateway_parallel_runs_use_two_kernels_in_the_gateways_folder(executor, gateway, tmp_path):
     executor.prepare(2)
     _wait_warm(executor, 2)
-    path = _write(tmp_path / "pid.ipynb", "import os, time\ntime.sleep(1)\nprint(os.getpid(), os.getcwd())")
+    (gateway.folder / "shared.txt").write_text("the gateway's")
+    path = _write(tmp_path / "pid.ipynb", "import os, time\ntime.sleep(1)\n"
+                  "print(os.getpid(), os.getcwd(), open('shared.txt').read() == \"the gateway's\")")
     results = [None, None]
 
     def run(i: int) -> None:
@@ -255,7 +259,9 @@ def test_gateway_parallel_runs_use_two_kernels_in_the_gateways_folder(executor, 
     assert all(r is not None and r.status == "succeeded" for r in results), results
     lines = [r.notebook["cells"][0]["outputs"][0]["text"].split() for r in results]
     assert lines[0][0] != lines[1][0]  # two kernels
-    assert {line[1] for line in lines} == {str(gateway.folder)}  # the gateway's folder, not the run's
+    # each in a folder of its own, where the gateway's folder's files are at the same relative paths
+    assert lines[0][1] != lines[1][1] and str(gateway.folder) not in (lines[0][1], lines[1][1])
+    assert [line[2] for line in lines] == ["True", "True"]
     assert elapsed < 1.9  # at the same time
 
 
@@ -415,3 +421,26 @@ def test_gateway_unreachable_or_refusing_is_one_line_and_records_nothing(gateway
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert url in done.stderr
     assert json.loads(_cli(tmp_path, "runs", "--json").stdout)["total"] == 0
+
+
+def test_gateway_sweep_of_a_notebook_that_writes_files_brings_each_runs_files_back(gateway, tmp_path):
+    """The kernel makes the run's folder on the gateway and sends what the run wrote back with the
+    run: four parallel runs, each its own result.txt; nothing written to the gateway's folder."""
+    write_clobber(tmp_path / "clobber.ipynb")
+    before, gateway_files = tree_hash(tmp_path), sorted(p.name for p in gateway.folder.iterdir())
+    done = _cli(
+        tmp_path, "sweep", "clobber.ipynb", "-p", "x", "1,2,3,4", "--backend", "gateway",
+        JUPYTER_MLX_GATEWAY_URL=gateway.url, JUPYTER_MLX_GATEWAY_TOKEN=gateway.token,
+    )
+    assert done.returncode == 0, done.stderr
+    service = RunService(tmp_path)
+    try:
+        runs = service.list_runs().runs
+        assert len(runs) == 4
+        for run in runs:
+            assert run.status == "succeeded" and run.run_folder == "remote"
+            assert b"".join(service.artifact(run.ref, "result.txt")[1]) == str(run.parameters["x"]).encode()
+    finally:
+        service.close()
+    assert tree_hash(tmp_path) == before
+    assert sorted(p.name for p in gateway.folder.iterdir()) == gateway_files

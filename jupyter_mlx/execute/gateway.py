@@ -133,7 +133,7 @@ class GatewayKernels(WarmKernels):
             km = None
         if km is None:  # nothing warm: start one for this run (nbclient waits until it is ready)
             km = self._start(kernel_name, startup_timeout)
-        return GatewayLease(km, chdir=None, provider=self)
+        return GatewayLease(km, chdir=None, remote_folder=True, provider=self)
 
     def kernel_ids(self) -> set[str]:
         """Ids of the kernels this provider started and has not deleted yet."""

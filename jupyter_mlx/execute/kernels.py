@@ -40,6 +40,7 @@ class KernelLease:
     chdir: str | None = None  # folder the kernel must change to before the notebook runs
     started_at: float = field(default_factory=time.time)
     local: bool = False  # a local jupyter_client kernel: the runner's quick ready check applies
+    remote_folder: bool = False  # a remote kernel: it makes and collects the run's folder itself
 
     def release(self) -> None:
         shutdown_in_background(self.km)

@@ -43,6 +43,8 @@ class RunTask:
     run_timeout: float = 0.0
     startup_timeout: float = 60.0
     run_folder: str = "auto"  # how the service makes the run's own folder (see jupyter_mlx.workdir)
+    artifact_max_file_size: int = 1 << 30  # what a remote kernel sends back of the files the run wrote
+    artifact_max_run_size: int = 1 << 30
 
 
 @dataclass
@@ -54,6 +56,8 @@ class RunResult:
     finished_at: float
     cell_timings: list[CellTiming] = field(default_factory=list)
     error: RunError | None = None
+    collected: Path | None = None  # a remote kernel's files of the run, copied into this local folder
+    collected_notes: list[str] = field(default_factory=list)
 
 
 def kernel_name_of(source: dict[str, Any], configured: str = "") -> str:
@@ -221,6 +225,7 @@ def _client_class() -> type:
 
         class Client(PapermillNotebookClient):
             chdir: str | None = None
+            remote_folder: bool = False
             quick_ready: bool = False
 
             async def async_start_new_kernel_client(self) -> Any:
@@ -228,8 +233,12 @@ def _client_class() -> type:
                     kc = await self._quick_start_client()
                 else:
                     kc = await super().async_start_new_kernel_client()
-                if self.chdir:
-                    code = f"__import__('os').chdir({self.chdir!r})"
+                code = f"__import__('os').chdir({self.chdir!r})" if self.chdir else None
+                if self.remote_folder:
+                    from .remote_folder import setup_code
+
+                    code = setup_code()
+                if code:
                     msg_id = kc.execute(code, silent=True, store_history=False)
                     await self.async_wait_for_reply(msg_id)
                 return kc
@@ -318,6 +327,8 @@ def execute_run(
     manager = _execution_manager(nb, on_cell)
     stop: RunError | None = None  # why execution stopped, when no cell error of its own stopped it
     lease = client = watchdog = None
+    collected: Path | None = None
+    collected_notes: list[str] = []
     begun = False
     try:
         if cancel is not None and cancel.cancelled:
@@ -333,6 +344,7 @@ def execute_run(
             log=log,
         )
         client.chdir = lease.chdir
+        client.remote_folder = lease.remote_folder
         client.quick_ready = lease.local
         manager.notebook_start()
         begun = True
@@ -353,6 +365,11 @@ def execute_run(
         if watchdog is not None:
             watchdog.cancel()
         if client is not None and client.kc is not None:
+            if lease is not None and lease.remote_folder and begun and stop is not None and stop.ename == "DeadKernelError":
+                collected_notes = ["the kernel died: the files it wrote on the gateway are lost"]
+            elif lease is not None and lease.remote_folder and begun:
+                stopped = stop is not None or (cancel is not None and cancel.cancelled) or watchdog.timed_out
+                collected, collected_notes = _collect_remote(client.kc, lease.km, task, stopped)
             client.kc.stop_channels()
         if lease is not None:
             lease.release()
@@ -379,7 +396,42 @@ def execute_run(
         finished_at=time.time(),
         cell_timings=_cell_timings(nb),
         error=error,
+        collected=collected,
+        collected_notes=collected_notes,
     )
+
+
+def _collect_remote(kc: Any, km: Any, task: RunTask, stopped: bool) -> tuple[Path | None, list[str]]:
+    """The files of the run a remote kernel made (``remote_folder``), fetched before it goes. A run
+    that stopped early (a timeout, a cancel) may leave its cell running: interrupted first."""
+    from .remote_folder import collect_expression, unpack
+
+    code, expression = collect_expression(task.artifact_max_file_size, task.artifact_max_run_size)
+    timeout = 20.0 if stopped else 120.0
+    try:
+        if not run_sync(km.is_alive)():
+            return None, ["the run's files could not be collected: its kernel on the gateway is gone"]
+        if stopped:
+            run_sync(km.interrupt_kernel)()
+    except Exception as exc:
+        return None, [f"the run's files could not be collected from the remote kernel: {exc}"]
+
+    async def ask() -> dict[str, Any]:
+        msg_id = kc.execute(code, silent=True, store_history=False, user_expressions={"files": expression})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                reply = await ensure_async(kc.shell_channel.get_msg(timeout=1.0))
+            except Exception:  # queue.Empty: keep waiting until the deadline
+                continue
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return reply
+        raise TimeoutError(f"no answer within {timeout:g} s")
+
+    try:
+        return unpack(run_sync(ask)())
+    except Exception as exc:  # the kernel died or does not answer: the run's files are lost, said so
+        return None, [f"the run's files could not be collected from the remote kernel: {exc}"]
 
 
 class _Cancelled(Exception):

@@ -235,7 +235,7 @@ _ARTIFACTS = {
     "properties": {
         "ref": {"type": "string"},
         "run_id": {"type": "string"},
-        "run_folder": {"type": ["string", "null"], "enum": ["overlay", "copy", "in-place", None],
+        "run_folder": {"type": ["string", "null"], "enum": ["overlay", "copy", "in-place", "remote", None],
                        "description": "how the run's folder was made; null: before run folders"},
         "artifacts": {"type": "array", "items": {
             "type": "object", "required": ["path", "size", "sha256", "media_type"],

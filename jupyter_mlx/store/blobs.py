@@ -28,7 +28,8 @@ from typing import Callable, Iterator
 DICT_MAGIC = b"mlxz"
 RAW_MAGIC = b"mlxr"
 CHUNK = 1 << 20
-COMPRESSION_PAYS = 0.9  # compress a file when zlib makes its first chunk at most this fraction of its size
+SAMPLE = 64 << 10  # the start of a file that decides whether compressing it pays
+COMPRESSION_PAYS = 0.9  # compress a file when zlib makes its sample at most this fraction of its size
 _HEADER = len(DICT_MAGIC) + 1 + 32
 
 NOTEBOOK_DICTIONARY = 1
@@ -103,7 +104,7 @@ class BlobStore:
     def put_file(self, source: Path) -> str:
         """Store a file's content, read once in chunks (never whole in memory), and return its hash.
 
-        zlib-compressed when its first chunk compresses well, raw otherwise. A file already stored
+        zlib-compressed (fast level) when its first 64 KiB compress well, raw otherwise. A file already stored
         is not rewritten (the copy written meanwhile is dropped)."""
         digest = hashlib.sha256()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -111,9 +112,10 @@ class BlobStore:
         try:
             with open(source, "rb") as reader, os.fdopen(fd, "wb") as writer:
                 first = reader.read(CHUNK)
+                sample = first[:SAMPLE]
                 compressor = None
-                if first and len(zlib.compress(first, 1)) <= COMPRESSION_PAYS * len(first):
-                    compressor = zlib.compressobj(6)
+                if sample and len(zlib.compress(sample, 1)) <= COMPRESSION_PAYS * len(sample):
+                    compressor = zlib.compressobj(1)  # level 6 keeps ~15% fewer bytes at a 7th of the speed
                 else:
                     writer.write(RAW_MAGIC)
                 chunk = first

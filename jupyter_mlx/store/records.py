@@ -130,7 +130,7 @@ class RunOutcome:
     artifact_files: dict[str, str] = field(default_factory=dict)
     inputs: list[InputFile] | None = None
     notes: list[str] = field(default_factory=list)
-    run_folder: str | None = None  # how its folder was made: overlay, copy, in-place
+    run_folder: str | None = None  # how its folder was made: overlay, copy, in-place, remote
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class RunRecord:
     cell_count: int | None = None
     overridden: list[str] = field(default_factory=list)  # parameters the request set; others: defaults
     expressions: list[str] = field(default_factory=list)  # parameters recorded as a default's source text
-    run_folder: str | None = None  # overlay | copy | in-place; None: before run folders existed
+    run_folder: str | None = None  # overlay | copy | in-place | remote; None: before run folders existed
     inputs_hash: str | None = None  # the blob of the project's files (InputFile list) when it started
     notes: list[str] = field(default_factory=list)  # what it says about its files (skipped artifacts)
 

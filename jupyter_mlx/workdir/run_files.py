@@ -10,7 +10,7 @@ from ..config import MLXConfig
 from ..store.records import InputFile
 from .artifacts import ArtifactRules, Collected, collect
 from .fingerprint import fingerprint
-from .folders import RunFolder, open_run_folder, run_folders_dir
+from .folders import RunFolder, Written, open_run_folder, run_folders_dir, walk
 
 
 class InputHashes:
@@ -35,6 +35,23 @@ class InputHashes:
 
 def run_folder_strategy(config: MLXConfig, in_place: bool) -> str:
     return "in-place" if in_place else config.run_folder
+
+
+def artifact_rules(config: MLXConfig) -> ArtifactRules:
+    return ArtifactRules(tuple(config.artifact_include), tuple(config.artifact_exclude),
+                         config.artifact_max_file_size, config.artifact_max_run_size)
+
+
+def collect_remote(folder: Path | None, notes: list[str], config: MLXConfig,
+                   put: Callable[[Path], str]) -> dict[str, Any]:
+    """The outcome's fields about files for a run whose remote kernel sent its files back (copied
+    into ``folder``: the caller removes it once the outcome is stored)."""
+    found = Collected()
+    if folder is not None:
+        written = [Written(path, Path(entry.path)) for path, entry in walk(folder) if entry.is_file(follow_symlinks=False)]
+        found = collect(written, artifact_rules(config), put)
+    return {"artifacts": found.artifacts, "artifact_files": found.files, "notes": [*notes, *found.notes],
+            "run_folder": "remote"}
 
 
 class RunFiles:
@@ -72,10 +89,8 @@ class RunFiles:
     def collect(self) -> dict[str, Any]:
         """The outcome's fields about files: artifacts (stored), inputs, notes, run_folder."""
         assert self.folder is not None
-        rules = ArtifactRules(tuple(self.config.artifact_include), tuple(self.config.artifact_exclude),
-                              self.config.artifact_max_file_size, self.config.artifact_max_run_size)
         try:
-            found = collect(self.folder.written(), rules, self.put)
+            found = collect(self.folder.written(), artifact_rules(self.config), self.put)
         except OSError as exc:
             found = Collected(notes=[f"the run's files could not be collected: {exc.strerror or exc}"])
         deleted = self.folder.deleted()
