@@ -195,3 +195,62 @@ def test_a_folder_left_by_a_dead_process_is_removed_at_the_next_run(project):
         service.close()
     assert not (base / ("0" * 32)).exists()
     assert not os.path.ismount(orphan.view)
+
+
+def test_every_door_lists_and_gives_an_artifact(project, capsys, monkeypatch):
+    from jupyter_mlx import transport as transports
+    from jupyter_mlx.cli import main
+    from jupyter_mlx.notebook_api import RunHandle
+
+    write_notebook(project / "writes.ipynb", code_cell("n = 1", tags=["parameters"]), code_cell(
+        "import json\n"
+        "open('predictions.csv', 'w').write(f'id,pred\\n0,{n}\\n')\n"
+        "open('odd\\nname\"q.txt', 'w').write('odd')\n"
+        "json.dump({'n': n}, open('metrics.json', 'w'))"
+    ))
+    service = service_with(project)
+    try:
+        one, two = service.run("writes.ipynb", {"n": 1}), service.run("clobber.ipynb")
+        assert one.status == "succeeded", one.error
+        found = {run.ref for run in service.list_runs(filter="artifact:predictions.csv").runs}
+        assert found == {one.ref}
+        assert {run.ref for run in service.list_runs(filter="artifact:*.txt").runs} == {one.ref, two.ref}
+        assert service.artifact_preview(one.ref, "predictions.csv")["rows"] == [[0, 1]]
+    finally:
+        service.close()
+
+    monkeypatch.chdir(project)
+    assert main(["artifacts", one.ref]) == 0
+    out = capsys.readouterr().out
+    assert "3 artifact(s)" in out and "predictions.csv" in out and "its own folder" in out
+    assert main(["open", one.ref, "--artifact", "predictions.csv", "-o", str(project / "copy.csv")]) == 0
+    assert (project / "copy.csv").read_text() == "id,pred\n0,1\n"
+    assert main(["open", one.ref, "--artifact", "../clobber.ipynb"]) == 2
+    assert "has no artifact '../clobber.ipynb'" in capsys.readouterr().err
+    assert main(["runs", "--filter", "artifact:"]) == 2
+
+    transport = transports.LocalTransport(project)
+    try:
+        handle = RunHandle(transport, transport.get_run(one.ref))
+        frame = handle.artifacts
+        assert list(frame["path"]) == ["metrics.json", 'odd\nname"q.txt', "predictions.csv"]
+        assert handle.artifact("metrics.json") == b'{"n": 1}'
+        assert handle.artifact("predictions.csv", to=project / "p.csv").read_text() == "id,pred\n0,1\n"
+    finally:
+        transport.close()
+
+
+def test_ten_thousand_small_files_are_all_kept(project):
+    write_notebook(project / "many.ipynb", code_cell(
+        "import os\nos.makedirs('out', exist_ok=True)\n"
+        "for i in range(10_000):\n    open(f'out/{i}.txt', 'w').write(str(i % 7))"
+    ))
+    service = service_with(project)
+    try:
+        run = service.run("many.ipynb")
+        assert run.status == "succeeded", run.error
+        artifacts = service.store.artifacts(run.id)
+        assert len(artifacts) == 10_000 and len({a.sha256 for a in artifacts}) == 7  # 7 distinct contents, 7 blobs
+        assert artifact_text(service, run.ref, "out/9999.txt") == str(9999 % 7)
+    finally:
+        service.close()

@@ -11,6 +11,8 @@ Filter grammar: whitespace-separated terms, all of which must hold.
   parameter X or the metric X). A value that reads as a number compares numerically
   (with JSON numbers), any other value as a string. A comparison holds only for runs that
   have the value (``C!=1`` skips runs without a parameter C).
+- ``artifact:PATH``: the run wrote a file at ``PATH`` (relative to the project, or to any folder
+  of it: ``artifact:model.pkl`` finds ``examples/model.pkl``); ``*`` matches any characters.
 - a bare word: a case-insensitive substring of the notebook path, the status, ``v<version>``,
   the parameters, the tags or the error's name and message.
 
@@ -82,7 +84,14 @@ class TextSearch:
     text: str
 
 
-Term = Union[Comparison, TextSearch]
+@dataclass(frozen=True)
+class ArtifactExists:
+    """``artifact:PATH``: the run has an artifact at ``pattern`` (``*``: any characters)."""
+
+    pattern: str
+
+
+Term = Union[Comparison, TextSearch, ArtifactExists]
 
 
 @dataclass(frozen=True)
@@ -196,6 +205,12 @@ def _show(pieces: list[_Piece]) -> str:
 
 
 def _term(pieces: list[_Piece]) -> Term:
+    first, quoted = pieces[0]
+    if not quoted and first.startswith("artifact:"):
+        pattern = first[len("artifact:"):] + "".join(text for text, _ in pieces[1:])
+        if not pattern.strip("/*"):
+            raise _bad(f"filter term {_show(pieces)!r} needs a path after 'artifact:' (artifact:model.pkl)")
+        return ArtifactExists(pattern.strip("/"))
     for index, (text, quoted) in enumerate(pieces):
         if quoted:
             continue

@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .run_query import Comparison, RunQuery, Term, TextSearch
-from .tables import notebooks, runs
+from .run_query import ArtifactExists, Comparison, RunQuery, Term, TextSearch
+from .tables import artifacts, notebooks, runs
 
 _PLAIN_NAME = re.compile(r'[ -!#-\[\]-~]+')  # printable ASCII but '"' and '\'
 _NUMBERS = ("integer", "real")
@@ -115,7 +115,7 @@ class SqlRunQuery:
         """Whether the ORDER BY or WHERE reads the notebook's path (a join)."""
         sort, terms = self.query.sort, self.query.filter.terms
         return (sort.explicit and sort.field == "notebook") or any(
-            isinstance(term, TextSearch) or term.field == "notebook" for term in terms
+            isinstance(term, TextSearch) or (isinstance(term, Comparison) and term.field == "notebook") for term in terms
         )
 
     # -- WHERE ------------------------------------------------------------------------------
@@ -126,6 +126,12 @@ class SqlRunQuery:
     def _condition(self, term: Term) -> sa.ColumnElement[bool]:
         if isinstance(term, TextSearch):
             return self._text_search(term.text)
+        if isinstance(term, ArtifactExists):
+            like = term.pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+            return sa.exists(sa.select(sa.literal(1)).select_from(artifacts).where(
+                artifacts.c.run_id == runs.c.id,
+                sa.or_(artifacts.c.path.like(like, escape="\\"), artifacts.c.path.like("%/" + like, escape="\\")),
+            ))
         if term.field == "tag":
             each = sa.func.json_each(self._column(runs.c.tags)).table_valued("value").alias("tag")
             has = sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == term.value))
