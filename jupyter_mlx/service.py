@@ -686,12 +686,18 @@ class RunService:
         }
 
     def artifact(self, ref: str, path: str, base: Path | None = None) -> tuple["Artifact", Iterator[bytes]]:
-        """One artifact of a run and its bytes, in chunks; ``not_found`` for any other path."""
+        """One artifact of a run and its bytes, in chunks: by its path, or the end of it after a ``/``
+        when that names one artifact (``predictions.csv`` for ``examples/predictions.csv``);
+        ``not_found`` for any other path."""
         run = self.get_run(ref, base)
-        for artifact in self.store.artifacts(run.id):
-            if artifact.path == path:
-                return artifact, self.store.blobs.chunks(artifact.sha256)
-        raise MLXError("not_found", f"{run.ref} has no artifact {path!r}: `jupyter mlx artifacts {run.ref}` lists them")
+        artifacts = self.store.artifacts(run.id)
+        found = [a for a in artifacts if a.path == path] or [a for a in artifacts if a.path.endswith("/" + path)]
+        if len(found) > 1:
+            raise MLXError("invalid_request", f"{path!r} names {len(found)} artifacts of {run.ref} "
+                                              f"({', '.join(a.path for a in found)}): give its whole path")
+        if not found:
+            raise MLXError("not_found", f"{run.ref} has no artifact {path!r}: `jupyter mlx artifacts {run.ref}` lists them")
+        return found[0], self.store.blobs.chunks(found[0].sha256)
 
     def artifact_preview(self, ref: str, path: str, base: Path | None = None) -> dict[str, Any]:
         """What the panel shows of an artifact (see ``workdir.preview``)."""

@@ -23,6 +23,8 @@ _VOLATILE = [
     (r"\d\d:\d\d:\d\d(?:[.,]\d+)?", r"\d\d:\d\d:\d\d(?:[.,]\d+)?"),
     (r"(?<=sha256:)[0-9a-f]+", r"[0-9a-f]+"),
     (r"[A-Za-z0-9_-]{24,}", r"[A-Za-z0-9_-]{24,}"),  # ids (32 hex) and endpoint tokens
+    (r"(?<=  )[0-9a-f]{12}$", r"[0-9a-f]{12}"),  # an artifact's short SHA-256, last in its row
+    (r"(?<=own folder \()(?:overlay|copy)(?=\))", r"(?:overlay|copy)"),  # a run folder: copy where mounting is not allowed
     (r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b", r"[0-9a-f]{7,40}"),  # git commits
     (r"(?<=127\.0\.0\.1:)\d+", r"\d+"),  # ports
     (r"(?<=slowest cell )\d+", r"\d+"),  # which cell is slowest is a matter of timing

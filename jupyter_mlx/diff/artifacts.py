@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..formatting import format_bytes
 from .judged import ADDED, CHANGED, IDENTICAL, IGNORED, REMOVED, WITHIN_TOLERANCE, Judged
 from .options import CompareOptions, close_enough
 
@@ -337,8 +338,8 @@ def describe_artifact(entry: dict[str, Any]) -> str:
     if detail.get("error"):
         return str(detail["error"])
     if detail.get("compared_by") == "hash":
-        sizes = f"{_size(entry['a']['size'])} -> {_size(entry['b']['size'])}"
-        return f"different content, {sizes}" + (f"; {detail['note']}" if detail.get("note") else "")
+        return (f"different content, {_sizes(entry['a']['size'], entry['b']['size'])}"
+                + (f"; {detail['note']}" if detail.get("note") else ""))
     if "cells_changed_count" in detail:
         from .tables import describe_table_change
 
@@ -377,13 +378,14 @@ def artifact_problem(entry: dict[str, Any]) -> str | None:
 
 
 def _size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size} bytes" if unit == "B" else f"{size:.1f} {unit}"  # not "B": that is run B
-        size /= 1000  # type: ignore[assignment]
-    return f"{size}"  # pragma: no cover
+    return "?" if size is None else format_bytes(size)
+
+
+def _sizes(a: int | None, b: int | None) -> str:
+    """``1.4 KiB -> 2.0 KiB``; exact bytes when the rounded sizes would read the same."""
+    if a is not None and b is not None and _size(a) == _size(b):
+        return f"same size, {_size(a)}" if a == b else f"{a} -> {b} bytes"
+    return f"{_size(a)} -> {_size(b)}"
 
 
 # -- inputs ---------------------------------------------------------------------------------------
