@@ -122,3 +122,21 @@ def project(tmp_path: Path) -> Path:
     write_tiny(root / "tiny.ipynb")
     write_failing(root / "nb" / "failing.ipynb")
     return root
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Run folders left by the processes the tests killed on purpose (a killed CLI's runs): a user's
+    next run of that project removes them; the tests' projects have no next run, so they go here.
+    A folder whose owner still runs (a lock held: a server outside the tests) stays."""
+    import tempfile
+
+    from jupyter_mlx.workdir.folders import remove_stale
+
+    base = Path(tempfile.gettempdir()) / f"jupyter_mlx-runs-{os.getuid()}"
+    if base.is_dir():
+        for project in base.iterdir():
+            remove_stale(project)
+            try:
+                project.rmdir()
+            except OSError:
+                pass
