@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="seconds the whole run may take (0: no limit)")
     run.add_argument("--json", action="store_true", help="print the recorded run as JSON")
     _backend_arguments(run)
+    _folder_arguments(run)
 
     sweep = commands.add_parser(
         "sweep",
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--concurrency", type=int, help="local runs at once (default: the number of cores)")
     sweep.add_argument("--json", action="store_true", help="print the sweep and its runs as JSON")
     _backend_arguments(sweep)
+    _folder_arguments(sweep)
 
     sweeps = commands.add_parser("sweeps", help="list sweeps, newest first")
     sweeps.add_argument("notebook", nargs="?", help="only the sweeps of this notebook")
@@ -167,6 +169,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _folder_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("where the notebook runs (default: a folder of its own per run)")
+    where.add_argument("--in-place", action="store_true",
+                       help="in the project folder itself, as papermill does: what it writes lands in the project")
+    where.add_argument("--keep-folder", action="store_true",
+                       help="keep each run's folder after its files were collected (it is printed by show)")
+
+
 def _service(args: argparse.Namespace) -> Any:
     from .config import MLXConfig, find_project_root, load_file_config
     from .service import RunService
@@ -182,6 +192,8 @@ def _service(args: argparse.Namespace) -> Any:
         if args.concurrency < 1:
             raise MLXError("invalid_request", f"--concurrency must be 1 or more, not {args.concurrency}")
         config.concurrency = args.concurrency
+    if getattr(args, "keep_folder", False):
+        config.keep_run_folders = True
     return RunService(root, config)
 
 
@@ -196,7 +208,7 @@ def _cmd_run(service: Any, args: argparse.Namespace) -> int:
     if (options["backend"] or service.config.default_backend) != "local":
         queued = service.submit(
             args.notebook, parameters, base=Path.cwd(), tags=args.tag, kernel_name=args.kernel,
-            cell_timeout=args.cell_timeout, run_timeout=args.timeout, **options,
+            cell_timeout=args.cell_timeout, run_timeout=args.timeout, in_place=args.in_place, **options,
         )
         if not args.json:
             print(f"{queued.ref} queued on {queued.backend}", file=sys.stderr)
@@ -211,6 +223,7 @@ def _cmd_run(service: Any, args: argparse.Namespace) -> int:
         kernel_name=args.kernel,
         cell_timeout=args.cell_timeout,
         run_timeout=args.timeout,
+        in_place=args.in_place,
     )
     service.interrupt_orphans()
     if not args.json:
@@ -325,7 +338,7 @@ def _cmd_sweep(service: Any, args: argparse.Namespace) -> int:
     started = time.monotonic()
     sweep, runs = service.sweep(
         args.notebook, _sweep_spec(args), confirm=args.yes, base=Path.cwd(), tags=args.tag,
-        kernel_name=args.kernel, cell_timeout=args.cell_timeout, run_timeout=args.timeout,
+        kernel_name=args.kernel, cell_timeout=args.cell_timeout, run_timeout=args.timeout, in_place=args.in_place,
         **_backend_options(args),
     )
     if not args.json:

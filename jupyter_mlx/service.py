@@ -864,8 +864,11 @@ class RunService:
         if runs:
             if len(runs) > MAX_TABLE_RUNS:
                 raise MLXError("invalid_request", f"at most {MAX_TABLE_RUNS} runs in a table, not {len(runs)}")
-            return RunsTable.of([self.get_run(ref, base) for ref in dict.fromkeys(runs)])
-        return RunsTable.of(self.list_runs(notebook, status, limit, 0, base, sweep_id).runs)
+            chosen = [self.get_run(ref, base) for ref in dict.fromkeys(runs)]
+        else:
+            chosen = self.list_runs(notebook, status, limit, 0, base, sweep_id).runs
+        hashes = {run.id: {a.path: a.sha256 for a in self.store.artifacts(run.id)} for run in chosen}
+        return RunsTable.of(chosen, hashes)
 
     def metric_series_chart(self, table: "RunsTable", metric: str) -> Any:
         """A matplotlib Figure of ``metric``'s logged series, a line per run of ``table``."""

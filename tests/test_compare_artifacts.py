@@ -40,7 +40,8 @@ def run(label: str, version: int) -> RunRecord:
     return RunRecord(id=f"run{version}", notebook="train.ipynb", version=version, status="succeeded", parameters={},
                      source_hash="s", notebook_hash=None, git_commit=None, git_dirty=None, environment_id=None,
                      backend="local", host="h", pid=None, queued_at=0.0, started_at=1.0, finished_at=2.0,
-                     cell_timings=[], error=None, metrics={}, tags=[], sweep_id=None, parent_id=None)
+                     cell_timings=[], error=None, metrics={}, tags=[], sweep_id=None, parent_id=None,
+                     run_folder="overlay")
 
 
 def side(label: str, files: dict[str, bytes], inputs: list[InputFile] | None = None,
@@ -279,3 +280,13 @@ def test_swapping_the_runs_mirrors_the_artifacts() -> None:
     assert [(c["path"], c["change"]) for c in backward["r.json"]["detail"]["changes"]] == [
         (c["path"], mirror.get(c["change"], c["change"])) for c in forward["r.json"]["detail"]["changes"]]
     assert backward["plot.png"]["detail"]["changed_pixels"] == forward["plot.png"]["detail"]["changed_pixels"] == 5
+
+
+def test_a_side_that_cannot_tell_what_it_wrote_compares_no_artifacts():
+    """A notebook file, or a run from before run folders: no artifact is 'removed' against it."""
+    import dataclasses
+
+    old = side("A", {})
+    old.run = dataclasses.replace(old.run, run_folder=None)
+    data = compare_sides(old, side("B", {"model.pkl": b"m"})).to_json()
+    assert data["artifacts"] == [] and data["summary"]["unexpected"] == []

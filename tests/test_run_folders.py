@@ -254,3 +254,58 @@ def test_ten_thousand_small_files_are_all_kept(project):
         assert artifact_text(service, run.ref, "out/9999.txt") == str(9999 % 7)
     finally:
         service.close()
+
+
+def test_check_fails_on_a_changed_predictions_cell_and_image_and_passes_when_they_are_ignored(project, capsys,
+                                                                                               monkeypatch):
+    from jupyter_mlx.cli import main
+
+    write_notebook(project / "predict.ipynb", code_cell("scale = 1", tags=["parameters"]), code_cell(
+        "from PIL import Image\n"
+        "rows = [(i, i * 2) for i in range(4)]\n"
+        "rows[2] = (2, 4 * scale)\n"
+        "open('predictions.csv', 'w').write('id,pred\\n' + ''.join(f'{i},{p}\\n' for i, p in rows))\n"
+        "image = Image.new('RGB', (40, 30), 'white')\n"
+        "image.paste((0, 0, 255), (0, 0, 10 * scale, 10))\n"
+        "image.save('fig.png')"
+    ))
+    service = service_with(project)
+    try:
+        one, two = service.run("predict.ipynb"), service.run("predict.ipynb", {"scale": 2})
+        assert one.status == two.status == "succeeded", (one.error, two.error)
+        comparison = service.compare(one.ref, two.ref)
+        judged = {entry["path"]: entry for entry in comparison.to_json()["artifacts"]}
+        assert judged["predictions.csv"]["judgement"] == "changed"
+        assert [(c["row"], c["column"], c["a"], c["b"]) for c in judged["predictions.csv"]["detail"]["cells_changed"]] \
+            == [("2", "pred", "4", "8")]
+        assert judged["fig.png"]["judgement"] == "changed" and judged["fig.png"]["kind"] == "image"
+    finally:
+        service.close()
+
+    monkeypatch.chdir(project)
+    assert main(["check", two.ref, "--baseline", one.ref]) == 1
+    out = capsys.readouterr().out
+    assert "artifact predictions.csv: changed (1 cell changed)" in out and "artifact fig.png: changed" in out
+    status = main(["check", two.ref, "--baseline", one.ref, "--ignore-artifact", "predictions.csv",
+                   "--ignore-artifact", "*.png"])
+    out = capsys.readouterr().out
+    assert status == 0 and out.rstrip().endswith("no unexpected change"), out
+
+
+def test_a_kept_folder_is_said_where_and_never_removed_as_stale(project):
+    from jupyter_mlx.workdir.folders import remove_stale
+
+    service = service_with(project, keep_run_folders=True)
+    try:
+        run = service.run("clobber.ipynb", {"x": 3})
+        note = next(note for note in run.notes if "its folder is kept at" in note)
+        view = Path(note.split("kept at ")[1].split(" ")[0])
+        assert (view / "result.txt").read_text() == "3" and (view / "clobber.ipynb").is_file()
+        assert remove_stale(run_folders_dir(project)) == [] and view.is_dir()
+    finally:
+        service.close()
+    if os.path.ismount(view):
+        mounts.unmount(view)
+    import shutil
+
+    shutil.rmtree(view.parent)

@@ -78,7 +78,10 @@ def _file(artifact: "Artifact | None") -> dict[str, Any] | None:
 
 # -- artifacts ------------------------------------------------------------------------------------
 def compare_artifacts(a: "Side", b: "Side", options: CompareOptions) -> list[ArtifactPair]:
-    """Every artifact path of either side (sorted), judged."""
+    """Every artifact path of either side (sorted), judged; none when a side cannot tell what it
+    wrote (a notebook file, a run from before run folders): absence there is not removal."""
+    if not (a.records_files and b.records_files):
+        return []
     by_path_a = {artifact.path: artifact for artifact in a.artifacts}
     by_path_b = {artifact.path: artifact for artifact in b.artifacts}
     pairs = []

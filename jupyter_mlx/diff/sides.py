@@ -47,6 +47,11 @@ class Side:
         """``override``, ``default`` or ``expression``; None when the side has no such parameter."""
         return self.origins.get(name, "override") if name in self.parameters else None
 
+    @property
+    def records_files(self) -> bool:
+        """Whether this side knows the files it wrote: a run made since runs have folders of their own."""
+        return self.run is not None and self.run.run_folder is not None
+
     def header(self) -> dict[str, Any]:
         """The side's identity for the comparison's header."""
         run = self.run

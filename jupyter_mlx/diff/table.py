@@ -1,4 +1,5 @@
-"""Many runs at once: parameters and metrics as columns, a row per run, and charts across them."""
+"""Many runs at once: parameters, metrics and artifacts (their short SHA-256: the same file is the
+same hash) as columns, a row per run, and charts across them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,15 +21,32 @@ class RunsTable:
     runs: list["RunRecord"]
     parameters: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
+    # run id -> {artifact path: SHA-256}: which runs wrote the same file (the same model, predictions)
+    artifact_hashes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, runs: list["RunRecord"]) -> "RunsTable":
+    def of(cls, runs: list["RunRecord"], artifact_hashes: dict[str, dict[str, str]] | None = None) -> "RunsTable":
         parameters: dict[str, None] = {}
         metrics: dict[str, None] = {}
         for run in runs:
             parameters.update(dict.fromkeys(run.parameters))
             metrics.update(dict.fromkeys(run.metrics))
-        return cls(runs, list(parameters), list(metrics))
+        return cls(runs, list(parameters), list(metrics), dict(artifact_hashes or {}))
+
+    @property
+    def artifacts(self) -> list[str]:
+        """The paths any of the runs wrote, in path order."""
+        return sorted({path for hashes in self.artifact_hashes.values() for path in hashes})
+
+    def varying_artifacts(self) -> list[str]:
+        """Artifacts whose content (or presence) differs between the runs."""
+        return [path for path in self.artifacts
+                if len({self.artifact_hashes.get(run.id, {}).get(path) for run in self.runs}) > 1]
+
+    def _artifact_cells(self, run: "RunRecord") -> dict[str, str | None]:
+        """The short SHA-256 of each artifact the run wrote (None: it did not write it)."""
+        hashes = self.artifact_hashes.get(run.id, {})
+        return {path: hashes[path][:12] if path in hashes else None for path in self.artifacts}
 
     def varying(self) -> list[str]:
         """Parameters whose value differs between the runs: what the runs are an experiment over."""
@@ -45,10 +63,12 @@ class RunsTable:
             "sweep_id": run.sweep_id,
             "parameters": {name: run.parameters.get(name) for name in self.parameters},
             "metrics": {name: run.metrics.get(name) for name in self.metrics},
+            "artifacts": self._artifact_cells(run),
         } for run in self.runs]
 
     def to_json(self) -> dict[str, Any]:
-        return {"parameters": self.parameters, "metrics": self.metrics, "varying": self.varying(), "rows": self.rows()}
+        return {"parameters": self.parameters, "metrics": self.metrics, "varying": self.varying(),
+                "artifacts": self.artifacts, "varying_artifacts": self.varying_artifacts(), "rows": self.rows()}
 
     def frame(self) -> Any:
         """A pandas DataFrame indexed by run (``train.ipynb@v3``): run columns, then parameters, then
@@ -64,8 +84,10 @@ class RunsTable:
             }
             record.update({name: run.parameters.get(name) for name in self.parameters})
             record.update({self._metric_column(name): run.metrics.get(name) for name in self.metrics})
+            record.update({f"artifact:{path}": value for path, value in self._artifact_cells(run).items()})
             records.append(record)
-        columns = [*RUN_COLUMNS, *self.parameters, *(self._metric_column(m) for m in self.metrics)]
+        columns = [*RUN_COLUMNS, *self.parameters, *(self._metric_column(m) for m in self.metrics),
+                   *(f"artifact:{path}" for path in self.artifacts)]
         frame = pd.DataFrame.from_records(records, columns=columns).set_index("ref")
         frame = frame.infer_objects()
         for name in self.metrics:

@@ -101,6 +101,7 @@ _LAUNCH_FIELDS: dict[str, Any] = {
     "gateway_url": str,
     "gateway_token": str,
     "scheduler": str,
+    "in_place": bool,
 }
 
 
@@ -115,6 +116,7 @@ def _launch_options(body: dict[str, Any]) -> dict[str, Any]:
         "kernel_name": body.get("kernel"),
         "cell_timeout": body.get("cell_timeout"),
         "run_timeout": body.get("timeout"),
+        "in_place": bool(body.get("in_place")),
     }
 
 

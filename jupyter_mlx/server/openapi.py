@@ -53,6 +53,8 @@ _LAUNCH = {
     "gateway_token": {"type": "string", "description": "gateway backend: auth token (the configured token is only "
                       "sent to the configured URL)"},
     "scheduler": {"type": "string", "description": "dask backend: scheduler address (default: the configured one; another must be listed in c.MLXConfig.allowed_schedulers)"},
+    "in_place": {"type": "boolean", "description": "run in the project folder itself instead of a folder of its own "
+                 "(refused for a sweep that runs more than one run at a time)"},
 }
 
 SCHEMAS: dict[str, Any] = {

@@ -37,6 +37,7 @@ from . import mounts
 
 STRATEGIES = ("auto", "overlay", "copy", "in-place")
 LOCK_NAME = "owner.lock"
+KEPT_NAME = "kept"  # a folder the user asked to keep: not stale, whoever owned it
 
 
 class RunFolderError(Exception):
@@ -83,6 +84,14 @@ class RunFolder:
                 self.home.parent.rmdir()
             except OSError:  # other runs' folders are there
                 pass
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def keep(self) -> None:
+        """Leave the folder (and its mount) for the user to look at: never removed as stale."""
+        if self.home is not None:
+            (self.home / KEPT_NAME).touch()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -203,6 +212,8 @@ def remove_stale(base: Path) -> list[Path]:
         return removed
     for entry in homes:
         home = Path(entry.path)
+        if (home / KEPT_NAME).exists():
+            continue
         try:
             fd = os.open(home / LOCK_NAME, os.O_RDWR)
         except FileNotFoundError:  # being made right now, or made by a process killed before its lock

@@ -97,6 +97,10 @@ class RunFiles:
         if deleted and self.folder.strategy != "in-place":
             found.notes.append(f"deleted in its own folder (the project keeps them): {', '.join(deleted[:20])}"
                                + (f" and {len(deleted) - 20} more" if len(deleted) > 20 else ""))
+        if self.config.keep_run_folders and self.folder.home is not None:
+            unmount = f"umount {self.folder.view} && " if self.folder.strategy == "overlay" else ""
+            found.notes.append(f"its folder is kept at {self.folder.view} (--keep-folder); when done: "
+                               f"{unmount}rm -r {self.folder.home}")
         if self._fingerprinting is not None:
             self._fingerprinting.join()
         return {"artifacts": found.artifacts, "artifact_files": found.files, "notes": found.notes,
@@ -106,5 +110,9 @@ class RunFiles:
         """Remove the folder, unless ``c.MLXConfig.keep_run_folders``."""
         if self._fingerprinting is not None:
             self._fingerprinting.join()
-        if self.folder is not None and not self.config.keep_run_folders:
+        if self.folder is None:
+            return
+        if self.config.keep_run_folders:
+            self.folder.keep()
+        else:
             self.folder.close()
