@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import mimetypes
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -51,39 +53,57 @@ def media_type(path: str) -> str:
 
 
 def collect(written: Iterable[Written], rules: ArtifactRules, put: Callable[[Path], str]) -> Collected:
-    """The artifacts among ``written``, in path order, each stored with ``put``."""
+    """The artifacts among ``written``, in path order, each stored with ``put`` (several files at
+    once: hashing and zlib release the GIL, so every core works on a run's files)."""
     found = Collected()
+    chosen = _choose(sorted(written, key=lambda w: w.path), rules, found.notes)
+    workers = min(len(chosen), os.cpu_count() or 1) or 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlx-artifacts") as pool:
+        stored = list(pool.map(lambda pair: _put(put, pair[0].file), chosen))
+    for (item, size), digest in zip(chosen, stored):
+        if isinstance(digest, OSError):
+            found.notes.append(f"artifact {item.path} skipped: it could not be read ({digest.strerror or digest})")
+            continue
+        found.artifacts.append(Artifact(item.path, size, digest, media_type(item.path)))
+        found.files[item.path] = str(item.file)
+    return found
+
+
+def _choose(written: list[Written], rules: ArtifactRules, notes: list[str]) -> list[tuple[Written, int]]:
+    """The files kept, with their sizes; a note for each one skipped."""
+    chosen = []
     budget = rules.max_run_size
-    for item in sorted(written, key=lambda w: w.path):
+    for item in written:
         if not rules.keeps(item.path):
             continue
         try:
             item.path.encode("utf-8")
         except UnicodeEncodeError:  # bytes that are not UTF-8 in the name: no path could name it later
             shown = item.path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            found.notes.append(f"artifact {shown} skipped: its name is not valid UTF-8")
+            notes.append(f"artifact {shown} skipped: its name is not valid UTF-8")
             continue
         try:
             size = item.file.stat().st_size
         except FileNotFoundError:  # deleted while collecting (a thread still writing)
             continue
         if size > rules.max_file_size:
-            found.notes.append(f"artifact {item.path} skipped: {format_bytes(size)} is over the limit of "
-                               f"{format_bytes(rules.max_file_size)} per file (c.MLXConfig.artifact_max_file_size)")
+            notes.append(f"artifact {item.path} skipped: {format_bytes(size)} is over the limit of "
+                         f"{format_bytes(rules.max_file_size)} per file (c.MLXConfig.artifact_max_file_size)")
             continue
         if size > budget:
-            found.notes.append(f"artifact {item.path} skipped: {format_bytes(size)} would pass the limit of "
-                               f"{format_bytes(rules.max_run_size)} per run (c.MLXConfig.artifact_max_run_size)")
-            continue
-        try:
-            digest = put(item.file)
-        except OSError as exc:
-            found.notes.append(f"artifact {item.path} skipped: it could not be read ({exc.strerror or exc})")
+            notes.append(f"artifact {item.path} skipped: {format_bytes(size)} would pass the limit of "
+                         f"{format_bytes(rules.max_run_size)} per run (c.MLXConfig.artifact_max_run_size)")
             continue
         budget -= size
-        found.artifacts.append(Artifact(item.path, size, digest, media_type(item.path)))
-        found.files[item.path] = str(item.file)
-    return found
+        chosen.append((item, size))
+    return chosen
+
+
+def _put(put: Callable[[Path], str], file: Path) -> str | OSError:
+    try:
+        return put(file)
+    except OSError as exc:
+        return exc
 
 
 def matches_any(path: str, patterns: Iterable[str]) -> bool:
