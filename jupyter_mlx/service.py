@@ -370,16 +370,17 @@ class RunService:
         if reading_environment is not None:
             reading_environment.join()
         outcome = _outcome(result, environment.get("env") or getattr(result, "environment", None))
-        if files is not None:
-            outcome = replace(outcome, **files.collect())
-        elif result.collected is not None or result.collected_notes:  # a remote kernel's own folder
+        if result.collected is not None or result.collected_notes:  # it ran in a folder of its own elsewhere
             try:
-                outcome = replace(outcome, **collect_remote(result.collected, result.collected_notes, self.config,
-                                                            self.store.blobs.put_file))
-                return self._finish(record.id, outcome)
+                fields = collect_remote(result.collected, result.collected_notes, self.config, self.store.blobs.put_file)
+                if files is not None:  # the project's fingerprint was taken here all the same
+                    fields["inputs"] = files.inputs()
+                return self._finish(record.id, replace(outcome, **fields))
             finally:
                 if result.collected is not None:
                     shutil.rmtree(result.collected, ignore_errors=True)
+        if files is not None:
+            outcome = replace(outcome, **files.collect())
         return self._finish(record.id, outcome)
 
     def _finish(self, run_id: str, outcome: RunOutcome) -> RunRecord:

@@ -1,9 +1,11 @@
 """The dask backend on a real scheduler and two single-threaded workers (subprocesses)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import threading
@@ -406,3 +408,21 @@ def test_dask_sweep_of_a_notebook_that_writes_files_gets_each_run_its_own_folder
     finally:
         service.close()
     assert tree_hash(tmp_path) == before
+
+
+def test_dask_worker_without_the_notebooks_folder_sends_the_runs_files_back(executor, tmp_path):
+    """A worker on another machine runs in a scratch folder of its own; what the run wrote there
+    comes back with the result (the service stores it as the run's artifacts)."""
+    path = write_notebook(tmp_path / "writes.ipynb", code_cell(
+        "import os\nopen('out.txt', 'w').write('from the worker')\n"
+        "os.makedirs('sub', exist_ok=True); open('sub/big.bin', 'wb').write(b'x' * 5000)"))
+    task = dataclasses.replace(_task(path), cwd=Path("/nonexistent/on/this/worker"), artifact_max_file_size=1000)
+    result = executor.execute(task, None, CancelToken())
+    assert result.status == "succeeded", result.error
+    try:
+        assert result.files is None and result.collected is not None
+        assert (result.collected / "out.txt").read_text() == "from the worker"
+        assert not (result.collected / "sub" / "big.bin").exists()
+        assert any("sub/big.bin skipped" in note for note in result.collected_notes), result.collected_notes
+    finally:
+        shutil.rmtree(result.collected, ignore_errors=True)

@@ -230,6 +230,10 @@ class DaskExecutor(Executor):
                 result = future.result(timeout=max(30.0, self.connect_timeout))
             except Exception as exc:  # the worker holding the result died before it came here
                 return lost_result(task, f"the result was lost with its worker: {exc}", started_at)
+            if result.files is not None:  # written on a worker that shares no disk with this process
+                from .remote_folder import unpack_files
+
+                result.collected, result.files = unpack_files(result.files), None
             if result.status == "cancelled":
                 result.error = RunError(
                     "RunCancelled",

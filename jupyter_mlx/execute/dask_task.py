@@ -115,7 +115,13 @@ def run_on_worker(task: RunTask, token: str) -> RunResult:
             cancel.cancel("the run's future was cancelled")
         plugin = worker.plugins.get(PLUGIN_NAME)
         pool = getattr(plugin, "pool", None)
-        return execute_run(task, on_cell, kernels=pool, cancel=cancel)
+        result = execute_run(task, on_cell, kernels=pool, cancel=cancel)
+        if scratch is not None:  # the run's own folder here: what it wrote goes back with the result
+            from .remote_folder import gather
+
+            result.files, notes = gather(_path(scratch), task.artifact_max_file_size, task.artifact_max_run_size)
+            result.collected_notes.extend(notes)
+        return result
     finally:
         done.set()
         if scratch is not None:

@@ -73,11 +73,43 @@ def unpack(reply: dict[str, Any]) -> tuple[Path | None, list[str]]:
     if result.get("status") != "ok":
         return None, [f"the run's files could not be collected on the gateway: {result.get('evalue', 'no answer')}"]
     data = json.loads(ast.literal_eval(result["data"]["text/plain"]))
+    files = {relative: base64.b64decode(encoded) for relative, encoded in data["files"].items()}
+    return unpack_files(files), list(data["notes"])
+
+
+def gather(folder: Path, max_file: int, max_run: int) -> tuple[dict[str, bytes], list[str]]:
+    """The regular files under ``folder`` (not links), within the limits: what a run wrote in its
+    folder on a Dask worker that shares no disk with the service, sent back with its result."""
+    import os
+
+    files: dict[str, bytes] = {}
+    notes: list[str] = []
+    budget = max_run
+    for parent, _, names in os.walk(folder):
+        for name in sorted(names):
+            path = Path(parent) / name
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink() or not path.is_file():
+                continue
+            size = path.stat().st_size
+            if size > max_file or size > budget:
+                notes.append(f"artifact {relative} skipped: {size} bytes is over the limit of the "
+                             f"{'file' if size > max_file else 'run'} on the worker")
+                continue
+            budget -= size
+            files[relative] = path.read_bytes()
+    return files, notes
+
+
+def unpack_files(files: dict[str, bytes]) -> Path:
+    """Files sent back with a result, written to a local temporary folder (names that would leave
+    it are dropped)."""
     folder = Path(tempfile.mkdtemp(prefix="mlx-collected-"))
-    for relative, encoded in data["files"].items():
+    root = folder.resolve()
+    for relative, content in files.items():
         target = (folder / relative).resolve()
-        if folder.resolve() not in target.parents:  # a name the kernel made up to escape
+        if root not in target.parents:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(base64.b64decode(encoded))
-    return folder, list(data["notes"])
+        target.write_bytes(content)
+    return folder

@@ -58,6 +58,7 @@ class RunResult:
     error: RunError | None = None
     collected: Path | None = None  # a remote kernel's files of the run, copied into this local folder
     collected_notes: list[str] = field(default_factory=list)
+    files: dict[str, bytes] | None = None  # the run's files, carried back from a Dask worker with no shared disk
 
 
 def kernel_name_of(source: dict[str, Any], configured: str = "") -> str:

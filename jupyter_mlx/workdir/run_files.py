@@ -86,6 +86,12 @@ class RunFiles:
         else:
             self.hashes.update(self._inputs)
 
+    def inputs(self) -> list[InputFile] | None:
+        """The project's fingerprint taken when the run started (waits for it)."""
+        if self._fingerprinting is not None:
+            self._fingerprinting.join()
+        return self._inputs
+
     def collect(self) -> dict[str, Any]:
         """The outcome's fields about files: artifacts (stored), inputs, notes, run_folder."""
         assert self.folder is not None
@@ -101,10 +107,8 @@ class RunFiles:
             unmount = f"umount {self.folder.view} && " if self.folder.strategy == "overlay" else ""
             found.notes.append(f"its folder is kept at {self.folder.view} (--keep-folder); when done: "
                                f"{unmount}rm -r {self.folder.home}")
-        if self._fingerprinting is not None:
-            self._fingerprinting.join()
         return {"artifacts": found.artifacts, "artifact_files": found.files, "notes": found.notes,
-                "inputs": self._inputs, "run_folder": self.folder.strategy}
+                "inputs": self.inputs(), "run_folder": self.folder.strategy}
 
     def close(self) -> None:
         """Remove the folder, unless ``c.MLXConfig.keep_run_folders``."""
