@@ -309,3 +309,29 @@ def test_a_kept_folder_is_said_where_and_never_removed_as_stale(project):
     import shutil
 
     shutil.rmtree(view.parent)
+
+
+def test_previews_of_tables_json_text_and_what_cannot_be_previewed():
+    import io
+
+    import pandas as pd
+
+    from jupyter_mlx.store.records import Artifact
+    from jupyter_mlx.workdir.preview import preview
+
+    buffer = io.BytesIO()
+    pd.DataFrame({"a": range(60), "b": ["x"] * 60}).to_parquet(buffer)
+
+    def shown(path: str, media_type: str, data: bytes) -> dict:
+        return preview(Artifact(path, len(data), "0" * 64, media_type), lambda: data)
+
+    table = shown("t.parquet", "application/vnd.apache.parquet", buffer.getvalue())
+    assert (table["kind"], table["columns"], table["total_rows"], len(table["rows"])) == ("table", ["a", "b"], 60, 50)
+    assert shown("t.tsv", "text/tab-separated-values", b"a\tb\n1\t2\n")["rows"] == [[1, 2]]
+    assert shown("m.json", "application/json", b'{"k": [1, 2]}')["value"] == {"k": [1, 2]}
+    text = shown("log.txt", "text/plain", b"y" * 70_000)
+    assert text["kind"] == "text" and text["truncated"] and len(text["text"]) == 64 * 1024
+    assert shown("fig.png", "image/png", b"\x89PNG")["kind"] == "image"
+    bad = shown("bad.json", "application/json", b"{nope")
+    assert bad["kind"] == "binary" and bad["reason"].startswith("cannot be previewed: JSONDecodeError")
+    assert shown("m.pkl", "application/x-python-pickle", b"\x80")["reason"] == "no preview for this type"
