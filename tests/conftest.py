@@ -103,14 +103,7 @@ def in_process_ipython() -> Iterator[None]:
     from IPython.core.interactiveshell import InteractiveShell
 
     main = sys.modules["__main__"]
-    signals = _signal_state()
     yield
-    if _signal_state() != signals:  # inherited by every process started after: Ctrl-C would not reach them
-        signal.pthread_sigmask(signal.SIG_SETMASK, signals[0])
-        for number, handler in zip(STOP_SIGNALS, signals[1:]):
-            signal.signal(number, handler)
-        pytest.fail(f"this module changed the signal mask or handlers of the pytest process: {_signal_state()} "
-                    f"-> back to {signals}", pytrace=False)
     InteractiveShell.clear_instance()
     sys.modules["__main__"] = main
 

@@ -137,14 +137,10 @@ class CopyFolder(RunFolder):
         self._copied = _stat_snapshot(self.view)
 
     def written(self) -> Iterator[Written]:
-        for path, entry in walk(self.view):
-            if entry.is_file(follow_symlinks=False):
-                now = entry.stat(follow_symlinks=False)
-                if self._copied.get(path) != (now.st_size, now.st_mtime_ns):
-                    yield Written(path, Path(entry.path))
+        return _changed_since(self.view, self._copied)
 
     def deleted(self) -> list[str]:
-        return sorted(path for path in self._copied if not (self.view / path).is_file())
+        return _gone_since(self.view, self._copied)
 
 
 class InPlaceFolder(RunFolder):
@@ -155,14 +151,10 @@ class InPlaceFolder(RunFolder):
         self._before = _stat_snapshot(project)
 
     def written(self) -> Iterator[Written]:
-        for path, entry in walk(self.project):
-            if entry.is_file(follow_symlinks=False):
-                now = entry.stat(follow_symlinks=False)
-                if self._before.get(path) != (now.st_size, now.st_mtime_ns):
-                    yield Written(path, Path(entry.path))
+        return _changed_since(self.project, self._before)
 
     def deleted(self) -> list[str]:
-        return sorted(path for path in self._before if not (self.project / path).is_file())
+        return _gone_since(self.project, self._before)
 
 
 def run_folders_dir(project: Path, configured: str = "") -> Path:
@@ -282,6 +274,19 @@ def _stat_snapshot(root: Path) -> dict[str, tuple[int, int]]:
             info = entry.stat(follow_symlinks=False)
             snapshot[path] = (info.st_size, info.st_mtime_ns)
     return snapshot
+
+
+def _changed_since(root: Path, snapshot: dict[str, tuple[int, int]]) -> Iterator[Written]:
+    """The files under ``root`` that are new or whose size or modification time is not the snapshot's."""
+    for path, entry in walk(root):
+        if entry.is_file(follow_symlinks=False):
+            now = entry.stat(follow_symlinks=False)
+            if snapshot.get(path) != (now.st_size, now.st_mtime_ns):
+                yield Written(path, Path(entry.path))
+
+
+def _gone_since(root: Path, snapshot: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(path for path in snapshot if not (root / path).is_file())
 
 
 def _is_whiteout(entry: os.DirEntry[str]) -> bool:
