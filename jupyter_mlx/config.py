@@ -16,6 +16,11 @@ CONFIG_FILE_NAME = "jupyter_mlx_config"
 STORE_DIRNAME = ".mlx"
 
 
+# folders of tools, not of the experiment (version control, environments, caches)
+DEFAULT_TOOL_FOLDERS = (".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".ipynb_checkpoints",
+                        ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", STORE_DIRNAME)
+
+
 class MLXConfig(Configurable):
     """Where runs are stored and how notebooks execute."""
 
@@ -160,6 +165,14 @@ class MLXConfig(Configurable):
     )
     artifact_max_run_size = Int(
         1 << 30, config=True, help="Bytes of artifacts kept per run; files past it are skipped, with a note."
+    )
+    tool_folders = List(
+        Unicode(),
+        list(DEFAULT_TOOL_FOLDERS),
+        config=True,
+        help="Names of folders that belong to tools, not to the experiment (.git, .venv, node_modules, caches), "
+        "at any depth: the inputs fingerprint does not enter them and a copied run folder leaves them out "
+        "(an overlay shows everything).",
     )
     input_hash_max_size = Int(
         256 << 20,

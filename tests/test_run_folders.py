@@ -335,3 +335,23 @@ def test_previews_of_tables_json_text_and_what_cannot_be_previewed():
     bad = shown("bad.json", "application/json", b"{nope")
     assert bad["kind"] == "binary" and bad["reason"].startswith("cannot be previewed: JSONDecodeError")
     assert shown("m.pkl", "application/x-python-pickle", b"\x80")["reason"] == "no preview for this type"
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_tool_folders_are_neither_fingerprinted_nor_copied(project, strategy):
+    for folder in (".git", ".venv/lib", "node_modules/pkg", "data/__pycache__"):
+        (project / folder).mkdir(parents=True)
+        (project / folder / "file.txt").write_text("tool")
+    write_notebook(project / "look.ipynb", code_cell(
+        "import os\nprint(sorted(p for p in ('.git', '.venv', 'node_modules') if os.path.isdir(p)))"))
+    service = service_with(project, run_folder=strategy)
+    try:
+        run = service.run("look.ipynb")
+        seen = service.executed_notebook(run.id)["cells"][0]["outputs"][0]["text"]
+        # an overlay shows the whole project; a copy leaves the tools' folders out
+        assert seen == ("['.git', '.venv', 'node_modules']\n" if strategy == "overlay" else "[]\n")
+        inputs = [f["path"] for f in service.run_files(run.ref)["inputs"] or []]
+        assert inputs and not any(part in path.split("/") for path in inputs
+                                  for part in (".git", ".venv", "node_modules", "__pycache__"))
+    finally:
+        service.close()

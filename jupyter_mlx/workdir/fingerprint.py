@@ -2,7 +2,8 @@
 
 A hash is reused when a file's path, size and modification time are those of the previous
 fingerprint (DVC's trick), so only new or changed files are read. Files above ``max_hash_size``
-keep their size and modification time only. The store, ``.git`` and caches are left out.
+keep their size and modification time only. The store and the tools' folders (``.git``, ``.venv``,
+``node_modules``, caches: ``c.MLXConfig.tool_folders``) are left out.
 """
 from __future__ import annotations
 
@@ -11,19 +12,15 @@ from pathlib import Path
 from typing import Iterable
 
 from ..store.records import InputFile
-from .artifacts import matches_any
-from .folders import walk
-
-SKIPPED = (".git", ".mlx", "__pycache__", "*/__pycache__", ".ipynb_checkpoints", "*/.ipynb_checkpoints")
-
+from .folders import TOOL_FOLDERS, walk
 
 def fingerprint(project: Path, previous: Iterable[InputFile] = (), max_hash_size: int = 256 << 20,
-                skipped: tuple[str, ...] = SKIPPED) -> list[InputFile]:
-    """The project's files now, in path order."""
+                skip_folders: frozenset[str] = TOOL_FOLDERS) -> list[InputFile]:
+    """The project's files now, in path order (never entering ``skip_folders``: .git, .venv, ...)."""
     known = {(f.path, f.size, f.mtime): f.sha256 for f in previous}
     files = []
-    for path, entry in walk(project):
-        if not entry.is_file(follow_symlinks=False) or matches_any(path, skipped):
+    for path, entry in walk(project, skip_folders):
+        if not entry.is_file(follow_symlinks=False):
             continue
         info = entry.stat(follow_symlinks=False)
         digest = known.get((path, info.st_size, info.st_mtime))

@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..config import STORE_DIRNAME
+from ..config import DEFAULT_TOOL_FOLDERS, STORE_DIRNAME
 from . import mounts
 
 STRATEGIES = ("auto", "overlay", "copy", "in-place")
+TOOL_FOLDERS = frozenset(DEFAULT_TOOL_FOLDERS)  # a copy leaves them out, the inputs fingerprint skips them
 LOCK_NAME = "owner.lock"
 KEPT_NAME = "kept"  # a folder the user asked to keep: not stale, whoever owned it
 
@@ -129,11 +130,14 @@ class OverlayFolder(RunFolder):
 class CopyFolder(RunFolder):
     strategy = "copy"
 
-    def __init__(self, project: Path, home: Path) -> None:
+    def __init__(self, project: Path, home: Path, skip_folders: frozenset[str] = frozenset()) -> None:
         super().__init__(project, home / "view", home)
+        self.skip_folders = skip_folders
         self._own()
-        shutil.copytree(project, self.view, symlinks=True,  # the store stays out (its blobs can be large)
-                        ignore=lambda folder, names: [STORE_DIRNAME] if Path(folder) == project else [])
+        # the store and the tool folders (.git, .venv, node_modules, ...: what no notebook reads, and
+        # often the bulk of the bytes) stay out; an overlay shows them
+        shutil.copytree(project, self.view, symlinks=True, ignore=lambda folder, names: [
+            name for name in names if name in self.skip_folders or (name == STORE_DIRNAME and Path(folder) == project)])
         self._copied = _stat_snapshot(self.view)
 
     def written(self) -> Iterator[Written]:
@@ -165,8 +169,10 @@ def run_folders_dir(project: Path, configured: str = "") -> Path:
     return Path(tempfile.gettempdir()) / f"jupyter_mlx-runs-{os.getuid()}" / digest
 
 
-def open_run_folder(project: Path, run_id: str, strategy: str = "auto", base: Path | None = None) -> RunFolder:
-    """A folder for run ``run_id``; ``RunFolderError`` when it cannot be made (nothing is left behind)."""
+def open_run_folder(project: Path, run_id: str, strategy: str = "auto", base: Path | None = None,
+                    skip_folders: frozenset[str] = TOOL_FOLDERS) -> RunFolder:
+    """A folder for run ``run_id``; ``RunFolderError`` when it cannot be made (nothing is left behind).
+    ``skip_folders``: folder names a copy leaves out."""
     if strategy not in STRATEGIES:
         raise ValueError(f"run_folder must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
     if strategy == "in-place":
@@ -187,7 +193,7 @@ def open_run_folder(project: Path, run_id: str, strategy: str = "auto", base: Pa
         raise RunFolderError(f"could not make the run's folder in {base}: {exc.strerror or exc}") from exc
     try:
         if strategy == "copy" or (strategy == "auto" and not mounts.can_mount(base)):
-            return CopyFolder(project, home)
+            return CopyFolder(project, home, skip_folders)
         return OverlayFolder(project, home)
     except OSError as exc:
         shutil.rmtree(home, ignore_errors=True)
@@ -248,9 +254,9 @@ def _older_than(path: Path, seconds: float) -> bool:
         return False
 
 
-def walk(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+def walk(root: Path, skip_folders: frozenset[str] = frozenset()) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """(path relative to ``root`` with ``/``, entry) of everything under ``root``, not following
-    symlinks, skipping the store."""
+    symlinks, skipping the store and never entering a folder named in ``skip_folders``."""
     stack = [("", str(root))]
     while stack:
         prefix, folder = stack.pop()
@@ -263,6 +269,8 @@ def walk(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
             if path == STORE_DIRNAME:
                 continue
             if entry.is_dir(follow_symlinks=False):
+                if entry.name in skip_folders:
+                    continue
                 stack.append((path + "/", entry.path))
             yield path, entry
 

@@ -73,14 +73,15 @@ class RunFiles:
     def open(self) -> RunFolder:
         """Make the folder (``RunFolderError`` when it cannot be) and start fingerprinting the project."""
         base = run_folders_dir(self.root, self.config.run_folders_dir)
-        self.folder = open_run_folder(self.root, self.run_id, self.strategy, base)
+        self.folder = open_run_folder(self.root, self.run_id, self.strategy, base, frozenset(self.config.tool_folders))
         self._fingerprinting = threading.Thread(target=self._fingerprint, name="mlx-fingerprint", daemon=True)
         self._fingerprinting.start()
         return self.folder
 
     def _fingerprint(self) -> None:
         try:
-            self._inputs = fingerprint(self.root, self.hashes.previous(), self.config.input_hash_max_size)
+            self._inputs = fingerprint(self.root, self.hashes.previous(), self.config.input_hash_max_size,
+                                       frozenset(self.config.tool_folders))
         except OSError:
             self._inputs = None
         else:
