@@ -355,3 +355,24 @@ def test_tool_folders_are_neither_fingerprinted_nor_copied(project, strategy):
                                   for part in (".git", ".venv", "node_modules", "__pycache__"))
     finally:
         service.close()
+
+
+def test_a_full_disk_while_making_the_folder_fails_the_run_and_leaves_nothing(project, monkeypatch):
+    import errno
+
+    from jupyter_mlx.workdir import folders
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(folders.shutil, "copytree", full)
+    service = service_with(project, run_folder="copy")
+    try:
+        run = service.run("clobber.ipynb")
+        assert run.status == "failed" and run.error.ename == "RunFolderError"
+        assert "could not copy the project into the run's folder" in run.error.evalue
+        assert "No space left on device" in run.error.evalue
+        assert run.notebook_hash is None and service.store.artifacts(run.id) == []
+    finally:
+        service.close()
+    assert not any(run_folders_dir(project).glob("*"))
