@@ -174,6 +174,19 @@ class MLXConfig(Configurable):
         "at any depth: the inputs fingerprint does not enter them and a copied run folder leaves them out "
         "(an overlay shows everything).",
     )
+    capture_state = Bool(
+        True,
+        config=True,
+        help="When a run succeeds, capture the state its notebook's functions need (the globals they use, "
+        "pickled with cloudpickle) so an endpoint can serve the run's own objects. A notebook opts out "
+        "with metadata.jupyter_mlx.capture = false.",
+    )
+    serve_functions = List(
+        Unicode(), [], config=True,
+        help="Capture only the state of these notebook functions (default: every top-level function).",
+    )
+    capture_timeout = Float(60.0, config=True, help="Seconds the capture may take at the end of a run.")
+    capture_max_size = Int(2 << 30, config=True, help="Bytes of captured state per run; objects past it are not captured.")
     input_hash_max_size = Int(
         256 << 20,
         config=True,

@@ -153,6 +153,7 @@ def format_details(details: dict[str, Any]) -> str:
         names = ", ".join(a["path"] for a in artifacts[:5]) + (", ..." if len(artifacts) > 5 else "")
         lines.append(f"artifacts  {len(artifacts)} ({format_bytes(sum(a['size'] for a in artifacts))})"
                      f"{': ' + names if artifacts else ''}; ran in {where}")
+    lines += _state_lines(details.get("state"))
     for note in details.get("notes") or []:
         lines.append(f"note       {note}")
     error = details["error"]
@@ -160,6 +161,24 @@ def format_details(details: dict[str, Any]) -> str:
         where = f" in cell {error['cell_index'] + 1}" if error["cell_index"] is not None else ""
         lines.append(f"error      {error['ename']}{where}: {error['evalue']}")
     return "\n".join(lines)
+
+
+def _state_lines(state: dict[str, Any] | None) -> list[str]:
+    """What ``show`` says of the state captured for the notebook's functions."""
+    if not state:
+        return []
+    if state.get("error"):
+        return [f"state      not captured: {state['error']}"]
+    objects = state.get("objects") or []
+    size = sum(o.get("size") or 0 for o in objects)
+    described = ", ".join(
+        f"{o['name']} (module {o['module']})" if o["kind"] == "module"
+        else f"{o['name']} ({o['kind']}, {format_bytes(o['size'])})" for o in objects)
+    functions = ", ".join(state.get("functions") or []) or "no function"
+    lines = [f"state      for {functions}: {len(objects)} object(s), {format_bytes(size)}"
+             + (f": {described}" if objects else "")]
+    lines += [f"           not capturable: {name}: {reason}" for name, reason in state.get("not_capturable") or []]
+    return lines
 
 
 def format_bytes(size: float) -> str:

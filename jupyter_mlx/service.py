@@ -82,6 +82,7 @@ class _Plan:
     cell_timeout: float
     run_timeout: float
     run_folder: str = "auto"
+    capture: bool = True
 
 
 class RunService:
@@ -199,6 +200,8 @@ class RunService:
             cell_timeout=self.config.cell_timeout if cell_timeout is None else cell_timeout,
             run_timeout=self.config.run_timeout if run_timeout is None else run_timeout,
             run_folder=run_folder_strategy(self.config, in_place),
+            capture=self.config.capture_state and ((parsed.get("metadata") or {}).get("jupyter_mlx") or {}).get(
+                "capture", True) is not False,
         )
 
     def _record(
@@ -248,6 +251,10 @@ class RunService:
                     run_folder=plan.run_folder,
                     artifact_max_file_size=self.config.artifact_max_file_size,
                     artifact_max_run_size=self.config.artifact_max_run_size,
+                    capture=plan.capture,
+                    capture_seconds=self.config.capture_timeout,
+                    capture_bytes=self.config.capture_max_size,
+                    capture_functions=tuple(self.config.serve_functions),
                 ),
             )
             for record in records
@@ -370,18 +377,28 @@ class RunService:
         if reading_environment is not None:
             reading_environment.join()
         outcome = _outcome(result, environment.get("env") or getattr(result, "environment", None))
+        if result.state is not None or result.state_manifest is not None:
+            outcome = replace(outcome, state_file=result.state, state_manifest=result.state_manifest)
+        try:
+            return self._finish_with_files(record.id, outcome, result, files)
+        finally:
+            if result.state is not None:
+                result.state.unlink(missing_ok=True)
+
+    def _finish_with_files(self, run_id: str, outcome: RunOutcome, result: RunResult, files: RunFiles | None) -> RunRecord:
+        """Record the outcome with what the run wrote: here, or sent back from where it ran."""
         if result.collected is not None or result.collected_notes:  # it ran in a folder of its own elsewhere
             try:
                 fields = collect_remote(result.collected, result.collected_notes, self.config, self.store.blobs.put_file)
                 if files is not None:  # the project's fingerprint was taken here all the same
                     fields["inputs"] = files.inputs()
-                return self._finish(record.id, replace(outcome, **fields))
+                return self._finish(run_id, replace(outcome, **fields))
             finally:
                 if result.collected is not None:
                     shutil.rmtree(result.collected, ignore_errors=True)
         if files is not None:
             outcome = replace(outcome, **files.collect())
-        return self._finish(record.id, outcome)
+        return self._finish(run_id, outcome)
 
     def _finish(self, run_id: str, outcome: RunOutcome) -> RunRecord:
         """Record a run's outcome (it is no longer this process's to keep alive) and announce it."""
@@ -671,6 +688,7 @@ class RunService:
         ]
         details["metric_history"] = [asdict(m) for m in self.store.metric_history(run.id)]
         details["artifacts"] = [artifact.to_json() for artifact in self.store.artifacts(run.id)]
+        details["state"] = run.state
         return details
 
     def run_files(self, ref: str, base: Path | None = None) -> dict[str, Any]:

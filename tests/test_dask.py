@@ -426,3 +426,17 @@ def test_dask_worker_without_the_notebooks_folder_sends_the_runs_files_back(exec
         assert any("sub/big.bin skipped" in note for note in result.collected_notes), result.collected_notes
     finally:
         shutil.rmtree(result.collected, ignore_errors=True)
+
+
+def test_dask_worker_captures_the_functions_state_and_sends_it_back(executor, tmp_path):
+    from jupyter_mlx.execute.capture import load_state
+
+    path = write_notebook(tmp_path / "fn.ipynb", code_cell("import numpy as np\nweights = np.arange(3.0)"),
+                          code_cell("def predict(rows):\n    return (np.asarray(rows) @ weights).tolist()"))
+    result = executor.execute(dataclasses.replace(_task(path), capture=True), None, CancelToken())
+    assert result.status == "succeeded", result.error
+    try:
+        assert result.state_bytes is None and result.state_manifest["functions"] == ["predict"]
+        assert load_state(result.state.read_bytes())["predict"]([[1, 1, 1]]) == [3.0]
+    finally:
+        result.state.unlink()

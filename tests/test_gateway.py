@@ -1,6 +1,7 @@
 """The gateway backend against a real Jupyter Kernel Gateway (one subprocess for the module)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -444,3 +445,17 @@ def test_gateway_sweep_of_a_notebook_that_writes_files_brings_each_runs_files_ba
         service.close()
     assert tree_hash(tmp_path) == before
     assert sorted(p.name for p in gateway.folder.iterdir()) == gateway_files
+
+
+def test_gateway_kernel_captures_the_functions_state_and_sends_it_back(executor, tmp_path):
+    from jupyter_mlx.execute.capture import load_state
+
+    path = _write(tmp_path / "fn.ipynb", "import numpy as np\nweights = np.arange(3.0)",
+                  "def predict(rows):\n    return (np.asarray(rows) @ weights).tolist()")
+    result = executor.execute(dataclasses.replace(_task(path), capture=True), None, CancelToken())
+    assert result.status == "succeeded", result.error
+    try:
+        assert result.state_manifest["functions"] == ["predict"]
+        assert load_state(result.state.read_bytes())["predict"]([[1, 1, 1]]) == [3.0]
+    finally:
+        result.state.unlink()

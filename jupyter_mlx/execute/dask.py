@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import MLXError
@@ -230,6 +231,13 @@ class DaskExecutor(Executor):
                 result = future.result(timeout=max(30.0, self.connect_timeout))
             except Exception as exc:  # the worker holding the result died before it came here
                 return lost_result(task, f"the result was lost with its worker: {exc}", started_at)
+            if result.state_bytes is not None:
+                import tempfile
+
+                fd, name = tempfile.mkstemp(prefix="mlx-state-", suffix=".pkl")
+                with open(fd, "wb") as handle:
+                    handle.write(result.state_bytes)
+                result.state, result.state_bytes = Path(name), None
             if result.files is not None:  # written on a worker that shares no disk with this process
                 from .remote_folder import unpack_files
 

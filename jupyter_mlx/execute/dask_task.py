@@ -116,6 +116,8 @@ def run_on_worker(task: RunTask, token: str) -> RunResult:
         plugin = worker.plugins.get(PLUGIN_NAME)
         pool = getattr(plugin, "pool", None)
         result = execute_run(task, on_cell, kernels=pool, cancel=cancel)
+        if result.state is not None:  # a file of this worker: its bytes go back with the result
+            result.state_bytes, result.state = result.state.read_bytes(), None
         if scratch is not None:  # the run's own folder here: what it wrote goes back with the result
             from .remote_folder import gather
 

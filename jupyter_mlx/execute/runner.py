@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import warnings
@@ -43,6 +44,10 @@ class RunTask:
     run_timeout: float = 0.0
     startup_timeout: float = 60.0
     run_folder: str = "auto"  # how the service makes the run's own folder (see jupyter_mlx.workdir)
+    capture: bool = False  # capture the state the notebook's functions need when the run succeeds
+    capture_seconds: float = 60.0
+    capture_bytes: int = 2 << 30
+    capture_functions: tuple[str, ...] = ()  # only these functions' state (empty: every notebook function)
     artifact_max_file_size: int = 1 << 30  # what a remote kernel sends back of the files the run wrote
     artifact_max_run_size: int = 1 << 30
 
@@ -59,6 +64,9 @@ class RunResult:
     collected: Path | None = None  # a remote kernel's files of the run, copied into this local folder
     collected_notes: list[str] = field(default_factory=list)
     files: dict[str, bytes] | None = None  # the run's files, carried back from a Dask worker with no shared disk
+    state: Path | None = None  # the captured state (see execute.capture), in a local temporary file
+    state_manifest: dict[str, Any] | None = None
+    state_bytes: bytes | None = None  # the state, carried back from a Dask worker (its file is the worker's)
 
 
 def kernel_name_of(source: dict[str, Any], configured: str = "") -> str:
@@ -330,6 +338,8 @@ def execute_run(
     lease = client = watchdog = None
     collected: Path | None = None
     collected_notes: list[str] = []
+    state: Path | None = None
+    state_manifest: dict[str, Any] | None = None
     begun = False
     try:
         if cancel is not None and cancel.cancelled:
@@ -350,6 +360,9 @@ def execute_run(
         manager.notebook_start()
         begun = True
         client.execute()
+        if task.capture and not (cancel is not None and cancel.cancelled) and not watchdog.timed_out \
+                and _failing_cell_error(nb) is None:
+            state, state_manifest = _capture_state(client.kc, task, lease.remote_folder)
     except _Cancelled:
         pass
     except CellTimeoutError:
@@ -399,7 +412,44 @@ def execute_run(
         error=error,
         collected=collected,
         collected_notes=collected_notes,
+        state=state,
+        state_manifest=state_manifest,
     )
+
+
+async def _ask(kc: Any, code: str, expressions: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Execute ``code`` silently and return the shell reply with ``expressions`` evaluated after it."""
+    msg_id = kc.execute(code, silent=True, store_history=False, user_expressions=expressions)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reply = await ensure_async(kc.shell_channel.get_msg(timeout=1.0))
+        except Exception:  # queue.Empty: keep waiting until the deadline
+            continue
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            return reply
+    raise TimeoutError(f"no answer within {timeout:g} s")
+
+
+def _capture_state(kc: Any, task: RunTask, remote: bool) -> tuple[Path | None, dict[str, Any]]:
+    """The state the notebook's functions need, captured by the kernel (see ``capture``); never
+    raises: a failure is in the manifest."""
+    import tempfile
+
+    from .capture import capture_request, unpack_capture
+
+    fd, name = tempfile.mkstemp(prefix="mlx-state-", suffix=".pkl")
+    os.close(fd)
+    path = Path(name)
+    path.unlink()  # the kernel (or the answer) writes it
+    code, expression = capture_request(None if remote else str(path), task.capture_seconds, task.capture_bytes,
+                                       task.capture_functions)
+    try:
+        reply = run_sync(_ask)(kc, code, {"state": expression}, task.capture_seconds + 30.0)
+        return unpack_capture(reply, path)
+    except Exception as exc:
+        path.unlink(missing_ok=True)
+        return None, {"error": f"the state could not be captured: {type(exc).__name__}: {exc}"[:300]}
 
 
 def _collect_remote(kc: Any, km: Any, task: RunTask, stopped: bool) -> tuple[Path | None, list[str]]:
@@ -417,20 +467,8 @@ def _collect_remote(kc: Any, km: Any, task: RunTask, stopped: bool) -> tuple[Pat
     except Exception as exc:
         return None, [f"the run's files could not be collected from the remote kernel: {exc}"]
 
-    async def ask() -> dict[str, Any]:
-        msg_id = kc.execute(code, silent=True, store_history=False, user_expressions={"files": expression})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                reply = await ensure_async(kc.shell_channel.get_msg(timeout=1.0))
-            except Exception:  # queue.Empty: keep waiting until the deadline
-                continue
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                return reply
-        raise TimeoutError(f"no answer within {timeout:g} s")
-
     try:
-        return unpack(run_sync(ask)())
+        return unpack(run_sync(_ask)(kc, code, {"files": expression}, timeout))
     except Exception as exc:  # the kernel died or does not answer: the run's files are lost, said so
         return None, [f"the run's files could not be collected from the remote kernel: {exc}"]
 

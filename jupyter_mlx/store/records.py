@@ -131,6 +131,9 @@ class RunOutcome:
     inputs: list[InputFile] | None = None
     notes: list[str] = field(default_factory=list)
     run_folder: str | None = None  # how its folder was made: overlay, copy, in-place, remote
+    # the state its functions need (a file to store) and what is in it (see execute.capture)
+    state_file: Any = None
+    state_manifest: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ class RunRecord:
     run_folder: str | None = None  # overlay | copy | in-place | remote; None: before run folders existed
     inputs_hash: str | None = None  # the blob of the project's files (InputFile list) when it started
     notes: list[str] = field(default_factory=list)  # what it says about its files (skipped artifacts)
+    state_hash: str | None = None  # the blob of the captured state its functions need
+    state: dict[str, Any] | None = None  # the capture's manifest: functions, objects, not capturable, packages
 
     @property
     def ref(self) -> str:

@@ -316,9 +316,9 @@ class SqlRunStore(RunStore):
         return unused
 
     def _run_blobs(self, conn: sa.Connection, run_id: str, source_hash: str, notebook_hash: str | None,
-                   inputs_hash: str | None) -> set[str]:
+                   inputs_hash: str | None, state_hash: str | None = None) -> set[str]:
         """Every blob a run uses, each once: what its references count (see ``tables.blob_refs``)."""
-        used = {source_hash}
+        used = {source_hash} | ({state_hash} - {None})
         used.update(conn.execute(sa.select(artifacts.c.sha256).where(artifacts.c.run_id == run_id)).scalars())
         if inputs_hash is not None:
             used.add(inputs_hash)
@@ -363,6 +363,7 @@ class SqlRunStore(RunStore):
             blobs[inputs_hash] = encoded
         self._ensure_blobs(blobs, dictionaries)  # outside the lock: the slow part
         self._ensure_artifact_blobs(outcome)
+        state_hash = self.blobs.put_file(Path(outcome.state_file)) if outcome.state_file is not None else None
         with self._write() as conn:
             current = conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
             if current is None:
@@ -371,7 +372,9 @@ class SqlRunStore(RunStore):
                 raise MLXError("conflict", f"run {run_id} already finished ({current})")
             self._ensure_blobs(blobs, dictionaries)
             self._ensure_artifact_blobs(outcome)  # one deleted meanwhile by another process's rm
-            used = set(blobs) | {artifact.sha256 for artifact in outcome.artifacts}
+            if state_hash is not None and not self.blobs.exists(state_hash):  # deleted meanwhile by an rm
+                state_hash = self.blobs.put_file(Path(outcome.state_file))
+            used = set(blobs) | {artifact.sha256 for artifact in outcome.artifacts} | ({state_hash} - {None})
             if notebook_hash is not None:  # the file may predate this run, with another dictionary
                 used.update(self.blobs.dependencies(notebook_hash))
             used.discard(source_hash)  # counted when the run was created
@@ -392,6 +395,8 @@ class SqlRunStore(RunStore):
                     inputs_hash=inputs_hash,
                     notes=list(outcome.notes),
                     run_folder=outcome.run_folder,
+                    state_hash=state_hash,
+                    state=outcome.state_manifest,
                 )
             )
             if outcome.artifacts:
@@ -452,11 +457,12 @@ class SqlRunStore(RunStore):
     def delete_run(self, run_id: str) -> None:
         with self._write() as conn:
             row = conn.execute(
-                sa.select(runs.c.source_hash, runs.c.notebook_hash, runs.c.inputs_hash).where(runs.c.id == run_id)
+                sa.select(runs.c.source_hash, runs.c.notebook_hash, runs.c.inputs_hash, runs.c.state_hash)
+                .where(runs.c.id == run_id)
             ).first()
             if row is None:
                 raise MLXError("not_found", f"no run with id {run_id}")
-            used = self._run_blobs(conn, run_id, row.source_hash, row.notebook_hash, row.inputs_hash)
+            used = self._run_blobs(conn, run_id, row.source_hash, row.notebook_hash, row.inputs_hash, row.state_hash)
             conn.execute(metrics.delete().where(metrics.c.run_id == run_id))
             conn.execute(artifacts.delete().where(artifacts.c.run_id == run_id))
             conn.execute(baselines.delete().where(baselines.c.run_id == run_id))
@@ -817,6 +823,8 @@ def _record(row: sa.Row) -> RunRecord:
         run_folder=row.run_folder,
         inputs_hash=row.inputs_hash,
         notes=row.notes,
+        state_hash=row.state_hash,
+        state=row.state,
     )
 
 

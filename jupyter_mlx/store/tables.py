@@ -62,6 +62,9 @@ runs = sa.Table(
     sa.Column("run_folder", sa.String(16), nullable=True),
     sa.Column("inputs_hash", sa.String(64), nullable=True),
     sa.Column("notes", sa.JSON, nullable=False, server_default="[]"),
+    # the state its notebook's functions need, captured at its end, and what is in it (revision 0008)
+    sa.Column("state_hash", sa.String(64), nullable=True),
+    sa.Column("state", sa.JSON, nullable=True),
     sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
     sa.Index("ix_runs_queued_at", "queued_at"),
     sa.Index("ix_runs_status", "status"),
