@@ -447,12 +447,16 @@ def test_gateway_sweep_of_a_notebook_that_writes_files_brings_each_runs_files_ba
     assert sorted(p.name for p in gateway.folder.iterdir()) == gateway_files
 
 
-def test_gateway_kernel_captures_the_functions_state_and_sends_it_back(executor, tmp_path):
+def test_gateway_kernel_captures_the_functions_state_and_sends_it_back(gateway, tmp_path):
     from jupyter_mlx.execute.capture import load_state
 
     path = _write(tmp_path / "fn.ipynb", "import numpy as np\nweights = np.arange(3.0)",
                   "def predict(rows):\n    return (np.asarray(rows) @ weights).tolist()")
-    result = executor.execute(dataclasses.replace(_task(path), capture=True), None, CancelToken())
+    backend = GatewayExecutor(gateway.url, gateway.token, concurrency=1, startup_timeout=30, request_timeout=5)
+    try:  # its own executor: the module's is closed by the leak test before this one
+        result = backend.execute(dataclasses.replace(_task(path), capture=True), None, CancelToken())
+    finally:
+        backend.close()
     assert result.status == "succeeded", result.error
     try:
         assert result.state_manifest["functions"] == ["predict"]
