@@ -99,6 +99,7 @@ def test_healthz_tells_a_stranger_only_that_it_is_up(endpoint):
     port, token = endpoint
     status, body, _ = request(port, "GET", "/healthz")
     assert status == 200 and body == {"status": "ok"}  # no notebook, ref, function, pid or latencies
+    request(port, "POST", "/predict", {"values": [1]}, token)  # counted; probes are not
     status, body, _ = request(port, "GET", "/healthz", token=token)
     assert status == 200 and body["status"] == "ok" and body["ref"] == "model.ipynb@v1"
     assert body["notebook"] == "model.ipynb" and body["function"] == "predict" and body["pid"] > 0
@@ -225,6 +226,18 @@ def test_redeploy_and_rollback_under_a_stream_of_requests(project, endpoint):
             thread.join(10)
     assert failures == []
     assert [2.0] in answers and [3.0] in answers and answers[-1] == [2.0]
+
+
+def test_a_request_is_counted_before_its_answer_arrives(project, endpoint):
+    """``curl`` then ``jupyter mlx endpoints``: the count read right after each answer includes it."""
+    port, token = endpoint
+    _, before = next(item for item in project.endpoints.list() if item[0].name == "model")
+    counted = before["health"]["requests"]
+    for _ in range(10):
+        request(port, "POST", "/predict", {"values": [1]}, token)
+        counted += 1
+        _, status = next(item for item in project.endpoints.list() if item[0].name == "model")
+        assert status["health"]["requests"] == counted
 
 
 def test_endpoints_are_listed_and_stopped(project, endpoint, toolbox):

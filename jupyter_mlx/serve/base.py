@@ -88,10 +88,12 @@ class EndpointHandler(web.RequestHandler):
     one, 403 for a wrong one), errors as ``{"error", "message"}`` JSON, every request counted."""
 
     public = False  # /healthz answers without the token (a load balancer's probe)
+    counted = True  # in the request counts and latencies (not /healthz: probes would drown the API's)
 
     def initialize(self, state: EndpointState) -> None:
         self.state = state
         self._began = time.perf_counter()
+        self._recorded = False
         state.in_flight += 1
         if state.draining:
             self.set_header("Connection", "close")
@@ -126,6 +128,17 @@ class EndpointHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": code, "message": message}))
 
+    def finish(self, chunk: Any = None) -> Any:
+        """Count the request before its answer leaves: a caller that reads the stats right after
+        its answer (``curl`` then ``jupyter mlx endpoints``) must see it counted."""
+        self._record()
+        return super().finish(chunk)
+
     def on_finish(self) -> None:
         self.state.in_flight -= 1
-        self.state.stats.record((time.perf_counter() - self._began) * 1000, self.get_status() >= 500)
+        self._record()  # a request that ended without finish (the client went away)
+
+    def _record(self) -> None:
+        if self.counted and not self._recorded:
+            self._recorded = True
+            self.state.stats.record((time.perf_counter() - self._began) * 1000, self.get_status() >= 500)

@@ -38,6 +38,7 @@ class HealthHandler(EndpointHandler):
     request counts and latencies of all workers."""
 
     public = True
+    counted = False  # a probe, not a use of the API
 
     def get(self) -> None:
         spec = self.state.spec
