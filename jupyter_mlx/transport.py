@@ -20,7 +20,7 @@ from typing import Any, Callable, Protocol
 from .errors import HTTP_STATUS, MLXError
 
 TRANSPORT_ENV = "JUPYTER_MLX_TRANSPORT"
-PROBE_TIMEOUT = 3.0
+PROBE_TIMEOUT = 10.0  # a server whose root holds the project, busy starting: worth waiting for
 REQUEST_TIMEOUT = 120.0
 
 

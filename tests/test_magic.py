@@ -196,7 +196,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     base = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not list((home / "runtime").glob("jpserver-*.json")):
+        # its runtime file written and jupyter_mlx answering: the server a user's kernel would find
+        while not (list((home / "runtime").glob("jpserver-*.json")) and _answers(base, token)):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"jupyter server did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
@@ -204,6 +205,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             yield {"base": base, "token": token, "root": root}
     finally:
         stop_process(process)
+
+
+def _answers(base: str, token: str) -> bool:
+    request = urllib.request.Request(f"{base}mlx/info", headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def server_runs(server: dict[str, Any]) -> list[dict[str, Any]]:
