@@ -150,12 +150,13 @@ class CopyFolder(RunFolder):
 class InPlaceFolder(RunFolder):
     strategy = "in-place"
 
-    def __init__(self, project: Path) -> None:
+    def __init__(self, project: Path, skip_folders: frozenset[str] = frozenset()) -> None:
         super().__init__(project, project, None)
-        self._before = _stat_snapshot(project)
+        self.skip_folders = skip_folders  # a .venv or node_modules is not looked through, before or after
+        self._before = _stat_snapshot(project, skip_folders)
 
     def written(self) -> Iterator[Written]:
-        return _changed_since(self.project, self._before)
+        return _changed_since(self.project, self._before, self.skip_folders)
 
     def deleted(self) -> list[str]:
         return _gone_since(self.project, self._before)
@@ -176,7 +177,7 @@ def open_run_folder(project: Path, run_id: str, strategy: str = "auto", base: Pa
     if strategy not in STRATEGIES:
         raise ValueError(f"run_folder must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
     if strategy == "in-place":
-        return InPlaceFolder(project)
+        return InPlaceFolder(project, skip_folders)
     base = base or run_folders_dir(project)
     remove_stale(base)
     home = base / run_id
@@ -275,18 +276,19 @@ def walk(root: Path, skip_folders: frozenset[str] = frozenset()) -> Iterator[tup
             yield path, entry
 
 
-def _stat_snapshot(root: Path) -> dict[str, tuple[int, int]]:
+def _stat_snapshot(root: Path, skip_folders: frozenset[str] = frozenset()) -> dict[str, tuple[int, int]]:
     snapshot = {}
-    for path, entry in walk(root):
+    for path, entry in walk(root, skip_folders):
         if entry.is_file(follow_symlinks=False):
             info = entry.stat(follow_symlinks=False)
             snapshot[path] = (info.st_size, info.st_mtime_ns)
     return snapshot
 
 
-def _changed_since(root: Path, snapshot: dict[str, tuple[int, int]]) -> Iterator[Written]:
+def _changed_since(root: Path, snapshot: dict[str, tuple[int, int]],
+                   skip_folders: frozenset[str] = frozenset()) -> Iterator[Written]:
     """The files under ``root`` that are new or whose size or modification time is not the snapshot's."""
-    for path, entry in walk(root):
+    for path, entry in walk(root, skip_folders):
         if entry.is_file(follow_symlinks=False):
             now = entry.stat(follow_symlinks=False)
             if snapshot.get(path) != (now.st_size, now.st_mtime_ns):
