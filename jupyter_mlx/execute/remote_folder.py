@@ -80,25 +80,14 @@ def unpack(reply: dict[str, Any]) -> tuple[Path | None, list[str]]:
 def gather(folder: Path, max_file: int, max_run: int) -> tuple[dict[str, bytes], list[str]]:
     """The regular files under ``folder`` (not links), within the limits: what a run wrote in its
     folder on a Dask worker that shares no disk with the service, sent back with its result."""
-    import os
+    from ..workdir.artifacts import ArtifactRules, choose
+    from ..workdir.folders import Written, walk
 
-    files: dict[str, bytes] = {}
     notes: list[str] = []
-    budget = max_run
-    for parent, _, names in os.walk(folder):
-        for name in sorted(names):
-            path = Path(parent) / name
-            relative = path.relative_to(folder).as_posix()
-            if path.is_symlink() or not path.is_file():
-                continue
-            size = path.stat().st_size
-            if size > max_file or size > budget:
-                notes.append(f"artifact {relative} skipped: {size} bytes is over the limit of the "
-                             f"{'file' if size > max_file else 'run'} on the worker")
-                continue
-            budget -= size
-            files[relative] = path.read_bytes()
-    return files, notes
+    written = sorted((Written(path, Path(entry.path)) for path, entry in walk(folder)
+                      if entry.is_file(follow_symlinks=False)), key=lambda item: item.path)
+    chosen = choose(written, ArtifactRules(max_file_size=max_file, max_run_size=max_run), notes)
+    return {item.path: item.file.read_bytes() for item, _ in chosen}, notes
 
 
 def unpack_files(files: dict[str, bytes]) -> Path:

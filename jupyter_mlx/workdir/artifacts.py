@@ -56,7 +56,7 @@ def collect(written: Iterable[Written], rules: ArtifactRules, put: Callable[[Pat
     """The artifacts among ``written``, in path order, each stored with ``put`` (several files at
     once: hashing and zlib release the GIL, so every core works on a run's files)."""
     found = Collected()
-    chosen = _choose(sorted(written, key=lambda w: w.path), rules, found.notes)
+    chosen = choose(sorted(written, key=lambda w: w.path), rules, found.notes)
     workers = min(len(chosen), os.cpu_count() or 1) or 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlx-artifacts") as pool:
         stored = list(pool.map(lambda pair: _put(put, pair[0].file), chosen))
@@ -69,7 +69,7 @@ def collect(written: Iterable[Written], rules: ArtifactRules, put: Callable[[Pat
     return found
 
 
-def _choose(written: list[Written], rules: ArtifactRules, notes: list[str]) -> list[tuple[Written, int]]:
+def choose(written: list[Written], rules: ArtifactRules, notes: list[str]) -> list[tuple[Written, int]]:
     """The files kept, with their sizes; a note for each one skipped."""
     chosen = []
     budget = rules.max_run_size
