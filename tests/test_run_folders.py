@@ -376,3 +376,38 @@ def test_a_full_disk_while_making_the_folder_fails_the_run_and_leaves_nothing(pr
     finally:
         service.close()
     assert not any(run_folders_dir(project).glob("*"))
+
+
+def test_folders_made_while_others_look_for_stale_ones_are_never_taken_for_stale(project, tmp_path):
+    """64 runs from 8 threads failed 2 mounts: a run's remove_stale found another run's lock file
+    made but not yet locked, and removed its folder. The lock now appears already locked."""
+    import threading
+
+    from jupyter_mlx.workdir.folders import open_run_folder, remove_stale
+
+    base, errors, done = tmp_path / "runs", [], threading.Event()
+
+    def make(worker: int) -> None:
+        for i in range(15):
+            try:
+                folder = open_run_folder(project, f"{worker:02d}{i:030d}", STRATEGIES[0], base)
+                assert (folder.cwd_for("clobber.ipynb") / "clobber.ipynb").is_file()
+                folder.close()
+            except Exception as exc:  # noqa: BLE001 (collected, asserted below)
+                errors.append(repr(exc))
+
+    def sweep() -> None:
+        while not done.is_set():
+            remove_stale(base)
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    workers = [threading.Thread(target=make, args=(w,)) for w in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    done.set()
+    sweeper.join(30)
+    assert errors == []
+    assert list(base.iterdir()) == []

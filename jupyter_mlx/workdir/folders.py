@@ -28,6 +28,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -77,14 +78,10 @@ class RunFolder:
         return []
 
     def close(self) -> None:
-        """Unmount and remove the folder (the project is left as it was), and the project's run
-        folders directory when it is empty."""
+        """Unmount and remove the folder (the project is left as it was; the project's run folders
+        directory stays: removing it when empty would race with a run making its folder there)."""
         if self.home is not None:
             shutil.rmtree(self.home, ignore_errors=True)
-            try:
-                self.home.parent.rmdir()
-            except OSError:  # other runs' folders are there
-                pass
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -98,9 +95,13 @@ class RunFolder:
             self._lock_fd = None
 
     def _own(self) -> None:
+        """Hold ``owner.lock`` for the folder's life. It appears already locked (made under another
+        name, locked, then renamed): a ``remove_stale`` in between must never find it free."""
         assert self.home is not None
-        self._lock_fd = os.open(self.home / LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
+        making = self.home / f".{LOCK_NAME}.{os.getpid()}.{threading.get_ident()}"
+        self._lock_fd = os.open(making, os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(making, self.home / LOCK_NAME)
 
 
 class OverlayFolder(RunFolder):
@@ -182,14 +183,8 @@ def open_run_folder(project: Path, run_id: str, strategy: str = "auto", base: Pa
     remove_stale(base)
     home = base / run_id
     try:
-        for attempt in range(3):  # another run's close may remove the empty base in between
-            base.mkdir(parents=True, exist_ok=True, mode=0o700)
-            try:
-                home.mkdir()
-                break
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        home.mkdir()
     except OSError as exc:
         raise RunFolderError(f"could not make the run's folder in {base}: {exc.strerror or exc}") from exc
     try:
