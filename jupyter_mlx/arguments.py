@@ -87,6 +87,8 @@ def compare_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -> 
                        help="text to ignore in outputs (repeatable)")
     group.add_argument("--ignore-artifact", action="append", default=[], metavar="PATTERN",
                        help="glob of artifact paths to ignore, e.g. 'logs/*' (repeatable)")
+    group.add_argument("--ignore-state", action="append", default=[], metavar="PATTERN",
+                       help="glob of names in the captured state to ignore, e.g. 'model' (repeatable)")
     group.add_argument("--image-tolerance", type=float, metavar="FRACTION",
                        help="fraction of an image's pixels that may change (default 0)")
 
@@ -101,6 +103,8 @@ def compare_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["ignore_patterns"] = args.ignore
     if args.ignore_artifact:
         overrides["ignore_artifacts"] = args.ignore_artifact
+    if args.ignore_state:
+        overrides["ignore_state"] = args.ignore_state
     return overrides
 
 
@@ -117,10 +121,15 @@ def endpoint_arguments(parser: argparse.ArgumentParser) -> None:
                         "per worker then, as with Kernel Gateway's prespawn_count (default 1: shared state)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (default 30)")
     parser.add_argument("--max-body", type=int, default=10 * 1024 * 1024, help="largest request body in bytes (default 10 MiB)")
+    parser.add_argument("--reexecute", action="store_true", help="run the notebook's code at start instead of loading "
+                        "the objects the run captured (the default for a run that captured the function)")
+    parser.add_argument("--allow-version-drift", action="store_true", help="load a state captured with package "
+                        "versions (major.minor) other than this environment's")
 
 
 def endpoint_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``RunService.endpoints.deploy`` / ``serve`` keyword arguments from ``endpoint_arguments``."""
     return {"host": args.host, "port": args.port, "token": args.token, "no_auth": args.no_auth,
             "allow_public_unauthenticated": args.allow_public_unauthenticated, "workers": args.workers,
-            "timeout": args.timeout, "max_body": args.max_body}
+            "timeout": args.timeout, "max_body": args.max_body, "reexecute": args.reexecute,
+            "allow_version_drift": args.allow_version_drift}

@@ -161,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--function", help="the function to serve (default: the annotated cells)")
     export.add_argument("-o", "--output", required=True, help="the folder to write")
     export.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    export.add_argument("--reexecute", action="store_true", help="run the notebook's code at start instead of "
+                        "loading the state the run captured")
 
     baseline = commands.add_parser("baseline", help="approve a run as its notebook's baseline, or show the baseline")
     baseline.add_argument("ref", help="NOTEBOOK@vN to approve it; a notebook alone shows its baseline")
@@ -447,6 +449,7 @@ def _cmd_deploy(service: Any, args: argparse.Namespace) -> int:
     serving = record.deployment
     route = f"POST {record.url}/{serving.function}" if serving.function else record.url
     print(f"{record.name}: {serving.ref or serving.notebook} serving at {route}")
+    print(f"  {serving.describe()}")
     if deployed.token:
         print(f"token (shown once, send 'Authorization: Bearer <token>'): {deployed.token}")
     return 0
@@ -466,6 +469,7 @@ def _cmd_endpoints(service: Any, args: argparse.Namespace) -> int:
 def _cmd_rollback(service: Any, args: argparse.Namespace) -> int:
     record = service.endpoints.rollback(args.name)
     print(f"{record.name}: back to {record.deployment.ref or record.deployment.notebook} at {record.url}")
+    print(f"  {record.deployment.describe()}")
     return 0
 
 
@@ -481,7 +485,8 @@ def _cmd_logs(service: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_export(service: Any, args: argparse.Namespace) -> int:
-    folder = service.export_endpoint(args.target, Path(args.output), args.function, args.force, base=Path.cwd())
+    folder = service.export_endpoint(args.target, Path(args.output), args.function, args.force, base=Path.cwd(),
+                                     reexecute=args.reexecute)
     print(f"wrote {folder}: pip install -r {folder / 'requirements.txt'}; ENDPOINT_TOKEN=... python {folder / 'app.py'}")
     return 0
 

@@ -213,7 +213,8 @@ def format_run_files(files: dict[str, Any]) -> str:
 
 
 def format_endpoints_table(found: list) -> str:
-    """Managed endpoints: name, what they serve, where, state, requests and p50 latency."""
+    """Managed endpoints: name, what they serve (from the run's state, or re-executed), where,
+    state, requests and p50 latency."""
     rows = []
     for record, status in found:
         serving = record.deployment
@@ -223,9 +224,10 @@ def format_endpoints_table(found: list) -> str:
             record.name,
             serving.ref or serving.notebook,
             f"POST /{serving.function}" if serving.function else "cells",
+            "state" if serving.serves == "state" else "re-executes",
             record.url,
             status["state"] + (f" ({status['error']})" if status.get("error") and status["state"] != "serving" else ""),
             str(health.get("requests", "")),
             f"{latency:g} ms" if latency is not None else "",
         ])
-    return _table(["NAME", "VERSION", "ROUTE", "URL", "STATUS", "REQUESTS", "P50"], rows)
+    return _table(["NAME", "VERSION", "ROUTE", "FROM", "URL", "STATUS", "REQUESTS", "P50"], rows)

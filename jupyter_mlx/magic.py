@@ -179,6 +179,7 @@ def _cmd_serve(transport: Any, args: argparse.Namespace) -> Any:
     serving = deployed["serving"]
     route = f"POST {deployed['url']}/{serving['function']}" if serving.get("function") else deployed["url"]
     print(f"{deployed['name']}: {serving.get('ref') or serving['notebook']} serving at {route}")
+    print(f"  {serving['source']}")
     if deployed.get("token"):
         print(f"token (shown once, send 'Authorization: Bearer <token>'): {deployed['token']}")
     elif deployed.get("auth"):

@@ -834,13 +834,17 @@ class RunService:
     def served_code(self, target: str, base: Path | None = None) -> "ServedCode":
         """What an endpoint of ``target`` runs: a run's (``train.ipynb@v5``) source snapshot with its
         parameters, or a notebook file (``api.ipynb``) as it is now."""
-        from .serve.source import ServedCode, code_cells
+        from .serve.source import CapturedState, ServedCode, code_cells
 
         if names_a_run(target):
             run = self.get_run(target, base)
             notebook = json.loads(self.store.source_notebook(run.id))
+            state = None
+            if run.state is not None:
+                digest = run.state_hash
+                state = CapturedState(digest, run.state, lambda: self.store.blobs.chunks(digest or ""))
             # the overrides only, as papermill injects them: defaults stay the notebook's own code
-            return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.overrides))
+            return ServedCode(run.notebook, run.ref, run.id, code_cells(notebook, run.overrides), run.status, state)
         name = self.project.notebook_path(target, base)
         _, notebook = self.project.read_notebook(name)
         return ServedCode(name, None, None, code_cells(notebook, {}))
@@ -861,7 +865,7 @@ class RunService:
         serve_in_foreground(self.served_code(target, base), root=self.project.root, announce=announce, **settings)
 
     def export_endpoint(self, target: str, output: Path, function: str | None = None, force: bool = False,
-                        base: Path | None = None) -> Path:
+                        base: Path | None = None, reexecute: bool = False) -> Path:
         """A standalone service folder of ``target`` (see ``serve.export``), its requirements pinned to
         the versions the run used."""
         from .serve.export import export_endpoint
@@ -872,7 +876,7 @@ class RunService:
             run = self.store.get_run(code.run_id)
             if run.environment_id:
                 packages = dict(self.store.environment(run.environment_id).packages)
-        return export_endpoint(code, output, function, force, packages)
+        return export_endpoint(code, output, function, force, packages, reexecute)
 
     def runs_table(self, notebook: str | None = None, sweep_id: str | None = None, status: str | None = None,
                    limit: int = 50, base: Path | None = None, runs: list[str] | None = None) -> "RunsTable":

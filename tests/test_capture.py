@@ -63,7 +63,7 @@ def test_a_successful_run_captures_what_its_functions_use_and_names_what_it_cann
         service.close()
 
     # loaded in another process, the run's own objects answer as they did in the run, byte for byte
-    probe = ("import json, sys\nfrom jupyter_mlx.execute.capture import load_state\n"
+    probe = ("import json, sys\nfrom jupyter_mlx.serve.state import load_state\n"
              "ns = load_state(sys.stdin.buffer.read())\nprint(json.dumps(ns['predict']([[1, 2, 3], [0, 1, 0]])))")
     done = subprocess.run([sys.executable, "-c", probe], input=blob, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()

@@ -429,7 +429,7 @@ def test_dask_worker_without_the_notebooks_folder_sends_the_runs_files_back(exec
 
 
 def test_dask_worker_captures_the_functions_state_and_sends_it_back(executor, tmp_path):
-    from jupyter_mlx.execute.capture import load_state
+    from jupyter_mlx.serve.state import load_state
 
     path = write_notebook(tmp_path / "fn.ipynb", code_cell("import numpy as np\nweights = np.arange(3.0)"),
                           code_cell("def predict(rows):\n    return (np.asarray(rows) @ weights).tolist()"))

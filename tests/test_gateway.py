@@ -448,7 +448,7 @@ def test_gateway_sweep_of_a_notebook_that_writes_files_brings_each_runs_files_ba
 
 
 def test_gateway_kernel_captures_the_functions_state_and_sends_it_back(gateway, tmp_path):
-    from jupyter_mlx.execute.capture import load_state
+    from jupyter_mlx.serve.state import load_state
 
     path = _write(tmp_path / "fn.ipynb", "import numpy as np\nweights = np.arange(3.0)",
                   "def predict(rows):\n    return (np.asarray(rows) @ weights).tolist()")

@@ -394,9 +394,9 @@ def test_the_cli_lists_endpoints_and_shows_their_logs(project, endpoint, monkeyp
     monkeypatch.chdir(project.project.root)
     assert main(["endpoints"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:4] == ["NAME", "VERSION", "ROUTE", "URL"]
+    assert lines[0].split()[:5] == ["NAME", "VERSION", "ROUTE", "FROM", "URL"]
     model = next(line for line in lines if line.startswith("model "))
-    assert "POST /predict" in model and "serving" in model
+    assert "POST /predict" in model and " state " in model and "serving" in model
     assert main(["logs", "model", "-n", "20"]) == 0
     assert "serving model.ipynb@v" in capsys.readouterr().out
     for command in ("stop", "rollback"):

@@ -166,16 +166,3 @@ def unpack_capture(reply: dict[str, Any], path: Path) -> tuple[Path | None, dict
         path.write_bytes(base64.b64decode(answer["state"]))
     return (path if path.is_file() else None), answer["manifest"]
 
-
-def load_state(data: bytes) -> dict[str, Any]:
-    """The captured objects by name, ready to be a namespace (modules imported again). Only ever
-    called with a state from the run store: unpickling runs code."""
-    import importlib
-    import pickle
-
-    import cloudpickle  # noqa: F401 (objects pickled by value need it importable)
-
-    state = pickle.loads(data)
-    namespace = {name: importlib.import_module(module) for name, module in state["modules"].items()}
-    namespace.update(state["objects"])
-    return namespace

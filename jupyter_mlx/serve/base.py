@@ -81,6 +81,7 @@ class EndpointState:
     started_at: float
     in_flight: int = 0  # requests being answered by this worker now
     draining: bool = False  # stopping: answer what came, ask clients to reconnect (to the next version)
+    loaded_into: dict[str, Any] | None = None  # the environment the run's state was loaded into
 
 
 class EndpointHandler(web.RequestHandler):

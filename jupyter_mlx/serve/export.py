@@ -1,10 +1,13 @@
 """A standalone service folder from a run version: the endpoint without Jupyter or jupyter_mlx.
 
-``service/notebook_code.py`` is the notebook's code (its parameters injected) as nbconvert's
-Python exporter writes it; ``service/mlx_endpoint/`` is a copy of the endpoint runtime that
-``jupyter mlx serve`` uses (tornado and IPython only); ``service/app.py`` starts it;
-``requirements.txt`` pins what the code imports to the versions the run used; ``README.md``
-says how to run and call it.
+``service/state.pkl`` is the run's captured state when the run captured the function (then the
+service loads it at start, as ``jupyter mlx deploy`` does, and ``function.py`` is the captured
+functions' source, for reading); ``service/notebook_code.py`` is the notebook's code (its
+parameters injected) as nbconvert's Python exporter writes it, run at start when there is no state
+(or with ``--reexecute``); ``service/mlx_endpoint/`` is a copy of the endpoint runtime that
+``jupyter mlx serve`` uses (tornado, IPython and cloudpickle only); ``service/app.py`` starts it;
+``requirements.txt`` pins what the code imports and what the state's objects come from to the
+versions the run used; ``README.md`` says how to run and call it.
 """
 from __future__ import annotations
 
@@ -16,21 +19,31 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MLXError
-from .source import ServedCode, check_servable
+from .source import ServedCode, check_servable, served_from, write_state
 
 RUNTIME_MODULES = ("spec", "stats", "base", "schema", "apidoc", "responses", "function_app", "setup", "process",
-                   "annotations", "cells_app", "exposure")
+                   "annotations", "cells_app", "exposure", "state")
 ALWAYS = ("tornado", "ipython")
 
 
 def export_endpoint(code: ServedCode, output: Path, function: str | None = None, force: bool = False,
-                    packages: dict[str, str] | None = None) -> Path:
-    """Write the service folder serving ``code`` to ``output``; ``packages`` (distribution ->
-    version, those of the run's environment) pin its requirements."""
-    check_servable(code, "function" if function else "cells", function)
+                    packages: dict[str, str] | None = None, reexecute: bool = False) -> Path:
+    """Write the service folder serving ``code`` to ``output``, from the run's captured state when
+    it holds ``function`` (else, or with ``reexecute``, by running the code at start);
+    ``packages`` (distribution -> version, those of the run's environment) pin its requirements."""
+    mode = "function" if function else "cells"
+    check_servable(code, mode, function)
+    source = served_from(code, mode, function, reexecute)
     if output.exists() and any(output.iterdir()) and not force:
         raise MLXError("conflict", f"{output} exists and is not empty (--force to overwrite)")
     output.mkdir(parents=True, exist_ok=True)
+    state_packages: dict[str, str] = {}
+    if source.state is not None:
+        write_state(source.state, code.label, output / "state.pkl")
+        state_packages = dict(source.state.manifest.get("packages") or {})
+        (output / "function.py").write_text(captured_source(code.cells, source.state.manifest))
+    else:
+        (output / "state.pkl").unlink(missing_ok=True)  # a --force export over one that had it
     script = _script(code.cells)
     (output / "notebook_code.py").write_text(script)
     runtime = output / "mlx_endpoint"
@@ -45,11 +58,16 @@ def export_endpoint(code: ServedCode, output: Path, function: str | None = None,
                                 "mode": "function" if function else "cells", "function": function}
     if not function:  # the annotated cells are the routes: they stay cells
         settings["cells"] = code.cells
+    settings["reexecute_reason"] = source.reason
+    if source.state is not None:
+        settings["state"] = {"path": "state.pkl", "sha256": source.state.sha256, "label": code.label,
+                             "packages": state_packages, "allow_version_drift": False}
     (output / "endpoint.json").write_text(json.dumps(settings, indent=1) + "\n")
     (output / "app.py").write_text(APP)
     if any("jupyter_mlx" in _imported(source) for source in code.cells):
         (output / "jupyter_mlx.py").write_text(METRICS_STAND_IN)
-    (output / "requirements.txt").write_text(_requirements(code.cells, packages or {}))
+    extra = (*state_packages, "cloudpickle") if source.state is not None else ()
+    (output / "requirements.txt").write_text(_requirements(code.cells, {**(packages or {}), **state_packages}, extra))
     (output / "README.md").write_text(_readme(settings))
     return output
 
@@ -65,15 +83,37 @@ def _script(cells: list[str]) -> str:
     return body
 
 
-def _requirements(cells: list[str], versions: dict[str, str]) -> str:
-    """What the code imports, as distributions, pinned to the run's versions (or this Python's)."""
+def captured_source(cells: list[str], manifest: dict[str, Any]) -> str:
+    """The source of the notebook functions the state holds, as the cells define them."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    wanted = {o["name"] for o in manifest.get("objects") or [] if o.get("kind") == "function"}
+    found: dict[str, str] = {}
+    for cell in cells:
+        python = TransformerManager().transform_cell(cell)
+        try:
+            tree = ast.parse(python)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in wanted:
+                found[node.name] = ast.get_source_segment(python, node, padded=False) or ""
+    header = ('"""The notebook functions the run captured, as its cells defined them (for reading: the service\n'
+              'loads them, with the objects they use, from state.pkl)."""\n')
+    return header + "".join(f"\n\n{found[name]}\n" for name in sorted(found))
+
+
+def _requirements(cells: list[str], versions: dict[str, str], extra: tuple[str, ...] = ()) -> str:
+    """What the code imports (and the ``extra`` distributions), pinned to the run's versions (or
+    this Python's)."""
     from importlib import metadata
 
     modules = _requirement_modules(cells)
     by_module = metadata.packages_distributions()
     lower = {name.lower().replace("_", "-"): version for name, version in versions.items()}
     lines = []
-    for distribution in sorted({*ALWAYS, *(d for m in modules for d in by_module.get(m, ()))}, key=str.lower):
+    wanted = {*ALWAYS, *extra, *(d for m in modules for d in by_module.get(m, ()))}
+    for distribution in sorted(wanted, key=str.lower):
         key = distribution.lower().replace("_", "-")
         version = lower.get(key)
         if version is None:
@@ -111,6 +151,14 @@ def _readme(settings: dict[str, Any]) -> str:
     call = (f"curl -X POST http://127.0.0.1:8500/{settings['function']} -H \"Authorization: Bearer $ENDPOINT_TOKEN\" "
             "-H 'Content-Type: application/json' -d '{...the function arguments...}'") if settings["function"] else \
         "curl http://127.0.0.1:8500/<route> -H \"Authorization: Bearer $ENDPOINT_TOKEN\""
+    if settings.get("state"):
+        start = ("the run's captured state (`state.pkl`: the objects its functions use, as the run left them; "
+                 "`function.py` shows their source) is loaded once at start-up, refused if its packages' "
+                 "major.minor versions differ from these unless `--allow-version-drift`; `--reexecute` runs "
+                 "`notebook_code.py` instead")
+    else:
+        start = (f"the notebook's code (`notebook_code.py`, its parameters injected) runs once at start-up "
+                 f"({settings.get('reexecute_reason') or 'no state was captured'})")
     return f"""# {settings['name']}: {route}
 
 Exported by `jupyter mlx export` from `{settings['ref'] or settings['notebook']}`: the code that produced the
@@ -122,9 +170,9 @@ ENDPOINT_TOKEN=$(python -c "import secrets; print(secrets.token_urlsafe(24))") p
 {call}
 ```
 
-- `app.py [--host 127.0.0.1] [--port 8500] [--workers 1] [--timeout 30] [--max-body BYTES] [--no-auth]`:
-  the notebook's code (`notebook_code.py`, its parameters injected) runs once at start-up; then
-  `--workers` processes answer requests (globals are per worker).
+- `app.py [--host 127.0.0.1] [--port 8500] [--workers 1] [--timeout 30] [--max-body BYTES] [--no-auth]
+  [--reexecute] [--allow-version-drift]`: {start}; then `--workers` processes answer requests
+  (globals are per worker).
 - Clients send `Authorization: Bearer <ENDPOINT_TOKEN>`; without `ENDPOINT_TOKEN` set, the app
   refuses to start unless `--no-auth` is given.
 - `GET /healthz`: `{{"status": "ok"}}` without a token (a load balancer's probe); with the token, also
@@ -168,6 +216,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--max-body", type=int, default=10 * 1024 * 1024)
     parser.add_argument("--no-auth", action="store_true", help="serve without a token")
+    parser.add_argument("--reexecute", action="store_true", help="run notebook_code.py instead of loading state.pkl")
+    parser.add_argument("--allow-version-drift", action="store_true",
+                        help="load state.pkl although its packages' versions (major.minor) differ from these")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     token = os.environ.get("ENDPOINT_TOKEN", "")
@@ -176,7 +227,13 @@ def main() -> int:
         return 2
     settings = json.loads((HERE / "endpoint.json").read_text())
     cells = settings.pop("cells", None) or [(HERE / "notebook_code.py").read_text()]
+    state = settings.pop("state", None)
+    if state is not None and args.reexecute:
+        state, settings["reexecute_reason"] = None, "asked for (--reexecute)"
+    if state is not None:
+        state.update(path=str(HERE / state["path"]), allow_version_drift=args.allow_version_drift)
     spec = EndpointSpec(
+        state=state,
         cells=cells, host=args.host, port=args.port,
         token_hash=None if args.no_auth else hashlib.sha256(token.encode()).hexdigest(),
         workers=args.workers, timeout=args.timeout, max_body=args.max_body, cwd=str(HERE), **settings,

@@ -30,7 +30,7 @@ from ..ports import free_port
 from ..processes import pid_alive
 from .base import hash_token, new_token
 from .exposure import exposure_warning, is_loopback
-from .source import ServedCode, check_servable
+from .source import ServedCode, check_servable, describe_source, served_from, state_settings, write_state
 from .spec import DEFAULT_MAX_BODY, DEFAULT_TIMEOUT, EndpointSpec
 from .stats import read_stats
 
@@ -50,6 +50,15 @@ class Deployment:
     mode: str
     function: str | None
     deployed_at: float
+    reexecute: bool = False  # asked to re-execute the notebook rather than load the run's state
+    allow_version_drift: bool = False
+    serves: str = "reexecution"  # or "state": the run's captured state (see source.served_from)
+    reexecute_reason: str | None = None
+    state_hash: str | None = None
+
+    def describe(self) -> str:
+        """Where its function comes from: the run's state, or a re-execution and why."""
+        return describe_source(self.serves, self.state_hash, self.reexecute_reason)
 
 
 @dataclass
@@ -81,7 +90,8 @@ class EndpointRecord:
     def to_json(self, status: dict[str, Any] | None = None) -> dict[str, Any]:
         data = asdict(self)
         data.pop("token_hash")
-        data.update(url=self.url, auth=self.token_hash is not None, serving=asdict(self.deployment), status=status)
+        data.update(url=self.url, auth=self.token_hash is not None, status=status,
+                    serving={**asdict(self.deployment), "source": self.deployment.describe()})
         return data
 
 
@@ -112,20 +122,25 @@ class EndpointManager:
     def deploy(self, target: str, *, function: str | None = None, cells: bool = False, name: str | None = None,
                host: str = "127.0.0.1", port: int | None = None, token: str | None = None, no_auth: bool = False,
                allow_public_unauthenticated: bool = False, workers: int = 1, timeout: float = DEFAULT_TIMEOUT,
-               max_body: int = DEFAULT_MAX_BODY, base: Path | None = None) -> Deployed:
+               max_body: int = DEFAULT_MAX_BODY, base: Path | None = None, reexecute: bool = False,
+               allow_version_drift: bool = False) -> Deployed:
         """Serve ``target`` (``train.ipynb@v5``, or a notebook file) under ``name``: a new endpoint, or
-        a zero-downtime redeploy of an existing one (its port and token stay). Listening beyond
-        loopback without a token needs ``allow_public_unauthenticated``."""
+        a zero-downtime redeploy of an existing one (its port and token stay). The function comes
+        from the run's captured state when it holds it (``reexecute``: run the notebook instead;
+        ``allow_version_drift``: load a state captured with other package versions). Listening
+        beyond loopback without a token needs ``allow_public_unauthenticated``."""
         check_endpoint_settings(workers, timeout, max_body)
         check_exposure(host, not no_auth, allow_public_unauthenticated)
         mode = endpoint_mode(function, cells)
         code = self.resolve(target, base)
         check_servable(code, mode, function)
+        served_from(code, mode, function, reexecute)  # a failed run is refused before anything is written
         name = name or _default_name(code, function)
         _check_name(name)
         with self._locked(name, create=True):
             record = self._read(name)
-            deployment = Deployment(code.notebook, code.ref, code.run_id, mode, function, time.time())
+            deployment = Deployment(code.notebook, code.ref, code.run_id, mode, function, time.time(), reexecute,
+                                    allow_version_drift)
             if record is not None and record.desired == "running" and self._alive(record):
                 record.history = record.history[: record.current + 1] + [deployment]
                 record.current = len(record.history) - 1
@@ -229,13 +244,31 @@ class EndpointManager:
 
     # -- internals ---------------------------------------------------------------------------
     def _spec(self, record: EndpointRecord, code: ServedCode) -> EndpointSpec:
+        """The spec of the deployment that serves; the run's state (when it serves from it) copied
+        from the blob store next to the endpoint, its hash checked."""
         deployment = record.deployment
+        source = served_from(code, deployment.mode, deployment.function, deployment.reexecute)
+        deployment.serves, deployment.reexecute_reason = source.serves, source.reason
+        deployment.state_hash = source.state.sha256 if source.state else None
+        state = None
+        if source.state is not None and source.state.sha256:
+            path = self.folder / record.name / f"state-{source.state.sha256[:16]}.pkl"
+            if not path.is_file():
+                write_state(source.state, code.label, path)
+            state = state_settings(source.state, code.label, path, deployment.allow_version_drift)
         return EndpointSpec(
             name=record.name, notebook=code.notebook, ref=code.ref, cells=code.cells, mode=deployment.mode,
             function=deployment.function, host=record.host, port=record.port, token_hash=record.token_hash,
             workers=record.workers, timeout=record.timeout, max_body=record.max_body,
-            cwd=str((self.root / code.notebook).parent),
+            cwd=str((self.root / code.notebook).parent), state=state, reexecute_reason=source.reason,
         )
+
+    def _drop_other_states(self, record: EndpointRecord) -> None:
+        """Remove the state files of versions that no longer serve (each was loaded at its start)."""
+        keep = record.deployment.state_hash
+        for path in (self.folder / record.name).glob("state-*.pkl"):
+            if keep is None or not path.name.startswith(f"state-{keep[:16]}"):
+                path.unlink(missing_ok=True)
 
     def _start(self, record: EndpointRecord, code: ServedCode) -> None:
         check_exposure(record.host, record.token_hash is not None, record.allow_public_unauthenticated)
@@ -251,6 +284,7 @@ class EndpointManager:
         status = self._wait_for_status(record.name, lambda s: s.get("state") in ("serving", "failed"))
         if status.get("state") != "serving":
             raise MLXError("execution_error", f"endpoint {record.name} did not start: {status.get('error')}")
+        self._drop_other_states(record)
 
     def _swap(self, record: EndpointRecord, code: ServedCode) -> None:
         folder = self.folder / record.name
@@ -261,6 +295,7 @@ class EndpointManager:
         if status.get("error"):
             raise MLXError("execution_error", f"endpoint {record.name}: {status['error']}")
         self._write(record)
+        self._drop_other_states(record)
 
     def _wait_for_status(self, name: str, done: Any) -> dict[str, Any]:
         status: dict[str, Any] = {}

@@ -24,6 +24,7 @@ from .base import EndpointHandler, EndpointState, RequestError
 from .exposure import exposure_warning
 from .setup import SetupError, find_function, make_shell, run_cells
 from .spec import EndpointSpec
+from .state import load_served_state
 from .stats import SharedStats
 
 log = logging.getLogger("jupyter_mlx.serve")
@@ -47,7 +48,9 @@ class HealthHandler(EndpointHandler):
             return
         self.check_token()
         self.write_json({"status": "ok", "name": spec.name, "notebook": spec.notebook, "ref": spec.ref,
-                         "mode": spec.mode, "function": spec.function, "pid": os.getppid() if spec.workers > 1 else os.getpid(),
+                         "mode": spec.mode, "function": spec.function, "serves": spec.serves,
+                         "reexecute_reason": spec.reexecute_reason, "loaded_into": self.state.loaded_into,
+                         "pid": os.getppid() if spec.workers > 1 else os.getpid(),
                          "workers": spec.workers, "uptime_s": round(time.time() - self.state.started_at, 3),
                          **self.state.stats.summary()})
 
@@ -59,7 +62,8 @@ class NotFoundHandler(EndpointHandler):
 
 
 def build_app(spec: EndpointSpec, state: EndpointState, log_stream: Any) -> web.Application:
-    """Run the set-up cells once, and the application serving the notebook's routes."""
+    """Load the run's state (or run the set-up cells) once, and the application serving the
+    notebook's routes."""
     shell = make_shell()
     if spec.mode == "cells":
         from .annotations import split_cells
@@ -72,7 +76,15 @@ def build_app(spec: EndpointSpec, state: EndpointState, log_stream: Any) -> web.
     else:
         from .function_app import function_routes
 
-        run_cells(shell, spec.cells, log_stream)
+        if spec.state is not None:
+            namespace, state.loaded_into = load_served_state(spec.state)
+            shell.user_ns.update(namespace)
+            log.info("%s: loaded the state of %s (%d objects) into Python %s", spec.name, spec.state.get("label"),
+                     len(namespace), state.loaded_into["python"])
+            for drift in state.loaded_into["drift"]:
+                log.warning("%s: version drift allowed: %s", spec.name, drift)
+        else:
+            run_cells(shell, spec.cells, log_stream)
         app = web.Application(function_routes(state, find_function(shell, spec.function or "")),
                               default_handler_class=NotFoundHandler, default_handler_args={"state": state})
     app.add_handlers(r".*", [("/healthz", HealthHandler, {"state": state})])
@@ -85,7 +97,7 @@ def serve(spec: EndpointSpec, listener: socket.socket, ready_fd: int | None, sta
     app = build_app(spec, state, sys.stderr)
     worker = _fork_workers(spec.workers) if spec.workers > 1 else 0
     if worker is None:  # the parent of the workers: wait for them, pass SIGTERM on
-        _report_ready(ready_fd, spec)
+        _report_ready(ready_fd, spec, state.loaded_into)
         return
     stats.slot = worker
     server = httpserver.HTTPServer(app, max_body_size=max(spec.max_body, HARD_BODY_LIMIT), xheaders=False)
@@ -98,7 +110,7 @@ def serve(spec: EndpointSpec, listener: socket.socket, ready_fd: int | None, sta
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if spec.workers == 1:
-        _report_ready(ready_fd, spec)
+        _report_ready(ready_fd, spec, state.loaded_into)
     if worker == 0:
         address = listener.getsockname()
         log.info("%s serving %s on http://%s:%s with %d worker(s)", spec.name, spec.ref or spec.notebook,
@@ -185,9 +197,10 @@ def _wait_for_workers() -> int:
     return status
 
 
-def _report_ready(ready_fd: int | None, spec: EndpointSpec) -> None:
+def _report_ready(ready_fd: int | None, spec: EndpointSpec, loaded_into: dict[str, Any] | None) -> None:
     if ready_fd is not None:
-        os.write(ready_fd, (json.dumps({"ready": True, "pid": os.getpid(), "workers": spec.workers}) + "\n").encode())
+        os.write(ready_fd, (json.dumps({"ready": True, "pid": os.getpid(), "workers": spec.workers,
+                                        "loaded_into": loaded_into}) + "\n").encode())
         os.close(ready_fd)
 
 

@@ -35,6 +35,15 @@ class EndpointSpec:
     cwd: str = "."
     reuse_port: bool = False  # a redeploy binds the port while the old process still serves
     metadata: dict[str, Any] = field(default_factory=dict)
+    # the run's captured state to load instead of running the cells (``state.load_served_state``
+    # settings: path, sha256, packages, allow_version_drift, label), or None: run the cells, and why
+    state: dict[str, Any] | None = None
+    reexecute_reason: str | None = None
+
+    @property
+    def serves(self) -> str:
+        """``state`` (the run's captured objects) or ``reexecution`` (the cells run at start)."""
+        return "state" if self.state is not None else "reexecution"
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

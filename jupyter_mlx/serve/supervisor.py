@@ -36,6 +36,7 @@ class Version:
     spec: EndpointSpec
     started_at: float
     stats_file: Path
+    loaded_into: dict[str, Any] | None = None  # where the run's state was loaded (None: re-executed)
 
     def stop(self) -> None:
         _stop(self.process)
@@ -89,7 +90,7 @@ class Supervisor:
         answer = _read_line(read_end, READY_TIMEOUT)
         os.close(read_end)
         spec_path.unlink(missing_ok=True)
-        version = Version(process, spec, time.time(), stats_file)
+        version = Version(process, spec, time.time(), stats_file, answer.get("loaded_into"))
         if not answer.get("ready"):
             version.stop()
             raise RuntimeError(answer.get("error") or f"the endpoint process exited ({process.poll()}) before serving;"
@@ -140,7 +141,9 @@ class Supervisor:
         status: dict[str, Any] = {
             "state": state, "supervisor_pid": os.getpid(), "host": self.spec.host, "port": self.port,
             "ref": self.spec.ref, "notebook": self.spec.notebook, "mode": self.spec.mode,
-            "function": self.spec.function, "version_pid": self.current.process.pid if self.current else None,
+            "function": self.spec.function, "serves": self.spec.serves,
+            "reexecute_reason": self.spec.reexecute_reason, "loaded_into": self.current.loaded_into if self.current else None,
+            "version_pid": self.current.process.pid if self.current else None,
             "stats": self.current.stats_file.name if self.current else None, "since": time.time(), "error": error,
         }
         temporary = self.state_dir / "status.json.tmp"

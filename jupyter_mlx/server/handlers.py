@@ -356,8 +356,8 @@ class LaunchFormHandler(MLXHandler):
 
 
 class CompareMixin(MLXHandler):
-    """Compare options from the query: ``rtol``, ``atol``, ``image_tolerance``, ``ignore`` and
-    ``ignore_artifact`` (both repeatable)."""
+    """Compare options from the query: ``rtol``, ``atol``, ``image_tolerance``, ``ignore``,
+    ``ignore_artifact`` and ``ignore_state`` (the last three repeatable)."""
 
     def compare_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}
@@ -374,6 +374,9 @@ class CompareMixin(MLXHandler):
         ignore_artifacts = self.get_arguments("ignore_artifact")
         if ignore_artifacts:
             overrides["ignore_artifacts"] = ignore_artifacts
+        ignore_state = self.get_arguments("ignore_state")
+        if ignore_state:
+            overrides["ignore_state"] = ignore_state
         return overrides
 
     async def finish_comparison(self, comparison: Any) -> None:
@@ -521,6 +524,7 @@ def _darken(figure: Any) -> None:
 _DEPLOY_FIELDS: dict[str, Any] = {
     "target": str, "function": str, "name": str, "host": str, "port": int, "token": str, "no_auth": bool,
     "allow_public_unauthenticated": bool, "workers": int, "timeout": (int, float), "max_body": int, "cells": bool,
+    "reexecute": bool, "allow_version_drift": bool,
 }
 
 

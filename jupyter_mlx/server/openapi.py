@@ -169,7 +169,9 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "url": {"type": "string"},
             "auth": {"type": "boolean", "description": "clients must send Authorization: Bearer <token>"},
-            "serving": {"type": "object", "description": "the deployed version: notebook, ref, mode, function"},
+            "serving": {"type": "object", "description": "the deployed version: notebook, ref, mode, function; "
+                        "serves (state: the run's captured objects, or reexecution), reexecute_reason, state_hash, "
+                        "and source (that, in one line)"},
             "history": {"type": "array", "items": {"type": "object"}},
             "status": {"type": "object", "nullable": True, "description": "state, error, and health (request counts, latencies)"},
             "token": {"type": "string", "nullable": True, "description": "in the answer to a new deployment only"},
@@ -206,6 +208,7 @@ _COMPARE_OPTIONS = [
     _query("image_tolerance", "number", "fraction of an image's pixels that may change"),
     {**_query("ignore", "string", "a regex of output text to ignore (repeatable)"), "explode": True},
     {**_query("ignore_artifact", "string", "a glob of artifact paths to ignore (repeatable)"), "explode": True},
+    {**_query("ignore_state", "string", "a glob of names in the captured state to ignore (repeatable)"), "explode": True},
     {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "html"]},
      "description": "html: the self-contained report instead of JSON"},
 ]
@@ -261,6 +264,10 @@ _DEPLOY = {
                                          "loopback (0.0.0.0, an interface): refused without it"},
         "workers": {"type": "integer"}, "timeout": {"type": "number"}, "max_body": {"type": "integer"},
         "cells": {"type": "boolean", "description": "serve the notebook's '# GET /path' annotated cells"},
+        "reexecute": {"type": "boolean", "description": "run the notebook's code at start instead of loading the "
+                      "objects the run captured"},
+        "allow_version_drift": {"type": "boolean", "description": "load a state captured with other package "
+                                "versions (major.minor) than the server's"},
     },
 }
 _TRY = {
