@@ -258,7 +258,7 @@ class ServerTransport:
     def compare(self, a: str, b: str, overrides: dict[str, Any]) -> ComparisonResult:
         params: dict[str, Any] = {"a": self.project_ref(a), "b": self.project_ref(b)}
         names = {"rtol": "rtol", "atol": "atol", "image_changed_fraction": "image_tolerance", "ignore_patterns": "ignore",
-                 "ignore_artifacts": "ignore_artifact"}
+                 "ignore_artifacts": "ignore_artifact", "ignore_state": "ignore_state"}
         for option, value in overrides.items():
             if option not in names:
                 raise MLXError("invalid_request", f"the compare option {option!r} cannot be sent to a Jupyter server")

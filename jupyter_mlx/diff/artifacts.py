@@ -341,7 +341,7 @@ def describe_artifact(entry: dict[str, Any]) -> str:
     if detail.get("error"):
         return str(detail["error"])
     if detail.get("compared_by") == "hash":
-        return (f"different content, {_sizes(entry['a']['size'], entry['b']['size'])}"
+        return (f"different content, {size_change(entry['a']['size'], entry['b']['size'])}"
                 + (f"; {detail['note']}" if detail.get("note") else ""))
     if "cells_changed_count" in detail:
         from .tables import describe_table_change
@@ -384,7 +384,7 @@ def _size(size: int | None) -> str:
     return "?" if size is None else format_bytes(size)
 
 
-def _sizes(a: int | None, b: int | None) -> str:
+def size_change(a: int | None, b: int | None) -> str:
     """``1.4 KiB -> 2.0 KiB``; exact bytes when the rounded sizes would read the same."""
     if a is not None and b is not None and _size(a) == _size(b):
         return f"same size, {_size(a)}" if a == b else f"{a} -> {b} bytes"

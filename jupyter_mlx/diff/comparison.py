@@ -2,8 +2,8 @@
 
 ``Comparison.to_json()`` follows ``comparison.schema.json`` (format version 1): headers of A
 and B, parameter, metric and environment differences, every cell aligned with its source diff
-and output verdicts, the artifacts the runs wrote and the input files they started from, and a
-summary whose ``unexpected`` list is what ``check`` fails on.
+and output verdicts, the artifacts the runs wrote and the input files they started from, the
+state their functions captured, and a summary whose ``unexpected`` list is what ``check`` fails on.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .cells import CellPair, compare_cells
 from .judged import ADDED, CHANGED, IDENTICAL, JUDGEMENTS, REMOVED, WITHIN_TOLERANCE, Judged
 from .options import CompareOptions, close_enough
 from .sides import Side
+from .state import StateComparison, compare_state, state_problem
 
 FORMAT = "jupyter_mlx.comparison"
 FORMAT_VERSION = 1
@@ -37,6 +38,8 @@ class Comparison:
     artifacts: list[ArtifactPair] = field(default_factory=list)
     # project files added, removed or changed between the runs' starts (informational)
     inputs: dict[str, Any] = field(default_factory=lambda: compare_inputs(None, None))
+    # the state the runs captured for their functions
+    state: StateComparison = field(default_factory=StateComparison.uncompared)
 
     # -- verdict ---------------------------------------------------------------------------
     def unexpected(self) -> list[str]:
@@ -54,6 +57,10 @@ class Comparison:
             problem = artifact_problem(pair.to_json())
             if problem is not None:
                 found.append(problem)
+        for pair in self.state.objects:
+            problem = state_problem(pair.to_json())
+            if problem is not None:
+                found.append(problem)
         return found
 
     def errors_added(self) -> int:
@@ -67,6 +74,9 @@ class Comparison:
         artifacts = dict.fromkeys(JUDGEMENTS, 0)
         for pair in self.artifacts:
             artifacts[pair.judged.judgement] += 1
+        state = dict.fromkeys(JUDGEMENTS, 0)
+        for pair in self.state.objects:
+            state[pair.judged.judgement] += 1
         for cell in self.cells:
             cells[cell.judgement] += 1
             for output in cell.outputs:
@@ -81,6 +91,7 @@ class Comparison:
             "errors_added": self.errors_added(),
             "artifacts": artifacts,
             "inputs_changed": len(self.inputs["changes"]),
+            "state": state,
             "unexpected": unexpected,
             "verdict": "unexpected_changes" if unexpected else "as_expected",
         }
@@ -98,6 +109,7 @@ class Comparison:
             "cells": [cell.to_json() for cell in self.cells],
             "artifacts": [pair.to_json() for pair in self.artifacts],
             "inputs": self.inputs,
+            "state": self.state.to_json(),
             "summary": self.summary(),
         }
 
@@ -139,6 +151,7 @@ def compare_sides(a: Side, b: Side, options: CompareOptions | None = None) -> Co
         series=series,
         artifacts=compare_artifacts(a, b, options),
         inputs=compare_inputs(a.inputs, b.inputs),
+        state=compare_state(a, b, options),
     )
 
 

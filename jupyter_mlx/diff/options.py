@@ -4,7 +4,8 @@ Layers, later ones winning: the defaults below, the project's ``c.MLXConfig.comp
 with the same keys), the notebook's ``metadata.jupyter_mlx.compare``, then the caller's
 overrides (CLI flags, REST query). Cells tagged ``mlx:ignore-output`` have their outputs
 judged ``ignored``; cells tagged ``mlx:ignore`` are left out of the verdict entirely. Artifacts
-whose path matches an ``ignore_artifacts`` glob (``mlx:ignore-artifact``) are judged ``ignored``.
+whose path matches an ``ignore_artifacts`` glob (``mlx:ignore-artifact``) are judged ``ignored``,
+and so are the names of the captured state an ``ignore_state`` glob matches.
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class CompareOptions:
     fraction is ``within tolerance``.
     ``ignore_artifacts``: ``fnmatch`` globs of artifact paths (relative to the project root,
     ``/``-separated; ``*`` crosses ``/``, so ``*.log`` matches ``logs/run.log``) judged ``ignored``.
+    ``ignore_state``: ``fnmatch`` globs of the names in the runs' captured state judged ``ignored``.
     """
 
     rtol: float = 1e-9
@@ -66,6 +68,7 @@ class CompareOptions:
     metrics: Mapping[str, MetricThreshold] = field(default_factory=dict)
     max_text_diff_lines: int = 200  # unified diffs longer than this are cut (the judgement is not)
     ignore_artifacts: tuple[str, ...] = ()
+    ignore_state: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("rtol", "atol", "image_changed_fraction"):
@@ -89,7 +92,7 @@ class CompareOptions:
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> "CompareOptions":
         """These options with the keys of ``overrides`` (same names as the fields) replaced;
-        ``ignore_patterns``, ``ignore_artifacts`` and ``metrics`` are added to, not replaced."""
+        ``ignore_patterns``, ``ignore_artifacts``, ``ignore_state`` and ``metrics`` are added to, not replaced."""
         if not overrides:
             return self
         known = {f.name for f in fields(self)}
@@ -102,7 +105,7 @@ class CompareOptions:
                 if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                     raise MLXError("invalid_request", f"compare option {name} must be a list of strings")
                 value = tuple(value)
-                if name in ("ignore_patterns", "ignore_artifacts"):
+                if name in ("ignore_patterns", "ignore_artifacts", "ignore_state"):
                     value = tuple(dict.fromkeys((*getattr(self, name), *value)))
             elif name == "metrics":
                 value = {**self.metrics, **_thresholds(value)}
@@ -137,7 +140,8 @@ class CompareOptions:
         return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE) if patterns else None
 
 
-_STRING_LISTS = ("volatile_patterns", "ignore_patterns", "ignore_tags", "ignore_cell_tags", "ignore_artifacts")
+_STRING_LISTS = ("volatile_patterns", "ignore_patterns", "ignore_tags", "ignore_cell_tags", "ignore_artifacts",
+                 "ignore_state")
 
 
 def _thresholds(value: Any) -> dict[str, MetricThreshold]:

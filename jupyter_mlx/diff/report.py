@@ -3,7 +3,8 @@
 ``report_html`` renders ``templates/report.html.j2``: both sides' headers and the verdict, the
 parameter, metric and environment differences with an overlay chart per metric series that
 moved, the artifacts the runs wrote (with the same details as outputs: image A, B and mask,
-changed table cells, text diffs) and the input files that differ, then every cell in order (source diff, outputs of A and B side by side with the
+changed table cells, text diffs) and the input files that differ, the objects of the captured
+state that differ, then every cell in order (source diff, outputs of A and B side by side with the
 kind-specific detail), then the options used. The file needs no Jupyter and no network: CSS is
 inline, images are ``data:`` URIs, and the few controls (only changed cells, image modes) are CSS
 radio buttons and checkboxes, so they work with JavaScript off.
@@ -77,6 +78,7 @@ def report_html(comparison: "Comparison") -> str:
         "artifacts": artifacts,
         "artifacts_quiet": sum(1 for a in artifacts if not a["open"]),
         "inputs": data["inputs"],
+        "state": _state_view(data["state"]),
         "options": _options_view(data["options"]),
         "generated": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z"),
         "version": _version(),
@@ -183,6 +185,7 @@ def _head_context(data: dict[str, Any]) -> dict[str, Any]:
             "cells": _counts(summary["cells"]),
             "outputs": _counts(summary["outputs"]),
             "artifacts": _counts(summary.get("artifacts") or {}),
+            "state": _counts(summary.get("state") or {}),
         },
         "parameters": parameters,
         "parameters_changed": [p for p in parameters if p["status"] != "same"],
@@ -280,6 +283,8 @@ def _unexpected_links(items: list[str], cells: list[dict[str, Any]] | None) -> l
             href = "metrics"
         elif item.startswith("artifact "):
             href = "artifacts"
+        elif item.startswith("state "):
+            href = "state"
         else:
             href = "sides"
         result.append({"text": item, "href": href})
@@ -356,6 +361,7 @@ def _options_view(options: dict[str, Any]) -> dict[str, Any]:
         "ignore_cell_tags": options["ignore_cell_tags"],
         "metrics": options["metrics"],
         "ignore_artifacts": options.get("ignore_artifacts") or [],
+        "ignore_state": options.get("ignore_state") or [],
     }
 
 
@@ -404,6 +410,39 @@ def _artifact_image(side: Any, path: str, file: dict[str, Any] | None, media_typ
     except Exception as exc:  # noqa: BLE001 - a missing blob must not lose the report
         return {"type": "note", "text": f"could not be read: {exc}"}
     return {"type": "image", "src": _data_uri(mime, base64.b64encode(data).decode("ascii")), "width": None}
+
+
+# -- state ----------------------------------------------------------------------------------------
+def _state_view(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The captured state's objects with their verdict in words (None: nothing to show, as the
+    terminal decides), the packages whose version differs, and each side's note."""
+    from .state import describe_capture, describe_state_object
+
+    missing = None if state["known"] else describe_capture(state)
+    if not (state["objects"] or missing):
+        return None
+    objects = [{**entry, "summary": describe_state_object(entry),
+                "sides": [(label, _state_side(entry[key])) for label, key in (("A", "a"), ("B", "b"))]}
+               for entry in state["objects"]]
+    return {
+        "missing": missing,
+        "objects": objects,
+        "quiet": sum(1 for o in objects if o["judgement"] in _QUIET),
+        "packages": state["packages"],
+        "notes": [(label, state[key]["note"]) for label, key in (("A", "a"), ("B", "b"))
+                  if state["known"] and state[key]["note"]],
+    }
+
+
+def _state_side(entry: dict[str, Any] | None) -> str:
+    """``ndarray, 151 bytes, 5d41402abc4b``, ``module numpy``, ``not capturable: ...``, ``–``."""
+    if entry is None:
+        return "–"
+    if "not_capturable" in entry:
+        return f"not capturable: {entry['not_capturable']}"
+    if entry["kind"] == "module":
+        return f"module {entry['module']}"
+    return f"{entry['kind']}, {entry['size']} bytes, {(entry['sha256'] or '')[:12]}"
 
 
 # -- cells ----------------------------------------------------------------------------------------

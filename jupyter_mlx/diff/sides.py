@@ -48,6 +48,11 @@ class Side:
         return self.origins.get(name, "override") if name in self.parameters else None
 
     @property
+    def state(self) -> dict[str, Any] | None:
+        """The manifest of the state the run captured for its functions (None: none captured, a file)."""
+        return self.run.state if self.run is not None else None
+
+    @property
     def records_files(self) -> bool:
         """Whether this side knows the files it wrote: a run made since runs have folders of their own."""
         return self.run is not None and self.run.run_folder is not None

@@ -1,5 +1,6 @@
-"""Many runs at once: parameters, metrics and artifacts (their short SHA-256: the same file is the
-same hash) as columns, a row per run, and charts across them."""
+"""Many runs at once: parameters, metrics, artifacts (their short SHA-256: the same file is the
+same hash) and the objects of the state captured for their functions (the same) as columns, a row
+per run, and charts across them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -48,6 +49,22 @@ class RunsTable:
         hashes = self.artifact_hashes.get(run.id, {})
         return {path: hashes[path][:12] if path in hashes else None for path in self.artifacts}
 
+    @property
+    def state(self) -> list[str]:
+        """The names in any run's captured state, sorted."""
+        return sorted({name for run in self.runs for name in _run_state(run)})
+
+    def varying_state(self) -> list[str]:
+        """Names of the captured state that differ between the runs that captured it (a run that
+        captured nothing is not compared, as a pair of runs says "not captured")."""
+        captured = [_run_state(run) for run in self.runs if _has_state(run)]
+        return [name for name in self.state if len({cells.get(name) for cells in captured}) > 1]
+
+    def _state_cells(self, run: "RunRecord") -> dict[str, str | None]:
+        """Each name's short SHA-256, ``module NAME`` or ``not capturable`` (None: not in the run's state)."""
+        cells = _run_state(run)
+        return {name: cells.get(name) for name in self.state}
+
     def varying(self) -> list[str]:
         """Parameters whose value differs between the runs: what the runs are an experiment over."""
         return [name for name in self.parameters
@@ -64,11 +81,13 @@ class RunsTable:
             "parameters": {name: run.parameters.get(name) for name in self.parameters},
             "metrics": {name: run.metrics.get(name) for name in self.metrics},
             "artifacts": self._artifact_cells(run),
+            "state": self._state_cells(run),
         } for run in self.runs]
 
     def to_json(self) -> dict[str, Any]:
         return {"parameters": self.parameters, "metrics": self.metrics, "varying": self.varying(),
-                "artifacts": self.artifacts, "varying_artifacts": self.varying_artifacts(), "rows": self.rows()}
+                "artifacts": self.artifacts, "varying_artifacts": self.varying_artifacts(),
+                "state": self.state, "varying_state": self.varying_state(), "rows": self.rows()}
 
     def frame(self) -> Any:
         """A pandas DataFrame indexed by run (``train.ipynb@v3``): run columns, then parameters, then
@@ -85,9 +104,10 @@ class RunsTable:
             record.update({name: run.parameters.get(name) for name in self.parameters})
             record.update({self._metric_column(name): run.metrics.get(name) for name in self.metrics})
             record.update({f"artifact:{path}": value for path, value in self._artifact_cells(run).items()})
+            record.update({f"state:{name}": value for name, value in self._state_cells(run).items()})
             records.append(record)
         columns = [*RUN_COLUMNS, *self.parameters, *(self._metric_column(m) for m in self.metrics),
-                   *(f"artifact:{path}" for path in self.artifacts)]
+                   *(f"artifact:{path}" for path in self.artifacts), *(f"state:{name}" for name in self.state)]
         frame = pd.DataFrame.from_records(records, columns=columns).set_index("ref")
         frame = frame.infer_objects()
         for name in self.metrics:
@@ -132,6 +152,27 @@ class RunsTable:
         axes.set_title(f"{metric} by {by}" if by else metric)
         axes.grid(alpha=0.3)
         return figure
+
+
+def _has_state(run: "RunRecord") -> bool:
+    from .state import entries
+
+    return entries(getattr(run, "state", None)) is not None
+
+
+def _run_state(run: "RunRecord") -> dict[str, str]:
+    """A run's captured state as table cells: a name's short SHA-256, ``module NAME`` or ``not capturable``."""
+    from .state import entries
+
+    cells = {}
+    for name, entry in (entries(getattr(run, "state", None)) or {}).items():
+        if "not_capturable" in entry:
+            cells[name] = "not capturable"
+        elif entry["kind"] == "module":
+            cells[name] = f"module {entry['module']}"
+        else:
+            cells[name] = (entry["sha256"] or "")[:12]
+    return cells
 
 
 def plot_series(metric: str, histories: dict[str, list["Metric"]]) -> Any:

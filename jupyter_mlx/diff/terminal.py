@@ -18,6 +18,7 @@ def format_comparison(data: dict[str, Any], show_identical: bool = False) -> str
     lines += _metrics(data["metrics"], show_identical)
     lines += _artifacts(data.get("artifacts") or [], show_identical)  # absent from older servers' JSON
     lines += _inputs(data.get("inputs") or {})
+    lines += _state(data.get("state"), show_identical)  # absent from older servers' JSON
     lines += _environment(data["environment"])
     summary = data["summary"]
     lines.append("")
@@ -119,6 +120,35 @@ def _inputs(inputs: dict[str, Any]) -> list[str]:
     if changes:
         return ["", f"inputs: {len(inputs['changes'])} files differ", *_indent(changes, 2)]
     return []
+
+
+def _state(state: dict[str, Any] | None, show_identical: bool) -> list[str]:
+    """``state: 1 changed, 4 identical``, then a line per object that is not identical (or ignored),
+    the packages whose version differs; or why one side has nothing to compare."""
+    from .state import describe_capture, describe_state_object
+
+    if not state:
+        return []
+    if not state["known"]:
+        missing = describe_capture(state)
+        return ["", f"state: {missing}"] if missing else []
+    if not state["objects"]:
+        return []
+    counts: dict[str, int] = {}
+    for row in state["objects"]:
+        counts[row["judgement"]] = counts.get(row["judgement"], 0) + 1
+    shown = [r for r in state["objects"] if show_identical or r["judgement"] not in ("identical", "ignored")]
+    lines = ["", f"state: {_counts(counts)}"]
+    width = max((len(r["name"]) for r in shown), default=0)
+    for row in shown:
+        what = describe_state_object(row)
+        lines.append(f"  {row['name']:<{width}}  {row['judgement']}" + (f": {what}" if what else ""))
+    for package in state["packages"]:
+        lines.append(f"  package {package['name']}: {package['a'] or '(none)'} -> {package['b'] or '(none)'}")
+    for label in ("a", "b"):
+        if state[label]["note"]:
+            lines.append(f"  {label.upper()}: {state[label]['note']}")
+    return lines
 
 
 def _environment(env: dict[str, Any]) -> list[str]:
