@@ -209,6 +209,11 @@ function headerRow(comparison: Comparison): HeaderRow {
   if (changedArtifacts) {
     parts.push(`${changedArtifacts} ${plural(changedArtifacts, 'artifact')} changed`);
   }
+  const state = summary.state;
+  const changedState = state ? state.changed + state.added + state.removed : 0;
+  if (changedState) {
+    parts.push(`${changedState} state ${plural(changedState, 'object')} changed`);
+  }
   return {
     a: sideHeader(comparison.a),
     b: sideHeader(comparison.b),

@@ -3,6 +3,7 @@
  * `compareModel` rows and the two executed notebooks.
  */
 import type { ArtifactDisplay, ArtifactRow, InputsLine } from './compareArtifacts';
+import type { StateModel, StateRow } from './compareState';
 import type { NotebookContent } from './comparison';
 import type {
   CellRow,
@@ -327,6 +328,53 @@ export function renderInputs(line: InputsLine): HTMLElement {
   }
   node.dataset.known = String(line.known);
   return node;
+}
+
+/**
+ * The captured state: a row per name (its object in A and B, the verdict, how it changed), the
+ * packages whose version differs, and why one run has nothing to compare.
+ */
+export function renderState(model: StateModel, rows: StateRow[]): HTMLElement[] {
+  if (model.missing) {
+    return [h('p', 'jp-mlx-muted jp-mlx-state-missing', model.missing)];
+  }
+  const content = [
+    rows.length
+      ? table(
+          ['Name', 'A', 'B', '', ''],
+          rows.map(row => {
+            const tr = tableRow([
+              h('code', '', row.name),
+              h('span', 'jp-mlx-state-object', row.a),
+              h('span', 'jp-mlx-state-object', row.b),
+              badge(row.judgement),
+              h('span', 'jp-mlx-muted', row.summary)
+            ]);
+            tr.className = 'jp-mlx-state-row';
+            tr.dataset.key = row.key;
+            tr.dataset.name = row.name;
+            tr.dataset.judgement = row.judgement;
+            return tr;
+          })
+        )
+      : h('p', 'jp-mlx-muted', 'No object of the state differs.')
+  ];
+  if (model.packages.length) {
+    content.push(
+      h(
+        'div',
+        'jp-mlx-state-packages',
+        h('strong', '', 'Packages: '),
+        ...model.packages.map(p => {
+          const item = h('span', 'jp-mlx-state-package', h('code', '', p.name), ` ${p.text} `, badge(p.status));
+          item.dataset.name = p.name;
+          return item;
+        })
+      )
+    );
+  }
+  content.push(...model.notes.map(note => h('div', 'jp-mlx-muted jp-mlx-state-note', note)));
+  return content;
 }
 
 /** A and B in two columns. */

@@ -15,6 +15,7 @@ import {
   MLXApiError
 } from './api';
 import { ArtifactsModel, buildArtifactsModel, imagePaths, visibleArtifacts } from './compareArtifacts';
+import { buildStateModel, StateModel, visibleState } from './compareState';
 import type { Comparison, NotebookContent } from './comparison';
 import {
   buildCompareModel,
@@ -35,7 +36,8 @@ import {
   renderHeader,
   renderMetrics,
   renderParameters,
-  renderSection
+  renderSection,
+  renderState
 } from './compareRender';
 import { h } from './dom';
 import { runsIcon } from './icon';
@@ -49,6 +51,7 @@ type ViewState =
       model: CompareModel;
       notebooks: Notebooks;
       artifacts: ArtifactsModel;
+      state: StateModel;
       /** The run ids of A and B, to fetch artifact images from. */
       runs: { a: string | null; b: string | null };
     };
@@ -103,6 +106,7 @@ export class CompareView extends Widget {
         model: buildCompareModel(comparison),
         notebooks: { a: notebookA, b: notebookB },
         artifacts: buildArtifactsModel(comparison),
+        state: buildStateModel(comparison),
         runs: { a: comparison.a.run_id, b: comparison.b.run_id }
       };
       void this._loadArtifactImages(comparison);
@@ -199,12 +203,17 @@ export class CompareView extends Widget {
       this.node.replaceChildren(alert);
     } else {
       const scroll = this.node.scrollTop;
-      this.node.replaceChildren(...this._sections(state.model, state.notebooks, state.artifacts));
+      this.node.replaceChildren(...this._sections(state.model, state.notebooks, state.artifacts, state.state));
       this.node.scrollTop = scroll;
     }
   }
 
-  private _sections(model: CompareModel, notebooks: Notebooks, artifacts: ArtifactsModel): HTMLElement[] {
+  private _sections(
+    model: CompareModel,
+    notebooks: Notebooks,
+    artifacts: ArtifactsModel,
+    state: StateModel
+  ): HTMLElement[] {
     const toggle = (all: boolean, flip: () => void) => ({
       label: all ? 'Show differences only' : 'Show all',
       onClick: () => {
@@ -238,6 +247,7 @@ export class CompareView extends Widget {
         renderMetrics(metrics)
       ),
       ...this._artifactsSection(artifacts, toggle),
+      ...this._stateSection(state, toggle),
       renderSection(
         'Cells',
         'jp-mlx-cells',
@@ -277,6 +287,27 @@ export class CompareView extends Widget {
     ];
   }
 
+  /** The State section (none when neither run captured its state, or nothing was compared). */
+  private _stateSection(
+    state: StateModel,
+    toggle: (all: boolean, flip: () => void) => { label: string; onClick: () => void }
+  ): HTMLElement[] {
+    if (!state.shown) {
+      return [];
+    }
+    const changed = visibleState(state, false).length;
+    const total = state.rows.length;
+    return [
+      renderSection(
+        'State',
+        'jp-mlx-state',
+        state.known ? `${changed} of ${total} differ` : 'not compared',
+        changed < total ? toggle(this._allState, () => (this._allState = !this._allState)) : null,
+        ...renderState(state, visibleState(state, this._allState))
+      )
+    ];
+  }
+
   private _options: CompareView.IOptions;
   private _settings: ServerConnection.ISettings;
   private _state: ViewState = { kind: 'loading' };
@@ -284,6 +315,7 @@ export class CompareView extends Widget {
   private _allParameters = false;
   private _allMetrics = false;
   private _allArtifacts = false;
+  private _allState = false;
   private _artifactImages: ArtifactImages = new Map();
   private _imageUrls: string[] = [];
   private _current: string | null = null;

@@ -180,6 +180,8 @@ export interface ComparisonSummary {
   /** Absent from comparisons made before artifacts were kept. */
   artifacts?: JudgementCounts;
   inputs_changed?: number;
+  /** The captured state's names by judgement; absent from comparisons made before captures. */
+  state?: JudgementCounts;
   unexpected: string[];
   verdict: 'as_expected' | 'unexpected_changes';
 }
@@ -199,7 +201,43 @@ export interface Comparison {
   artifacts?: ArtifactComparison[];
   /** The project files each run saw when it started. */
   inputs?: InputChanges;
+  /** The state each run captured for its functions; absent from older comparisons. */
+  state?: StateComparison;
   summary: ComparisonSummary;
+}
+
+/** A name of a run's captured state: the object kept, or why it could not be. */
+export type StateEntry =
+  | { kind: string; size: number; sha256: string | null; module: string | null }
+  | { not_capturable: string };
+
+/** One name of either run's captured state, as each has it (null: absent), and the verdict. */
+export interface StateObjectComparison {
+  name: string;
+  /** `module`, `function` or a type name (B's, else A's); null when not capturable. */
+  kind: string | null;
+  a: StateEntry | null;
+  b: StateEntry | null;
+  judgement: Judgement;
+  /** How a changed one changed: content (SHA-256), module, became or stopped being not capturable. */
+  change: 'content' | 'module' | 'not_capturable' | 'capturable' | null;
+}
+
+/** Whether a side captured its state, and if not why (or why its capture stopped early). */
+export interface StateCapture {
+  captured: boolean;
+  note: string | null;
+  functions: string[] | null;
+}
+
+/** The state the runs captured, compared name by name when both captured it. */
+export interface StateComparison {
+  known: boolean;
+  a: StateCapture;
+  b: StateCapture;
+  objects: StateObjectComparison[];
+  /** The state's packages whose version differs (informational). */
+  packages: { name: string; a: string | null; b: string | null; status: 'changed' | 'added' | 'removed' }[];
 }
 
 /** How an artifact's content is compared when its hashes differ. */
