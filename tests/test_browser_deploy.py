@@ -146,8 +146,12 @@ def test_deploy_try_redeploy_and_rollback(lab: dict[str, Any], page: Any) -> Non
 
         name.fill("iris")
         assert not error.is_visible()  # editing the name clears the message
+        reexecute = dialog.locator(".jp-mlx-deploy-reexecute input")
+        assert reexecute.is_visible() and not reexecute.is_checked()  # the run's state by default
         screenshot(page, "deploy-dialog.png")
         token, url = deploy_and_read_token(page, dialog)
+        source = page.locator(".jp-mlx-deployed-source").inner_text()
+        assert source.startswith("It serves the run's captured state (state "), source
         screenshot(page, "deploy-token.png")
         page.locator(".jp-Dialog", has=page.locator(".jp-mlx-deployed")).locator(".jp-mod-accept").click()
         page.locator(".jp-mlx-deployed").wait_for(state="detached")
@@ -158,6 +162,9 @@ def test_deploy_try_redeploy_and_rollback(lab: dict[str, Any], page: Any) -> Non
         assert item.locator(".jp-mlx-badge").inner_text() == "serving"
         assert item.locator(".jp-mlx-endpoint-url .jp-mlx-copy-value").inner_text() == url
         assert "predict()" in item.locator(".jp-mlx-endpoint-version").inner_text()
+        assert item.locator(".jp-mlx-endpoint-source").inner_text() == "from the run’s captured state"
+        assert item.locator(".jp-mlx-endpoint-source").get_attribute("title").startswith(
+            "It serves the run's captured state (state ")
         screenshot(page, "deploy-endpoints.png")
 
         # Try it: the form is prefilled (path, example body, this session's token).
@@ -266,13 +273,17 @@ def test_deploy_annotated_cells_from_the_saved_file(lab: dict[str, Any], page: A
         assert "annotated cell routes (GET /hello" in serve.locator("option:checked").inner_text()
         assert dialog.locator(".jp-mlx-deploy-version select").input_value() == "api.ipynb"
         assert dialog.locator(".jp-mlx-deploy-name input").input_value() == "api"
+        assert not dialog.locator(".jp-mlx-deploy-reexecute").is_visible()  # cells always run at start
         token, url = deploy_and_read_token(page, dialog)
+        assert "re-executes the notebook at start: the annotated cells run at start" in \
+            page.locator(".jp-mlx-deployed-source").inner_text()
         assert page.locator(".jp-mlx-deployed-curl").count() == 0  # no single function to show
         page.locator(".jp-Dialog", has=page.locator(".jp-mlx-deployed")).locator(".jp-mod-accept").click()
 
         item = page.locator(f"#jupyter-mlx-panel {selector}")
         wait_serving(item, "api.ipynb (file)", selector)
         assert "annotated cells" in item.locator(".jp-mlx-endpoint-version").inner_text()
+        assert item.locator(".jp-mlx-endpoint-source").inner_text() == "re-executes the notebook at start"
         assert item.locator(".jp-mlx-endpoint-redeploy").inner_text() == "Redeploy saved file"
 
         item.locator(".jp-mlx-endpoint-try-button").click()

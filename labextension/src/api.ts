@@ -532,6 +532,15 @@ export interface EndpointDeployment {
   function: string | null;
   /** Seconds since the epoch. */
   deployed_at: number;
+  /** Asked to run the notebook's code at start rather than load the run's captured state. */
+  reexecute?: boolean;
+  /** `state`: the objects the run captured, loaded at start; `reexecution`: the code runs at start. */
+  serves?: 'state' | 'reexecution';
+  /** Why it re-executes (the run captured no state, the function could not be captured, ...). */
+  reexecute_reason?: string | null;
+  state_hash?: string | null;
+  /** Where its function comes from, in one line (`serves the run's captured state (...)`). */
+  source?: string;
 }
 
 /** An endpoint's live state, as its supervisor reports it. */
@@ -582,6 +591,8 @@ export interface DeployRequest {
   cells?: boolean;
   name?: string;
   workers?: number;
+  /** Run the notebook's code at start instead of loading the run's captured state. */
+  reexecute?: boolean;
 }
 
 /** One request to send to an endpoint through the server. */

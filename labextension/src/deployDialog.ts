@@ -67,6 +67,7 @@ export class DeployBody extends Widget {
       this._version.append(new Option('the saved notebook file (no run)', target.notebook));
     }
     this._name.value = defaultEndpointName(target.notebook, this._function);
+    this._reexecuteRow.hidden = this._function === null;
     this._name.addEventListener('input', () => {
       this._nameEdited = true;
       this._showError('');
@@ -76,6 +77,11 @@ export class DeployBody extends Widget {
     this._workers.max = '64';
     this._workers.step = '1';
     this._workers.value = '1';
+    this._reexecute.type = 'checkbox';
+    this._reexecute.className = 'jp-mlx-deploy-reexecute-input';
+    this._reexecute.title =
+      'Run the version’s code with its parameters when the endpoint starts, instead of loading ' +
+      'the objects its run left (a retrained model can differ from the run’s)';
 
     this._error.setAttribute('role', 'alert');
     this._error.hidden = true;
@@ -85,10 +91,13 @@ export class DeployBody extends Widget {
       this._field('Name', this._name, 'jp-mlx-deploy-name'),
       this._field('Version', wrapSelect(this._version), 'jp-mlx-deploy-version'),
       this._field('Workers', this._workers, 'jp-mlx-deploy-workers'),
+      this._reexecuteRow,
       h(
         'div',
         'jp-mlx-deploy-help',
-        'The endpoint runs the version’s code with its parameters, on this server’s machine.'
+        'A function is served from the objects its run left (the model it trained), loaded at ' +
+          'start; a run that did not capture it re-executes the version’s code with its ' +
+          'parameters, as annotated cells do. On this server’s machine.'
       ),
       this._error
     );
@@ -108,7 +117,8 @@ export class DeployBody extends Widget {
       ref: this._version.value,
       mode: this.mode,
       name: this._name.value,
-      workers: Number.isInteger(workers) && workers > 0 ? workers : 1
+      workers: Number.isInteger(workers) && workers > 0 ? workers : 1,
+      reexecute: this._reexecute.checked
     });
     try {
       const work = deployEndpoint(request, this._settings);
@@ -126,6 +136,7 @@ export class DeployBody extends Widget {
   }
 
   private _onServeChange(): void {
+    this._reexecuteRow.hidden = this._function === null;
     if (!this._nameEdited) {
       const fn = this._function;
       this._name.value = defaultEndpointName(this.target.notebook, fn);
@@ -151,6 +162,13 @@ export class DeployBody extends Widget {
   private _version = document.createElement('select');
   private _name = styledInput();
   private _workers = styledInput();
+  private _reexecute = document.createElement('input');
+  private _reexecuteRow = h(
+    'label',
+    'jp-mlx-deploy-reexecute',
+    this._reexecute,
+    'Re-execute the notebook at start instead of loading the run’s state'
+  );
   private _nameEdited = false;
   private _error = h('div', 'jp-mlx-deploy-error');
 }
@@ -253,6 +271,7 @@ async function showDeployed(deployed: DeployedEndpoint, exampleJSON: string): Pr
   const version = deployed.serving.ref ?? deployed.serving.notebook;
   body.node.append(
     h('p', '', h('strong', '', deployed.name), ` serves ${version}.`),
+    h('p', 'jp-mlx-deployed-source', `It ${deployed.serving.source ?? 're-executes the notebook at start'}.`),
     copyRow('URL', deployed.url, 'jp-mlx-deployed-url')
   );
   if (deployed.token) {

@@ -74,6 +74,8 @@ export interface DeployChoice {
   mode: DeployMode;
   name: string;
   workers: number;
+  /** Run the version's code at start rather than load the objects its run captured. */
+  reexecute?: boolean;
 }
 
 /** The body of `POST /mlx/endpoints` for the form's choices. */
@@ -86,6 +88,9 @@ export function deployRequest(choice: DeployChoice): DeployRequest {
   }
   if (choice.workers !== 1) {
     body.workers = choice.workers;
+  }
+  if (choice.reexecute && choice.mode.kind === 'function') {
+    body.reexecute = true; // annotated cells always run at start, as Kernel Gateway runs them
   }
   return body;
 }

@@ -34,6 +34,11 @@ export function servesLabel(deployment: EndpointDeployment): string {
     : 'annotated cells';
 }
 
+/** Where a version's function comes from, short (the whole reason is its tooltip). */
+export function sourceLabel(deployment: EndpointDeployment): string {
+  return deployment.serves === 'state' ? 'from the run’s captured state' : 're-executes the notebook at start';
+}
+
 /** The version Rollback would serve again, or null when there is none before the current one. */
 export function rollbackTarget(record: EndpointRecord): EndpointDeployment | null {
   return record.current >= 1 ? record.history[record.current - 1] ?? null : null;
@@ -81,9 +86,14 @@ export function shortRef(ref: string): string {
 /** `POST /mlx/endpoints` serving `ref` under the endpoint's name, the same way as now. */
 export function redeployRequest(record: EndpointRecord, ref: string): DeployRequest {
   const serving = record.serving;
-  return serving.mode === 'function' && serving.function
-    ? { target: ref, name: record.name, function: serving.function }
-    : { target: ref, name: record.name, cells: true };
+  if (serving.mode !== 'function' || !serving.function) {
+    return { target: ref, name: record.name, cells: true };
+  }
+  const body: DeployRequest = { target: ref, name: record.name, function: serving.function };
+  if (serving.reexecute) {
+    body.reexecute = true; // as it was deployed: re-executed on purpose
+  }
+  return body;
 }
 
 /** `12 requests · 1 error · p50 5 ms`, or '' before any request. */

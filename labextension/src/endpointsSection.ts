@@ -42,6 +42,7 @@ import {
   RedeployPlan,
   rollbackTarget,
   servesLabel,
+  sourceLabel,
   shortRef,
   TryForm,
   versionLabel
@@ -282,6 +283,7 @@ class EndpointItem {
     this.node.append(
       h('div', 'jp-mlx-endpoint-head', h('span', 'jp-mlx-endpoint-name', name), this._badge),
       this._version,
+      this._source,
       this._url,
       this._error,
       this._health,
@@ -313,6 +315,11 @@ class EndpointItem {
     this._version.title =
       `Serving ${versionLabel(record.serving)} (deployment ${record.current + 1} of ` +
       `${record.history.length} under this name)`;
+    this._source.textContent = sourceLabel(record.serving);
+    this._source.dataset.serves = record.serving.serves ?? 'reexecution';
+    // a function re-executed may serve another model than its run's: said in the warning colour
+    this._source.dataset.warn = String(record.serving.mode === 'function' && record.serving.serves !== 'state');
+    this._source.title = `It ${record.serving.source ?? 're-executes the notebook at start'}`;
     if (this._url.dataset.url !== record.url) {
       const row = copyRow('URL', record.url, 'jp-mlx-endpoint-url');
       row.dataset.url = record.url;
@@ -619,6 +626,7 @@ class EndpointItem {
   private _form: TryForm = { method: 'POST', path: '/', body: '', token: '' };
   private _badge = badge('unknown');
   private _version = h('div', 'jp-mlx-endpoint-version');
+  private _source = h('div', 'jp-mlx-endpoint-source');
   private _url: HTMLElement = h('div', 'jp-mlx-endpoint-url');
   private _error = h('div', 'jp-mlx-endpoint-error');
   private _health = h('div', 'jp-mlx-endpoint-health');

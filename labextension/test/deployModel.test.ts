@@ -84,6 +84,21 @@ test('deployRequest: function or annotated cells, workers only when not 1', () =
   );
 });
 
+test('deployRequest: reexecute only when asked, and only for a function', () => {
+  const fn = { kind: 'function' as const, function: 'predict' };
+  assert.deepEqual(deployRequest({ ref: 'a.ipynb@v1', mode: fn, name: 'a', workers: 1, reexecute: true }), {
+    target: 'a.ipynb@v1',
+    name: 'a',
+    function: 'predict',
+    reexecute: true
+  });
+  assert.equal(deployRequest({ ref: 'a.ipynb@v1', mode: fn, name: 'a', workers: 1, reexecute: false }).reexecute, undefined);
+  assert.equal(
+    deployRequest({ ref: 'a.ipynb@v1', mode: { kind: 'cells' }, name: 'a', workers: 1, reexecute: true }).reexecute,
+    undefined
+  );
+});
+
 test('functionParameters and exampleBody read the signature', () => {
   const source = [
     'def f(self, a: int, b: dict[str, list[int]] = {"k": [1, 2]}, *args, c: str | None = None,',

@@ -16,6 +16,7 @@ import {
   rollbackTarget,
   servesLabel,
   shortRef,
+  sourceLabel,
   versionLabel
 } from '../src/endpointsModel';
 
@@ -59,6 +60,9 @@ test('state, version and what it serves', () => {
   assert.equal(versionLabel({ ...record.serving, ref: null }), 'examples/train.ipynb (file)');
   assert.equal(servesLabel(record.serving), 'predict()');
   assert.equal(servesLabel(deployment(1, null)), 'annotated cells');
+  assert.equal(sourceLabel({ ...record.serving, serves: 'state' }), 'from the run’s captured state');
+  assert.equal(sourceLabel({ ...record.serving, serves: 'reexecution' }), 're-executes the notebook at start');
+  assert.equal(sourceLabel(record.serving), 're-executes the notebook at start'); // a record from before states
   assert.equal(shortRef('examples/train.ipynb@v12'), 'v12');
   assert.equal(shortRef('api.ipynb (file)'), 'file');
 });
@@ -88,6 +92,8 @@ test('redeployPlan: the newest succeeded run of the same notebook', () => {
   assert.equal(redeployLabel(redeployPlan(file, [])), 'Redeploy saved file');
   const cells = endpoint([deployment(1, null)]);
   assert.deepEqual(redeployRequest(cells, 'x.ipynb@v2'), { target: 'x.ipynb@v2', name: 'iris', cells: true });
+  const reexecuted = endpoint([{ ...deployment(1), reexecute: true }]);
+  assert.equal(redeployRequest(reexecuted, 'x.ipynb@v2').reexecute, true); // kept as it was deployed
 });
 
 test('healthLabel counts requests and errors', () => {
