@@ -22,7 +22,8 @@ COMPARE = ".jp-mlx-compare"
 
 
 def write_chart(path: Path) -> Path:
-    """Parameters scale and label; logs slope and area, prints, draws a line and shows a table."""
+    """Parameters scale and label; logs slope and area, prints, defines a function (the state its
+    run captures holds scale), draws a line and shows a table."""
     return write_notebook(
         path,
         code_cell("scale = 1.0\nlabel = 'base'", tags=["parameters"]),
@@ -31,7 +32,8 @@ def write_chart(path: Path) -> Path:
             "import pandas as pd\n"
             "from jupyter_mlx import log_metric"
         ),
-        code_cell("log_metric('slope', scale)\nlog_metric('area', scale * 8)\nprint(f'slope {scale}')"),
+        code_cell("log_metric('slope', scale)\nlog_metric('area', scale * 8)\nprint(f'slope {scale}')\n\n"
+                  "def slope_at(x):\n    return scale * x"),
         code_cell(
             "fig, ax = plt.subplots(figsize=(4, 2.5), dpi=80)\n"
             "ax.plot(range(5), [scale * x for x in range(5)], marker='o')\n"
@@ -98,6 +100,9 @@ def test_compare_two_selected_runs(lab: dict[str, Any], page: Any) -> None:  # n
     assert slope.locator("td").all_inner_texts()[:4] == ["slope", "1", "2", "+1 (+100.00%)"]
     assert view.locator('.jp-mlx-metrics tr[data-name="steps"]').count() == 0
 
+    state = view.locator('.jp-mlx-state tr[data-name="scale"]')  # slope_at's captured state
+    assert state.get_attribute("data-judgement") == "changed" and "different content" in state.inner_text()
+
     # Only changed cells by default: the imports and the unchanged print are hidden.
     assert view.locator(".jp-mlx-cell").count() == 4  # injected parameters, print, chart, table
     image = view.locator('.jp-mlx-output[data-kind="image"]')
@@ -109,7 +114,7 @@ def test_compare_two_selected_runs(lab: dict[str, Any], page: Any) -> None:  # n
     table = view.locator('.jp-mlx-output[data-kind="table"]')
     assert "2 cells changed" in table.inner_text()
     assert view.locator(".jp-mlx-source .jp-mlx-diff-add").first.inner_text() == "+ scale = 2.0"
-    screenshot(page, "compare.png")
+    screenshot(page, "compare.png")  # the State section shows in it
 
     image.locator('button[data-mode="mask"]').click()
     mask = image.locator(".jp-mlx-image-mask img").get_attribute("src")
