@@ -59,6 +59,9 @@ async def test_deploy_list_inspect_and_stop(jp_fetch):
         assert listed["endpoints"][0]["status"]["state"] == "serving" and "token" not in listed["endpoints"][0]
         one = await get_json(jp_fetch, "endpoints", "double", logs="50")
         assert one["serving"]["function"] == "double" and one["url"].startswith("http://127.0.0.1:")
+        assert one["serving"]["serves"] == "reexecution"  # a notebook file: nothing captured, and it says so
+        assert one["serving"]["source"] == ("re-executes the notebook at start: double.ipynb is a notebook file, "
+                                            "not a run: nothing was captured")
         assert isinstance(one["logs"], str)
         code, error = await error_of(jp_fetch, "endpoints", "double", "rollback", method="POST", body="")
         assert code == 409 and "no earlier version" in error["message"]
@@ -73,6 +76,7 @@ async def test_deploy_list_inspect_and_stop(jp_fetch):
     (("endpoints",), "POST", '{"target": "double.ipynb", "colour": 1}', 400, "unknown field"),
     (("endpoints",), "POST", '{"target": "missing.ipynb", "function": "f"}', 404, "does not exist"),
     (("endpoints",), "POST", '{"target": "double.ipynb", "function": "double", "workers": "2"}', 400, "must be int"),
+    (("endpoints",), "POST", '{"target": "double.ipynb", "function": "double", "reexecute": "yes"}', 400, "must be bool"),
     (("endpoints", "nope"), "GET", None, 404, "no endpoint named nope"),
     (("endpoints", "nope"), "DELETE", None, 404, "no endpoint named nope"),
     (("endpoints", "nope", "rollback"), "POST", "", 404, "no endpoint named nope"),
@@ -113,3 +117,29 @@ async def test_a_public_endpoint_without_a_token_when_confirmed_warns(jp_fetch, 
     assert connection.getresponse().read() == b"8"  # no token asked
     connection.close()
     await jp_fetch("mlx", "endpoints", "open", method="DELETE")
+
+
+async def test_a_run_is_served_from_its_state_unless_reexecute_is_asked(jp_fetch):
+    import asyncio
+    import time
+
+    response = await jp_fetch("mlx", "runs", method="POST", body=json.dumps({"notebook": "double.ipynb"}))
+    run_id = json.loads(response.body)["id"]
+    deadline = time.monotonic() + 90
+    while (run := await get_json(jp_fetch, "runs", run_id))["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, run
+        await asyncio.sleep(0.2)
+    assert run["status"] == "succeeded"
+    body = {"target": "double.ipynb@v1", "function": "double", "name": "double", "no_auth": True}
+    created = json.loads((await jp_fetch("mlx", "endpoints", method="POST", body=json.dumps(body))).body)
+    try:
+        assert created["serving"]["serves"] == "state" and created["serving"]["source"].startswith(
+            "serves the run's captured state (state ")
+        again = json.loads((await jp_fetch("mlx", "endpoints", method="POST",
+                                           body=json.dumps({**body, "reexecute": True}))).body)
+        assert again["serving"]["serves"] == "reexecution"
+        assert again["serving"]["source"] == "re-executes the notebook at start: asked for (--reexecute)"
+        listed = await get_json(jp_fetch, "endpoints", "double")
+        assert [d["serves"] for d in listed["history"]] == ["state", "reexecution"]
+    finally:
+        await jp_fetch("mlx", "endpoints", "double", method="DELETE")
