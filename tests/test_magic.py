@@ -163,6 +163,7 @@ def test_serve_deploys_a_managed_endpoint(project: Path, shell: Shell) -> None:
     endpoint = shell.ip.user_ns["endpoint"]
     try:
         assert f"magic-model: model.ipynb@v1 serving at POST {endpoint['url']}/predict" in out
+        assert "  serves the run's captured state (state " in out
         assert f"token (shown once, send 'Authorization: Bearer <token>'): {endpoint['token']}" in out
         request = urllib.request.Request(f"{endpoint['url']}/predict", data=json.dumps({"values": [1, 2]}).encode(),
                                          headers={"Authorization": f"Bearer {endpoint['token']}",
