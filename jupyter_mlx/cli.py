@@ -163,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     export.add_argument("--reexecute", action="store_true", help="run the notebook's code at start instead of "
                         "loading the state the run captured")
+    export.add_argument("--format", choices=("service", "mlflow"), default="service",
+                        help="service: the folder above; mlflow: an MLflow pyfunc model of --function, for "
+                        "mlflow models serve and the platforms serving MLflow models")
 
     baseline = commands.add_parser("baseline", help="approve a run as its notebook's baseline, or show the baseline")
     baseline.add_argument("ref", help="NOTEBOOK@vN to approve it; a notebook alone shows its baseline")
@@ -486,7 +489,10 @@ def _cmd_logs(service: Any, args: argparse.Namespace) -> int:
 
 def _cmd_export(service: Any, args: argparse.Namespace) -> int:
     folder = service.export_endpoint(args.target, Path(args.output), args.function, args.force, base=Path.cwd(),
-                                     reexecute=args.reexecute)
+                                     reexecute=args.reexecute, format=args.format)
+    if args.format == "mlflow":
+        print(f"wrote {folder}: mlflow models serve -m {folder} --env-manager local")
+        return 0
     print(f"wrote {folder}: pip install -r {folder / 'requirements.txt'}; ENDPOINT_TOKEN=... python {folder / 'app.py'}")
     return 0
 

@@ -865,10 +865,18 @@ class RunService:
         serve_in_foreground(self.served_code(target, base), root=self.project.root, announce=announce, **settings)
 
     def export_endpoint(self, target: str, output: Path, function: str | None = None, force: bool = False,
-                        base: Path | None = None, reexecute: bool = False) -> Path:
-        """A standalone service folder of ``target`` (see ``serve.export``), its requirements pinned to
-        the versions the run used."""
+                        base: Path | None = None, reexecute: bool = False, format: str = "service") -> Path:
+        """A standalone service folder of ``target`` (see ``serve.export``), or with ``format="mlflow"``
+        an MLflow model of ``function`` (``serve.mlflow_export``), its requirements pinned to the
+        versions the run used."""
         from .serve.export import export_endpoint
+        from .serve.mlflow_export import export_mlflow
+
+        if format not in ("service", "mlflow"):
+            raise MLXError("invalid_request", f"the export format is service or mlflow, not {format!r}")
+        if format == "mlflow" and (not function or reexecute):
+            raise MLXError("invalid_request", "--format mlflow needs --function NAME, and serves the state the run "
+                           "captured (no --reexecute)")
 
         code = self.served_code(target, base)
         packages: dict[str, str] = {}
@@ -876,6 +884,8 @@ class RunService:
             run = self.store.get_run(code.run_id)
             if run.environment_id:
                 packages = dict(self.store.environment(run.environment_id).packages)
+        if format == "mlflow":
+            return export_mlflow(code, output, function or "", force, packages)
         return export_endpoint(code, output, function, force, packages, reexecute)
 
     def runs_table(self, notebook: str | None = None, sweep_id: str | None = None, status: str | None = None,
