@@ -59,6 +59,11 @@ def test_the_endpoint_answers_exactly_as_the_run_did(project):
     assert health["serves"] == "state" and health["loaded_into"]["executable"] == sys.executable
     assert health["loaded_into"]["packages"]["numpy"] and health["loaded_into"]["drift"] == []
     assert "loaded the state of train.ipynb@v1" in project.endpoints.logs("model")
+    folder = project.project.root / ".mlx" / "endpoints" / "model"
+    assert [p.name for p in folder.glob("state-*.pkl")] == [f"state-{serving.state_hash[:16]}.pkl"]
+    project.endpoints.stop("model")
+    assert not list(folder.glob("state-*.pkl"))  # a stopped endpoint keeps no copy
+    assert project.endpoints.restore() == []  # stopped on purpose: not restored
     listed = project.endpoints.get("model")[0].to_json()["serving"]
     assert listed["serves"] == "state" and listed["source"].startswith("serves the run's captured state")
 

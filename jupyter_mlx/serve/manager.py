@@ -187,6 +187,9 @@ class EndpointManager:
             if pid and pid_alive(pid):
                 os.kill(pid, signal.SIGTERM)
                 _wait_until(lambda: not pid_alive(pid), 20.0)
+            if not (pid and pid_alive(pid)):  # its copy of the run's state: copied again if it starts again
+                for path in (self.folder / name).glob("state-*.pkl"):
+                    path.unlink(missing_ok=True)
             return record
 
     def try_request(self, name: str, *, method: str = "POST", path: str, body: Any = None,
