@@ -122,6 +122,11 @@ def test_refusals(exported, tmp_path, monkeypatch):
         with pytest.raises(MLXError, match=r"^--format mlflow needs the state the run captured: "
                                            r"nocapture.ipynb@v1 captured no state \(capture was off"):
             service.export_endpoint(exported["uncaptured"].ref, tmp_path / "a", "predict", format="mlflow")
+        write_notebook(root / "broken.ipynb", *TRAIN[:2], code_cell("raise RuntimeError('no data')"))
+        assert service.run("broken.ipynb").status == "failed"
+        with pytest.raises(MLXError, match=r"^--format mlflow needs the state a successful run captured, and "
+                                           r"broken.ipynb@v1 is failed: export a version that succeeded$"):
+            service.export_endpoint("broken.ipynb@v1", tmp_path / "a", "predict", format="mlflow")
         with pytest.raises(MLXError, match="defines no function 'nope'; it defines describe, predict"):
             service.export_endpoint(run.ref, tmp_path / "a", "nope", format="mlflow")
         with pytest.raises(MLXError, match="describe takes no arguments"):

@@ -67,7 +67,7 @@ def export_endpoint(code: ServedCode, output: Path, function: str | None = None,
     if any("jupyter_mlx" in _imported(source) for source in code.cells):
         (output / "jupyter_mlx.py").write_text(METRICS_STAND_IN)
     extra = (*state_packages, "cloudpickle") if source.state is not None else ()
-    (output / "requirements.txt").write_text(_requirements(code.cells, {**(packages or {}), **state_packages}, extra))
+    (output / "requirements.txt").write_text(requirements(code.cells, {**(packages or {}), **state_packages}, extra))
     (output / "README.md").write_text(_readme(settings))
     return output
 
@@ -103,16 +103,17 @@ def captured_source(cells: list[str], manifest: dict[str, Any]) -> str:
     return header + "".join(f"\n\n{found[name]}\n" for name in sorted(found))
 
 
-def _requirements(cells: list[str], versions: dict[str, str], extra: tuple[str, ...] = ()) -> str:
-    """What the code imports (and the ``extra`` distributions), pinned to the run's versions (or
-    this Python's)."""
+def requirements(cells: list[str], versions: dict[str, str], extra: tuple[str, ...] = (),
+                 always: tuple[str, ...] = ALWAYS) -> str:
+    """What the code imports, the ``extra`` distributions and ``always`` (the service runtime's),
+    pinned to the run's versions (or this Python's)."""
     from importlib import metadata
 
     modules = _requirement_modules(cells)
     by_module = metadata.packages_distributions()
     lower = {name.lower().replace("_", "-"): version for name, version in versions.items()}
     lines = []
-    wanted = {*ALWAYS, *extra, *(d for m in modules for d in by_module.get(m, ()))}
+    wanted = {*always, *extra, *(d for m in modules for d in by_module.get(m, ()))}
     for distribution in sorted(wanted, key=str.lower):
         key = distribution.lower().replace("_", "-")
         version = lower.get(key)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import MLXError
-from .export import ALWAYS, _requirements
+from .export import requirements
 from .schema import request_schema, response_schema
 from .source import ServedCode, check_servable, served_from, write_state
 from .state import load_state
@@ -48,6 +48,9 @@ def export_mlflow(code: ServedCode, output: Path, function: str, force: bool = F
     if importlib.util.find_spec("mlflow") is None:
         raise MLXError("backend_unavailable", MLFLOW_MISSING)
     check_servable(code, "function", function)
+    if code.status not in (None, "succeeded"):  # (served_from's remedy, --reexecute, is not one here)
+        raise MLXError("conflict", f"--format mlflow needs the state a successful run captured, and {code.label} "
+                       f"is {code.status}: export a version that succeeded")
     source = served_from(code, "function", function)
     if source.state is None:
         raise MLXError("conflict", f"--format mlflow needs the state the run captured: {source.reason}; run the "
@@ -136,10 +139,7 @@ def mlflow_type(schema: dict[str, Any]) -> Any:
 
 def pinned_requirements(versions: dict[str, str], state_packages: dict[str, str]) -> list[str]:
     """The state's packages and cloudpickle, pinned to the run's versions (mlflow adds itself)."""
-    lines = _requirements([], versions, (*state_packages, "cloudpickle")).split()
-    wanted = {name.lower() for name in (*state_packages, "cloudpickle")}
-    # the service's own runtime (tornado, IPython) is not the model's, unless the state needs it
-    return [line for line in lines if line.split("==")[0].lower() not in set(ALWAYS) - wanted]
+    return requirements([], versions, (*state_packages, "cloudpickle"), always=()).split()
 
 
 MODEL_CODE = '''"""An MLflow python model (models from code) written by jupyter mlx export --format mlflow: a
