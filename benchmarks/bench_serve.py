@@ -7,6 +7,8 @@ served, each way started fresh and measured in the same run on the same machine:
 - Kernel Gateway 3, notebook-http mode, 1 kernel, then ``prespawn_count=2``;
 - ``jupyter mlx deploy --function predict`` with 1, 2 and 4 workers (no auth), and 1 worker with
   a token (concurrency 1 only: the cost of auth);
+- ``jupyter mlx deploy api.ipynb@v1`` with 1 worker: a run of the notebook, recorded once before
+  any way starts, served from the state it captured (issue 15) instead of re-executing the cells;
 - the anchor: a bare single-process tornado server (written here, run as a subprocess) running the
   same cells, ``POST /predict`` with the same JSON contract. It is run first and last.
 
@@ -43,6 +45,7 @@ from typing import Any, Callable, Iterator
 
 import harness
 from jupyter_mlx.ports import free_port
+from jupyter_mlx.service import RunService
 
 CONCURRENCY = (1, 8)
 START_TIMEOUT = 120.0
@@ -63,7 +66,9 @@ PREDICT = (
     "def predict(features: list[list[float]]) -> list[int]:\n"
     "    return [int(c) for c in model.predict(features)]"
 )
-KG_CELL = "# POST /predict\nimport json\nreq = json.loads(REQUEST)\nprint(json.dumps(predict(**req['body'])))"
+# Kernel Gateway defines REQUEST; a run of the notebook (the "from run" way) runs this cell without it
+KG_CELL = ("# POST /predict\nimport json\nif 'REQUEST' in globals():\n"
+           "    print(json.dumps(predict(**json.loads(REQUEST)['body'])))")
 
 # the anchor: the same cells, then a plain tornado handler with the same JSON contract
 BARE_SERVER = f'''
@@ -198,13 +203,14 @@ def post(port: int, body: bytes, token: str | None = None, timeout: float = REQU
         connection.close()
 
 
-def first_answer(port: int, started: float, alive: Callable[[], bool], token: str | None = None) -> float:
+def first_answer(port: int, started: float, alive: Callable[[], bool], token: str | None = None,
+                 request: bytes = BODIES[0], timeout: float = START_TIMEOUT) -> float:
     """Seconds from ``started`` to the first 200 to ``POST /predict``: connects until the port
     listens, then waits for the answer (a request queued while the set-up runs counts)."""
-    deadline = started + START_TIMEOUT
+    deadline = started + timeout
     while time.perf_counter() < deadline:
         try:
-            status, body = post(port, BODIES[0], token, timeout=START_TIMEOUT)
+            status, body = post(port, request, token, timeout=timeout)
             if status == 200:
                 return time.perf_counter() - started
             raise RuntimeError(f"first POST /predict answered {status}: {body[:300]!r}")
@@ -212,7 +218,7 @@ def first_answer(port: int, started: float, alive: Callable[[], bool], token: st
             if not alive():
                 raise RuntimeError("the server exited before answering") from None
             time.sleep(0.02)
-    raise RuntimeError(f"no answer within {START_TIMEOUT:g} s")
+    raise RuntimeError(f"no answer within {timeout:g} s")
 
 
 def check_answers(port: int, expected: list[list[int]], token: str | None = None) -> None:
@@ -399,15 +405,29 @@ def kernel_gateway(folder: Path, notebook: Path, prespawn: int | None) -> Iterat
             print(f"  (killed {len(left)} kernel(s) left after Kernel Gateway stopped)", file=sys.stderr)
 
 
+def record_run(project: Path) -> str:
+    """Run api.ipynb once (it captures ``predict``'s state) and return its ref, ``api.ipynb@v1``."""
+    service = RunService(project)
+    try:
+        run = service.run("api.ipynb")
+    finally:
+        service.close()
+    if run.status != "succeeded" or "predict" not in (run.state or {}).get("functions", []):
+        raise RuntimeError(f"the run of api.ipynb did not capture predict: {run.status} {run.error or run.state}")
+    return run.ref
+
+
 def _mlx(project: Path, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "jupyter_mlx.cli", *args], cwd=project, capture_output=True,
                           text=True, timeout=timeout)
 
 
 @contextmanager
-def mlx_endpoint(project: Path, name: str, workers: int, token: str | None) -> Iterator[Served]:
+def mlx_endpoint(project: Path, name: str, workers: int, token: str | None,
+                 target: str = "api.ipynb") -> Iterator[Served]:
+    """``jupyter mlx deploy TARGET``: the notebook file (its cells re-executed) or a run (its state)."""
     port = free_port()
-    command = [sys.executable, "-m", "jupyter_mlx.cli", "deploy", "api.ipynb", "--function", "predict",
+    command = [sys.executable, "-m", "jupyter_mlx.cli", "deploy", target, "--function", "predict",
                "--name", name, "--workers", str(workers), "--port", str(port)]
     command.append(f"--token={token}" if token else "--no-auth")  # a token may start with "-"
     status_path = project / ".mlx" / "endpoints" / name / "status.json"
@@ -433,7 +453,8 @@ def mlx_endpoint(project: Path, name: str, workers: int, token: str | None) -> I
             found.update({f"worker {i + 1}": pid for i, pid in enumerate(workers_pids)})
             return found
 
-        yield Served(port, startup, processes, token, notes={"deploy_cli_s": cli_s, "workers": workers})
+        yield Served(port, startup, processes, token,
+                     notes={"deploy_cli_s": cli_s, "workers": workers, "serves": status.get("serves")})
     finally:
         if deploy.poll() is None:
             deploy.wait(START_TIMEOUT)
@@ -532,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         project = Path(tmp) / "project"
         (project / ".mlx").mkdir(parents=True)  # the project root, whatever is above the temp folder
         notebook = write_notebook(project)
+        ref = record_run(project)
         token = secrets.token_urlsafe(24)
         rounds = args.rounds
         ways: list[tuple[str, Callable[[], Any], int, tuple[int, ...], int]] = [
@@ -547,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         ways += [
             ("jupyter_mlx workers=1", lambda: mlx_endpoint(project, "w1", 1, None), args.requests, CONCURRENCY,
              rounds),
+            ("jupyter_mlx workers=1 from run", lambda: mlx_endpoint(project, "w1-run", 1, None, ref), args.requests,
+             CONCURRENCY, rounds),
             ("jupyter_mlx workers=1 token", lambda: mlx_endpoint(project, "w1-auth", 1, token), args.requests,
              (1,), 1),
             ("jupyter_mlx workers=2", lambda: mlx_endpoint(project, "w2", 2, None), args.requests, CONCURRENCY,
@@ -644,7 +668,7 @@ def _rate(result: dict[str, Any] | None, concurrency: int) -> float | None:
 
 
 def verdicts(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    mlx = [r for r in results if r["way"].startswith("jupyter_mlx") and "token" not in r["way"]]
+    mlx = [r for r in results if r["way"].startswith("jupyter_mlx") and not r["way"].endswith(("token", "run"))]
     best = max(mlx, key=lambda r: _rate(r, 8) or 0)
     two = _way(results, "jupyter_mlx workers=2")
     one = _way(results, "jupyter_mlx workers=1")
@@ -679,6 +703,14 @@ def verdicts(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             found.append({"check": "start-up, mlx workers=1 vs KG 1 kernel",
                           "value": f"{one['startup_s']:.2f} s vs {kg['startup_s']:.2f} s",
                           "target": "< KG", "met": one["startup_s"] < kg["startup_s"]})
+        state = _way(results, "jupyter_mlx workers=1 from run")
+        if state is not None:  # issue 15: serving the run's state leaves the serving path as it was
+            for key, what in (("c1", "p50_ms"), ("c1", "p99_ms"), ("c8", "req_per_s")):
+                mine, theirs = state["load"][key][what], one["load"][key][what]
+                found.append({"check": f"{key} {what.replace('_', ' ')}, from run ({state.get('serves')}) / "
+                                       f"workers=1 (re-executed)",
+                              "value": f"{mine / theirs:.2f}x ({mine:.2f} vs {theirs:.2f})",
+                              "target": "unchanged (c8 noise 10-20%)", "met": None})
     return found
 
 
