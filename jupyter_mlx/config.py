@@ -77,6 +77,14 @@ class MLXConfig(Configurable):
         help="Fork pre-started Python kernels from a process that has imported ipykernel already "
         "(saves most of a kernel start's CPU); each run still gets a fresh kernel.",
     )
+    warm_runs = Bool(
+        True,
+        config=True,
+        help="Start a notebook's forked kernels with the modules its cells import already imported "
+        "(numpy, pandas, scikit-learn...): those safe to import before the kernel exists (see "
+        "jupyter_mlx/execute/preload.py), so that a warm run's outputs are a cold run's. A notebook "
+        "opts out with metadata.jupyter_mlx.warm = false.",
+    )
     preload_modules = List(
         Unicode(),
         default_value=[],

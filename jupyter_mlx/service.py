@@ -83,6 +83,7 @@ class _Plan:
     run_timeout: float
     run_folder: str = "auto"
     capture: bool = True
+    preload: tuple[str, ...] = ()  # the modules its kernels may start with (execute.preload)
 
 
 class RunService:
@@ -202,7 +203,19 @@ class RunService:
             run_folder=run_folder_strategy(self.config, in_place),
             capture=self.config.capture_state and ((parsed.get("metadata") or {}).get("jupyter_mlx") or {}).get(
                 "capture", True) is not False,
+            preload=self._warm_modules(parsed, self.project.absolute(name).parent),
         )
+
+    def _warm_modules(self, notebook: dict[str, Any], folder: Path) -> tuple[str, ...]:
+        """The modules the notebook imports that its kernels may start with (``warm_runs``;
+        opted out per notebook with ``metadata.jupyter_mlx.warm = false``)."""
+        from .execute.preload import warm_modules
+
+        if not self.config.warm_runs or ((notebook.get("metadata") or {}).get("jupyter_mlx") or {}).get("warm") is False:
+            return ()
+        cells = ["".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", "")
+                 for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
+        return warm_modules(cells, folder)[0]
 
     def _record(
         self,
@@ -255,6 +268,7 @@ class RunService:
                     capture_seconds=self.config.capture_timeout,
                     capture_bytes=self.config.capture_max_size,
                     capture_functions=tuple(self.config.serve_functions),
+                    preload=plan.preload,
                 ),
             )
             for record in records
@@ -392,13 +406,14 @@ class RunService:
                 fields = collect_remote(result.collected, result.collected_notes, self.config, self.store.blobs.put_file)
                 if files is not None:  # the project's fingerprint was taken here all the same
                     fields["inputs"] = files.inputs()
+                fields["notes"] = [*fields.get("notes", []), *_warm_notes(result)]
                 return self._finish(run_id, replace(outcome, **fields))
             finally:
                 if result.collected is not None:
                     shutil.rmtree(result.collected, ignore_errors=True)
         if files is not None:
             outcome = replace(outcome, **files.collect())
-        return self._finish(run_id, outcome)
+        return self._finish(run_id, replace(outcome, notes=[*outcome.notes, *_warm_notes(result)]))
 
     def _finish(self, run_id: str, outcome: RunOutcome) -> RunRecord:
         """Record a run's outcome (it is no longer this process's to keep alive) and announce it."""
@@ -520,7 +535,7 @@ class RunService:
 
     def _enqueue(self, prepared: list[PreparedRun], executor: Executor) -> list[RunRecord]:
         if isinstance(executor, LocalExecutor):
-            executor.prepare(len(prepared), prepared[0].task.kernel_name)
+            executor.prepare(len(prepared), prepared[0].task.kernel_name, prepared[0].task.preload)
         else:
             executor.prepare(len(prepared))
         for run in prepared:  # before a queue worker can publish "running"
@@ -970,3 +985,16 @@ def _interrupted() -> RunOutcome:
         finished_at=time.time(),
         error=RunError("KeyboardInterrupt", "the run was interrupted before it finished"),
     )
+
+
+def _warm_notes(result: RunResult) -> list[str]:
+    """What a run says of its kernel's start: warm (the modules it started with), or cold, and why."""
+    warm = getattr(result, "warm", None)
+    if not warm or not (warm.get("modules") or warm.get("left_out") or warm.get("cold")):
+        return []  # a kernel not forked, or forked with nothing to preload
+    waited = f"; it waited {result.kernel_wait:g} s for its kernel" if result.kernel_wait is not None else ""
+    if warm.get("cold"):
+        return [f"started cold: {warm['cold']}{waited}"]
+    left_out = "".join(f"; {module} not preloaded: {why}" for module, why in (warm.get("left_out") or {}).items())
+    modules = ", ".join(warm.get("modules") or []) or "no module preloaded"
+    return [f"started warm ({modules}){left_out}{waited}"]

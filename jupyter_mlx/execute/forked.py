@@ -20,6 +20,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _ZYGOTE_START_TIMEOUT = 60.0
+IMPORT_TIMEOUT = 30.0  # seconds one preloaded module may take to import before it is refused
 
 
 class _ForeignProcess:
@@ -70,29 +71,54 @@ def _running(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
+# what modules read from the environment at import: kernels that differ in these need their own zygote
+IMPORT_ENVIRONMENT = ("PYTHONHASHSEED", "PYTHONPATH", "MPLBACKEND", "MPLCONFIGDIR", "MATPLOTLIBRC", "OMP_NUM_THREADS",
+                      "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "CUDA_VISIBLE_DEVICES")
+
+
 class Zygote:
-    """One zygote process per interpreter, started on first use and restarted if it died."""
+    """One zygote process per interpreter, module set and import-time environment, started on
+    first use and restarted if it died; retired by ``retire_idle`` when unused."""
 
-    _instances: dict[tuple[str, tuple[str, ...]], Zygote] = {}
+    _instances: dict[tuple[Any, ...], Zygote] = {}
     _instances_lock = threading.Lock()
+    refused: dict[tuple[str, str], str] = {}  # (python, module) -> why it cannot be preloaded, learned once
 
-    def __init__(self, python: str, preload: tuple[str, ...]) -> None:
+    def __init__(self, python: str, preload: tuple[str, ...], environment: tuple[tuple[str, str], ...] = ()) -> None:
         self.python = python
         self.preload = preload
+        self.environment = environment
+        self.loaded: tuple[str, ...] = ()  # what the running zygote imported
+        self.failed: dict[str, str] = {}
+        self.broken: str | None = None  # it could not start: kernels start cold, without retrying it
+        self.last_used = time.monotonic()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
 
     @classmethod
-    def for_interpreter(cls, python: str, preload: tuple[str, ...] = ()) -> Zygote:
+    def for_interpreter(cls, python: str, preload: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Zygote:
+        environment = tuple((name, (env or {})[name]) for name in IMPORT_ENVIRONMENT if name in (env or {}))
         with cls._instances_lock:
-            key = (python, preload)
+            key = (python, preload, environment)
             if key not in cls._instances:
-                cls._instances[key] = cls(python, preload)
+                cls._instances[key] = cls(python, preload, environment)
             return cls._instances[key]
+
+    @classmethod
+    def retire_idle(cls, idle_seconds: float) -> int:
+        """Stop the zygotes unused for ``idle_seconds``; how many."""
+        now = time.monotonic()
+        with cls._instances_lock:
+            idle = [key for key, zygote in cls._instances.items() if now - zygote.last_used >= idle_seconds]
+            retired = [cls._instances.pop(key) for key in idle]
+        for zygote in retired:
+            zygote.close()
+        return len(retired)
 
     def fork(self, argv: list[str], cwd: str, env: dict[str, str]) -> int:
         """The pid of a new kernel process running ``ipykernel_launcher argv`` in ``cwd``."""
         request = json.dumps({"argv": argv, "cwd": cwd, "env": env}) + "\n"
+        self.last_used = time.monotonic()
         with self._lock:
             process = self._ensure_started()
             assert process.stdin is not None and process.stdout is not None
@@ -106,24 +132,44 @@ class Zygote:
     def _ensure_started(self) -> subprocess.Popen[str]:
         if self._process is not None and self._process.poll() is None:
             return self._process
-        argv = [self.python, "-m", "jupyter_mlx.execute.zygote"]
-        if self.preload:
-            argv += ["--preload", ",".join(self.preload)]
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # Ctrl-C in the terminal reaches the parent, not the zygote
-            cwd="/",
-        )
-        assert process.stdout is not None
-        ready = _readline_with_timeout(process, _ZYGOTE_START_TIMEOUT)
-        if "ready" not in ready:
+        if self.broken is not None:
+            raise RuntimeError(self.broken)
+        while True:  # a module refused: start again without it (each is refused once per interpreter)
+            modules = [m for m in self.preload if (self.python, m) not in Zygote.refused]
+            argv = [self.python, "-m", "jupyter_mlx.execute.zygote", "--import-timeout", str(IMPORT_TIMEOUT)]
+            if modules:
+                argv += ["--preload", ",".join(modules)]
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # Ctrl-C in the terminal reaches the parent, not the zygote
+                cwd="/",
+                env={**os.environ, **dict(self.environment)},
+            )
+            assert process.stdout is not None
+            ready = _readline_with_timeout(process, _ZYGOTE_START_TIMEOUT + IMPORT_TIMEOUT)
+            if "ready" in ready:
+                break
             process.kill()
-            raise RuntimeError("the kernel zygote did not start")
+            process.wait()
+            if not ready.get("refused"):
+                self.broken = (f"the kernel zygote preloading {', '.join(modules) or 'nothing'} did not start "
+                               f"within {_ZYGOTE_START_TIMEOUT + IMPORT_TIMEOUT:g} s")
+                raise RuntimeError(self.broken)
+            for module, why in ready["refused"].items():
+                log.info("not preloading %s: %s", module, why)
+                Zygote.refused[(self.python, module)] = why
+        self.loaded, self.failed = tuple(ready.get("loaded") or ()), dict(ready.get("failed") or {})
         self._process = process
         return process
+
+    def left_out(self) -> dict[str, str]:
+        """The modules asked for that the running zygote has not imported, with why."""
+        reasons = {m: Zygote.refused[(self.python, m)] for m in self.preload if (self.python, m) in Zygote.refused}
+        reasons.update({m: f"its import failed: {error}" for m, error in self.failed.items()})
+        return reasons
 
     def close(self) -> None:
         with self._lock:
@@ -174,17 +220,20 @@ def forked_kernel_manager_class() -> type:
 
         class ForkedKernelManager(AsyncKernelManager):
             preload: tuple[str, ...] = ()
+            warm: dict[str, Any] | None = None  # what the kernel started with: modules, and those left out
 
             async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
                 python = zygote_python(kernel_cmd)
                 if python is None or sys.platform == "win32":
                     return await super()._async_launch_kernel(kernel_cmd, **kw)
+                env = dict(kw.get("env") or os.environ)
                 try:
-                    pid = Zygote.for_interpreter(python, self.preload).fork(
-                        kernel_cmd[3:], str(kw.get("cwd") or os.getcwd()), dict(kw.get("env") or os.environ)
-                    )
+                    zygote = Zygote.for_interpreter(python, self.preload, env)
+                    pid = zygote.fork(kernel_cmd[3:], str(kw.get("cwd") or os.getcwd()), env)
+                    self.warm = {"modules": list(zygote.loaded), "left_out": zygote.left_out()}
                 except Exception as exc:  # never worse than without: start it the usual way
                     log.warning("forking a kernel failed (%s); starting it the usual way", exc)
+                    self.warm = {"modules": [], "cold": str(exc)}
                     return await super()._async_launch_kernel(kernel_cmd, **kw)
                 provisioner = self.provisioner
                 assert provisioner is not None

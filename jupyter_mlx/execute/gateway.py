@@ -124,7 +124,7 @@ class GatewayKernels(WarmKernels):
         self._threads: list[threading.Thread] = []
 
     # -- public ----------------------------------------------------------------------------
-    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
+    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float, preload: tuple[str, ...] = ()) -> KernelLease:
         """A kernel of ``kernel_name`` (``cwd`` is not used: a remote kernel runs in the gateway's
         folder, so the lease has no ``chdir``)."""
         km = self._take(kernel_name, startup_timeout)

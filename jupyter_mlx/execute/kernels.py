@@ -42,6 +42,12 @@ class KernelLease:
     local: bool = False  # a local jupyter_client kernel: the runner's quick ready check applies
     remote_folder: bool = False  # a remote kernel: it makes and collects the run's folder itself
 
+    @property
+    def warm(self) -> dict[str, Any] | None:
+        """What a forked kernel started with: ``modules`` preloaded, ``left_out`` (with why), or
+        ``cold`` (why it was not forked); None for a kernel not forked."""
+        return getattr(self.km, "warm", None)
+
     def release(self) -> None:
         shutdown_in_background(self.km)
 
@@ -50,11 +56,12 @@ class KernelProvider(ABC):
     """Hands out fresh, started kernels."""
 
     @abstractmethod
-    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
-        """A started kernel of ``kernel_name`` that will run in ``cwd``."""
+    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float, preload: tuple[str, ...] = ()) -> KernelLease:
+        """A started kernel of ``kernel_name`` that will run in ``cwd``; ``preload``: modules the
+        notebook imports, which a local forked kernel may start with (see ``preload.py``)."""
 
-    def prepare(self, kernel_name: str, expected_runs: int) -> None:
-        """A hint: this many runs of ``kernel_name`` are coming."""
+    def prepare(self, kernel_name: str, expected_runs: int, preload: tuple[str, ...] = ()) -> None:
+        """A hint: this many runs of ``kernel_name`` (importing ``preload``) are coming."""
 
     def close(self) -> None:
         """Shut down every kernel not lent out."""
@@ -140,7 +147,7 @@ def wait_until_ready(km: Any, timeout: float) -> None:
 class FreshKernels(KernelProvider):
     """A new kernel started for each run, in the run's folder (nothing kept warm)."""
 
-    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
+    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float, preload: tuple[str, ...] = ()) -> KernelLease:
         return KernelLease(start_local_kernel(kernel_name, cwd, startup_timeout), local=True)
 
 
@@ -302,15 +309,34 @@ class KernelPool(WarmKernels):
         self.preload = tuple(preload)
         self._folder = tempfile.gettempdir()  # neutral, and never removed under a booting kernel
 
-    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float) -> KernelLease:
-        km = self._take(kernel_name, startup_timeout)
+    def prepare(self, kernel_name: str, expected_runs: int, preload: tuple[str, ...] = ()) -> None:
+        super().prepare(self._key(kernel_name, preload), expected_runs)
+
+    def warm(self, kernel_name: str, preload: tuple[str, ...] = ()) -> int:
+        return super().warm(self._key(kernel_name, preload))
+
+    def acquire(self, kernel_name: str, cwd: Path, startup_timeout: float, preload: tuple[str, ...] = ()) -> KernelLease:
+        key = self._key(kernel_name, preload)
+        km = self._take(key, startup_timeout)
         if km is None or not _alive(km):
             if km is not None:
                 shutdown_in_background(km)
             # nothing warm: start one for this run, in its folder
-            km = start_local_kernel(kernel_name, cwd, startup_timeout, self.fork, self.preload)
+            km = start_local_kernel(kernel_name, cwd, startup_timeout, self.fork, key[1])
             return KernelLease(km, local=True)
         return KernelLease(km, chdir=str(cwd), local=True)
+
+    def _key(self, kernel_name: str, preload: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+        """Kernels are pooled by kernel name and the modules they start with (the configured
+        ``preload_modules`` and the notebook's)."""
+        return kernel_name, tuple(dict.fromkeys((*self.preload, *preload))) if self.fork else ()
+
+    def _reap(self) -> None:
+        super()._reap()
+        if self.fork:  # zygotes for module sets no run asked for lately
+            from .forked import Zygote
+
+            Zygote.retire_idle(self.idle_timeout)
 
     def close(self) -> None:
         for km in self._close_pool():
@@ -320,10 +346,11 @@ class KernelPool(WarmKernels):
 
             Zygote.close_all()
 
-    def _boot(self, kernel_name: str) -> Any:
+    def _boot(self, key: tuple[str, tuple[str, ...]]) -> Any:
+        kernel_name, preload = key
         km = None
         try:
-            km = start_local_kernel(kernel_name, self._folder, self.startup_timeout, self.fork, self.preload)
+            km = start_local_kernel(kernel_name, self._folder, self.startup_timeout, self.fork, preload)
             wait_until_ready(km, self.startup_timeout)
             return km
         except Exception:

@@ -57,8 +57,8 @@ class LocalExecutor(Executor):
     def kernel_names(self) -> list[str]:
         return installed_kernels()
 
-    def prepare(self, expected_runs: int, kernel_name: str = "") -> None:
-        self.pool.prepare(kernel_name or self.kernel_name, expected_runs)
+    def prepare(self, expected_runs: int, kernel_name: str = "", preload: tuple[str, ...] = ()) -> None:
+        self.pool.prepare(kernel_name or self.kernel_name, expected_runs, preload)
 
     def execute(self, task: RunTask, on_cell: ProgressCallback | None, cancel: CancelToken) -> RunResult:
         return execute_run(task, on_cell, kernels=self.pool, cancel=cancel)

@@ -50,6 +50,7 @@ class RunTask:
     capture_functions: tuple[str, ...] = ()  # only these functions' state (empty: every notebook function)
     artifact_max_file_size: int = 1 << 30  # what a remote kernel sends back of the files the run wrote
     artifact_max_run_size: int = 1 << 30
+    preload: tuple[str, ...] = ()  # modules the notebook imports, which a forked kernel may start with
 
 
 @dataclass
@@ -67,6 +68,8 @@ class RunResult:
     state: Path | None = None  # the captured state (see execute.capture), in a local temporary file
     state_manifest: dict[str, Any] | None = None
     state_bytes: bytes | None = None  # the state, carried back from a Dask worker (its file is the worker's)
+    warm: dict[str, Any] | None = None  # a forked kernel's start: modules preloaded, left out, or why cold
+    kernel_wait: float | None = None  # seconds the run waited for its kernel
 
 
 def kernel_name_of(source: dict[str, Any], configured: str = "") -> str:
@@ -340,11 +343,14 @@ def execute_run(
     collected_notes: list[str] = []
     state: Path | None = None
     state_manifest: dict[str, Any] | None = None
+    kernel_wait: float | None = None
     begun = False
     try:
         if cancel is not None and cancel.cancelled:
             raise _Cancelled()
-        lease = (kernels or FreshKernels()).acquire(kernel_name, task.cwd, task.startup_timeout)
+        asked = time.monotonic()
+        lease = (kernels or FreshKernels()).acquire(kernel_name, task.cwd, task.startup_timeout, task.preload)
+        kernel_wait = time.monotonic() - asked
         watchdog = _Watchdog(lease.km, task.run_timeout, cancel)
         client = _client_class()(
             manager,
@@ -414,6 +420,8 @@ def execute_run(
         collected_notes=collected_notes,
         state=state,
         state_manifest=state_manifest,
+        warm=lease.warm if lease is not None else None,
+        kernel_wait=None if kernel_wait is None else round(kernel_wait, 3),
     )
 
 

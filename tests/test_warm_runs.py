@@ -1,0 +1,201 @@
+"""Issue 16, item 1: a warm run (its kernel forked with the notebook's modules imported) shows what
+a cold run shows. Each notebook of a corpus, and every notebook of examples/, runs cold and warm
+with the same parameters; the comparison must find no unexpected change."""
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jupyter_mlx.config import MLXConfig
+from jupyter_mlx.execute.preload import imported_modules, warm_modules
+from jupyter_mlx.service import RunService
+from notebooks import code_cell, write_notebook
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+CORPUS = {
+    "tables.ipynb": [
+        code_cell("import numpy as np\nimport pandas as pd"),
+        code_cell("rng = np.random.default_rng(3)\nframe = pd.DataFrame(rng.normal(size=(4, 3)), columns=list('abc'))\nframe"),
+        code_cell("print(np.arange(6).reshape(2, 3))\nframe.describe().round(3)"),
+    ],
+    "plots.ipynb": [  # no %matplotlib: the kernel's default backend (inline PNG)
+        code_cell("import matplotlib.pyplot as plt\nimport numpy as np"),
+        code_cell("plt.plot(np.arange(5) ** 2)\nplt.title('squares')\nplt.show()"),
+        code_cell("fig, ax = plt.subplots(figsize=(2, 2))\nax.bar(['a', 'b'], [1, 3])\nfig"),
+    ],
+    "svg.ipynb": [
+        code_cell("%matplotlib inline\n%config InlineBackend.figure_formats = ['svg']\nimport matplotlib\nimport matplotlib.pyplot as plt"),
+        code_cell("matplotlib.rcParams['svg.hashsalt'] = 'mlx'  # stable ids in the SVG\nplt.plot([3, 1, 2])\nplt.show()"),
+    ],
+    "model.ipynb": [
+        code_cell("seed = 0", tags=["parameters"]),
+        code_cell("from sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
+                  "from sklearn.metrics import accuracy_score"),
+        code_cell("X, y = load_iris(return_X_y=True)\nmodel = LogisticRegression(max_iter=300).fit(X, y)\n"
+                  "print(round(accuracy_score(y, model.predict(X)), 4))\nmodel"),
+    ],
+    "images.ipynb": [
+        code_cell("from PIL import Image, ImageDraw"),
+        code_cell("image = Image.new('RGB', (32, 16), 'white')\nImageDraw.Draw(image).line((0, 0, 31, 15), fill='red')\nimage"),
+    ],
+    "progress.ipynb": [
+        code_cell("from tqdm.auto import tqdm\nimport tqdm as tqdm_package"),
+        code_cell("total = 0\nfor i in tqdm(range(3), desc='steps'):\n    total += i\nprint(total)"),
+    ],
+    "widgets.ipynb": [
+        code_cell("import ipywidgets as widgets"),
+        code_cell("widgets.IntSlider(value=3, description='n')"),
+    ],
+}
+
+
+def outputs(service: RunService, run_id: str) -> list[list[str]]:
+    return [[key for output in cell.get("outputs", []) for key in output.get("data", {"stream": 0})]
+            for cell in service.executed_notebook(run_id)["cells"] if cell["cell_type"] == "code"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every notebook run cold, then warm, in one project: (service, {notebook: (cold, warm)})."""
+    root = tmp_path_factory.mktemp("warm")
+    for name, cells in CORPUS.items():
+        write_notebook(root / name, *cells)
+    shutil.copy(EXAMPLES / "train.ipynb", root / "train.ipynb")
+    shutil.copy(EXAMPLES / "api.ipynb", root / "api.ipynb")
+    notebooks = [*CORPUS, "train.ipynb", "api.ipynb"]
+    found: dict[str, list] = {name: [] for name in notebooks}
+    for warm in (False, True):
+        service = RunService(root, config=MLXConfig(warm_runs=warm))
+        try:
+            queued = [service.submit(name) for name in notebooks]
+            service.wait(queued)
+            for name, run in zip(notebooks, queued):
+                found[name].append(service.get_run(run.id))
+        finally:
+            service.close()
+    service = RunService(root)
+    yield service, found
+    service.close()
+
+
+@pytest.mark.parametrize("notebook", [*CORPUS, "train.ipynb", "api.ipynb"])
+def test_a_warm_run_shows_what_a_cold_run_shows(runs, notebook):
+    service, found = runs
+    cold, warm = found[notebook]
+    assert cold.status == warm.status, (cold.error, warm.error)
+    comparison = service.compare(cold.id, warm.id)
+    assert comparison.unexpected() == [], comparison.unexpected()
+    assert outputs(service, cold.id) == outputs(service, warm.id)  # no output appeared or vanished
+    if notebook == "api.ipynb":
+        assert cold.status == "failed"  # its routes read REQUEST: the same failure both ways
+    assert not any(note.startswith("started") for note in cold.notes)
+    expected, _ = warm_modules([c["source"] for c in CORPUS[notebook]] if notebook in CORPUS else [])
+    if notebook in CORPUS and expected:
+        (note,) = [note for note in warm.notes if note.startswith("started warm")]
+        assert all(module in note for module in expected), note
+
+
+def test_the_images_are_there(runs):
+    """The defect that started it all: with matplotlib imported before the kernel configured its
+    backend, plt.show() showed nothing."""
+    service, found = runs
+    cold, warm = found["plots.ipynb"]
+    assert outputs(service, warm.id)[1] == ["image/png", "text/plain"]
+    assert "image/svg+xml" in outputs(service, found["svg.ipynb"][1].id)[1]
+    note = next(n for n in warm.notes if n.startswith("started warm"))
+    assert "matplotlib.pyplot" in note and "numpy" in note
+
+
+def test_what_is_never_preloaded_and_why():
+    cells = ["from tqdm.auto import tqdm\nimport ipywidgets\nimport torch\nimport numpy as np\nimport os, json\n"
+             "from sklearn.linear_model import Ridge\n%matplotlib inline\nfrom . import sibling"]
+    assert imported_modules(cells) == ["tqdm.auto", "ipywidgets", "torch", "numpy", "os", "json", "sklearn.linear_model"]
+    chosen, left_out = warm_modules(cells)
+    assert chosen == ("numpy", "sklearn.linear_model")  # the standard library is the kernel's to import
+    assert left_out == {"tqdm.auto": "it adapts to the notebook frontend at import",
+                        "ipywidgets": "it adapts to the notebook frontend at import",
+                        "torch": "it starts threads, opens sockets or initialises a GPU at import"}
+
+
+def test_the_projects_own_modules_are_not_preloaded(tmp_path):
+    (tmp_path / "features.py").write_text("X = 1\n")
+    chosen, left_out = warm_modules(["import features\nimport numpy"], tmp_path)
+    assert chosen == ("numpy",) and left_out == {"features": "it is the project's own code"}
+
+
+UNSAFE = {
+    "threaded_mod": "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\nVALUE = 1\n",
+    "slow_mod": "import time\ntime.sleep(5)\nVALUE = 2\n",
+    "broken_mod": "raise ImportError('not on this machine')\n",
+    "files_mod": "import tempfile\nHANDLE = tempfile.TemporaryFile()\nVALUE = 3\n",
+    "fine_mod": "VALUE = 4\nSTATE = []\n",
+}
+
+
+@pytest.fixture
+def unsafe_project(tmp_path, monkeypatch):
+    """Modules on PYTHONPATH (outside the project) that must not be preloaded, and one that may."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for name, source in UNSAFE.items():
+        (site / f"{name}.py").write_text(source)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setattr("jupyter_mlx.execute.forked.IMPORT_TIMEOUT", 1.0)
+    monkeypatch.setattr("jupyter_mlx.execute.forked.Zygote.refused", {})
+    root = tmp_path / "project"
+    write_notebook(root / "unsafe.ipynb", code_cell(textwrap.dedent("""\
+        import threaded_mod, slow_mod, files_mod, fine_mod
+        try:
+            import broken_mod
+        except ImportError as error:
+            print('broken:', error)
+        fine_mod.STATE.append(len(fine_mod.STATE))
+        print(threaded_mod.VALUE + slow_mod.VALUE + files_mod.VALUE + fine_mod.VALUE, fine_mod.STATE)""")))
+    return root
+
+
+def test_unsafe_modules_are_refused_and_the_runs_say_why(unsafe_project):
+    service = RunService(unsafe_project, config=MLXConfig(concurrency=1))
+    try:
+        first, second = (service.submit("unsafe.ipynb"), service.submit("unsafe.ipynb"))
+        service.wait([first, second])
+        first, second = service.get_run(first.id), service.get_run(second.id)
+    finally:
+        service.close()
+    for run in (first, second):
+        assert run.status == "succeeded", run.error
+        printed = service.executed_notebook(run.id)["cells"][0]["outputs"]
+        # fine_mod's STATE starts empty in each run: a run's changes to a preloaded module stay in its kernel
+        assert "".join(o.get("text", "") for o in printed) == "broken: not on this machine\n10 [0]\n"
+    (note,) = [n for n in second.notes if n.startswith("started warm")]
+    assert note.startswith("started warm (fine_mod)")
+    assert "threaded_mod not preloaded: its import started thread(s) Thread-1" in note
+    assert "slow_mod not preloaded: its import took longer than 1 s" in note
+    assert "files_mod not preloaded: its import left 1 file(s) or socket(s) open" in note
+    assert "broken_mod not preloaded: its import failed: ImportError: not on this machine" in note
+
+
+def test_a_killed_zygote_costs_no_run(unsafe_project):
+    import signal
+
+    from jupyter_mlx.execute.forked import Zygote
+
+    service = RunService(unsafe_project, config=MLXConfig(concurrency=1))
+    try:
+        first = service.submit("unsafe.ipynb")
+        service.wait([first])
+        zygotes = [z for z in Zygote._instances.values() if z._process is not None and z._process.poll() is None]
+        assert zygotes
+        for zygote in zygotes:
+            os.kill(zygote._process.pid, signal.SIGKILL)
+            zygote._process.wait()
+        runs = [service.submit("unsafe.ipynb") for _ in range(2)]
+        service.wait(runs)
+        assert [service.get_run(r.id).status for r in runs] == ["succeeded", "succeeded"]
+    finally:
+        service.close()
