@@ -16,6 +16,7 @@ from .arguments import endpoint_arguments as _endpoint_arguments
 from .arguments import endpoint_settings as _endpoint_settings
 from .arguments import parameter_arguments, parameters_of
 from .arguments import sweep_spec as _sweep_spec
+from .cli_door import choose_door, wait_for_runs
 from .errors import MLXError
 from .refs import names_a_run
 from .formatting import format_details, format_run_line, format_runs_table
@@ -180,6 +181,12 @@ def _folder_arguments(parser: argparse.ArgumentParser) -> None:
                        help="in the project folder itself, as papermill does: what it writes lands in the project")
     where.add_argument("--keep-folder", action="store_true",
                        help="keep each run's folder after its files were collected (it is printed by show)")
+    door = parser.add_mutually_exclusive_group()
+    door.add_argument("--server", dest="door", action="store_const", const="server",
+                      help="submit through the Jupyter server that serves the project (its warm kernels, its "
+                      "panel); the default when one runs")
+    door.add_argument("--local", dest="door", action="store_const", const="local",
+                      help="run in this process even when a Jupyter server serves the project")
 
 
 def _service(args: argparse.Namespace) -> Any:
@@ -207,9 +214,34 @@ def _progress(index: int, count: int) -> None:
     sys.stderr.flush()
 
 
+def _local_only(args: argparse.Namespace) -> str | None:
+    """An option that only this process can honour (the server has its own configuration)."""
+    if getattr(args, "keep_folder", False):
+        return "--keep-folder"
+    if getattr(args, "concurrency", None) is not None:
+        return "--concurrency"
+    return None
+
+
+def _launch_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"tags": args.tag, "kernel_name": args.kernel, "cell_timeout": args.cell_timeout,
+            "run_timeout": args.timeout, "in_place": args.in_place, **_backend_options(args)}
+
+
 def _cmd_run(service: Any, args: argparse.Namespace) -> int:
     parameters = parameters_of(args.parameter)
     options = _backend_options(args)
+    door = choose_door(service, args.door, _local_only(args))
+    if door is not None:
+        run = service.store.get_run(door.submit(args.notebook, parameters, _launch_options(args))["id"])
+        if not args.json:
+            print(f"{run.ref} queued via the Jupyter server at {door.server.url}", file=sys.stderr)
+        on_cell = _progress if sys.stderr.isatty() and not args.json else None
+        (run,) = wait_for_runs(service, [run], on_cell=on_cell)
+        if on_cell is not None:
+            sys.stderr.write("\r\033[K")
+        print(json.dumps(run.to_json(), indent=2) if args.json else format_run_line(run))
+        return 0 if run.status == "succeeded" else EXIT_RUN_FAILED
     if (options["backend"] or service.config.default_backend) != "local":
         queued = service.submit(
             args.notebook, parameters, base=Path.cwd(), tags=args.tag, kernel_name=args.kernel,
@@ -341,19 +373,28 @@ def _cmd_sweep(service: Any, args: argparse.Namespace) -> int:
     from .formatting import format_counts
 
     started = time.monotonic()
-    sweep, runs = service.sweep(
-        args.notebook, _sweep_spec(args), confirm=args.yes, base=Path.cwd(), tags=args.tag,
-        kernel_name=args.kernel, cell_timeout=args.cell_timeout, run_timeout=args.timeout, in_place=args.in_place,
-        **_backend_options(args),
-    )
-    if not args.json:
-        print(
-            f"sweep {sweep.id}: {len(runs)} runs of {sweep.notebook} on {sweep.backend} "
-            f"({service.concurrency(**_backend_options(args))} at a time)",
-            file=sys.stderr,
-        )
     report = None if args.json else (lambda run: print(format_run_line(run, with_parameters=True), flush=True))
-    final = _wait_or_cancel(service, runs, report)
+    door = choose_door(service, args.door, _local_only(args))
+    if door is not None:
+        answer, queued = door.sweep(args.notebook, _sweep_spec(args), {"confirm": args.yes, **_launch_options(args)})
+        sweep, runs = service.get_sweep(answer["id"]), [service.store.get_run(run["id"]) for run in queued]
+        if not args.json:
+            print(f"sweep {sweep.id}: {len(runs)} runs of {sweep.notebook} on {sweep.backend} "
+                  f"via the Jupyter server at {door.server.url}", file=sys.stderr)
+        final = wait_for_runs(service, runs, report)
+    else:
+        sweep, runs = service.sweep(
+            args.notebook, _sweep_spec(args), confirm=args.yes, base=Path.cwd(), tags=args.tag,
+            kernel_name=args.kernel, cell_timeout=args.cell_timeout, run_timeout=args.timeout, in_place=args.in_place,
+            **_backend_options(args),
+        )
+        if not args.json:
+            print(
+                f"sweep {sweep.id}: {len(runs)} runs of {sweep.notebook} on {sweep.backend} "
+                f"({service.concurrency(**_backend_options(args))} at a time)",
+                file=sys.stderr,
+            )
+        final = _wait_or_cancel(service, runs, report)
     if args.json:
         print(json.dumps({"sweep": service.get_sweep(sweep.id).to_json(), "runs": [r.to_json() for r in final]}, indent=2))
     else:

@@ -278,7 +278,7 @@ class ServerTransport:
 def _launch_fields(options: dict[str, Any]) -> dict[str, Any]:
     """``RunService.submit`` keyword arguments as the REST launch body's fields."""
     names = {"backend": "backend", "tags": "tags", "kernel_name": "kernel", "cell_timeout": "cell_timeout",
-             "run_timeout": "timeout", "backend_token": "gateway_token"}
+             "run_timeout": "timeout", "backend_token": "gateway_token", "in_place": "in_place"}
     body = {names[k]: v for k, v in options.items() if k in names and v not in (None, [], ())}
     address = options.get("backend_address")
     if address:
