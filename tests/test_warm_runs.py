@@ -199,3 +199,33 @@ def test_a_killed_zygote_costs_no_run(unsafe_project):
         assert [service.get_run(r.id).status for r in runs] == ["succeeded", "succeeded"]
     finally:
         service.close()
+
+
+def test_a_server_keeps_one_warm_kernel_for_the_notebook_it_just_ran(tmp_path):
+    """keep_warm (a server): after a run, one kernel with the notebook's modules waits for the next."""
+    import time
+
+    from jupyter_mlx.execute.executor import CancelToken
+    from jupyter_mlx.execute.local import LocalExecutor
+    from jupyter_mlx.execute.runner import RunTask
+    from notebooks import notebook
+
+    path = tmp_path / "nb.ipynb"
+    path.write_text(__import__("json").dumps(notebook(code_cell("import numpy\nprint(numpy.int64(2) * 3)"))))
+    task = RunTask(notebook=path.name, source=path.read_bytes(), cwd=tmp_path, parameters={}, preload=("numpy",))
+    executor = LocalExecutor(concurrency=2, idle_timeout=120, keep_warm=True)
+    try:
+        first = executor.execute(task, None, CancelToken())
+        assert first.status == "succeeded" and first.warm["modules"] == ["numpy"]
+        deadline = time.monotonic() + 60
+        while executor.pool.warm("python3", ("numpy",)) < 1:
+            assert time.monotonic() < deadline, "no kernel was kept warm for the notebook"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert executor.pool.warm("python3", ("numpy",)) == 1  # one, not one per core
+        assert executor.pool.warm("python3") == 0  # nothing for a module set no run used
+        second = executor.execute(task, None, CancelToken())
+        assert second.status == "succeeded" and second.warm["modules"] == ["numpy"]
+        assert second.notebook["cells"][0]["outputs"][0]["text"] == "6\n"
+    finally:
+        executor.close()

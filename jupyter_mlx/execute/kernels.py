@@ -155,8 +155,8 @@ class WarmKernels(KernelProvider):
     """Kernels booted ahead of need, at most ``size`` per kernel name, refilled as runs take them.
 
     How many are kept warm: as many as the runs announced with ``prepare`` still need (up to
-    ``size``); with ``keep_warm``, ``size`` until no run came for ``idle_timeout`` seconds; warm
-    kernels idle that long are disposed of. Subclasses say how a kernel boots (``_boot``, which
+    ``size``); with ``keep_warm`` (a server), at least one per kernel (and module set) that a run
+    used in the last ``idle_timeout`` seconds; warm kernels idle that long are disposed of. Subclasses say how a kernel boots (``_boot``, which
     returns it ready) and how it is disposed of (``_dispose``); each kernel is lent once.
     """
 
@@ -230,10 +230,13 @@ class WarmKernels(KernelProvider):
 
     # -- internals -------------------------------------------------------------------------
     def _target(self, kernel_name: str) -> int:  # with the lock held
+        """The runs announced (up to ``size``); with ``keep_warm``, at least one kernel for a key
+        used within ``idle_timeout``: the notebook a user is iterating on starts its next run at once."""
+        demand = min(self.size, self._demand.get(kernel_name, 0))
         recent = time.monotonic() - self._last_use.get(kernel_name, -1e9) < self.idle_timeout
         if self.keep_warm and recent:
-            return self.size
-        return min(self.size, self._demand.get(kernel_name, 0))
+            return max(demand, min(self.size, 1))
+        return demand
 
     def _fill(self, kernel_name: str) -> None:  # with the lock held
         if self._closed:
