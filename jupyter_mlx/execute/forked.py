@@ -224,7 +224,10 @@ def forked_kernel_manager_class() -> type:
 
             async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
                 python = zygote_python(kernel_cmd)
-                if python is None or sys.platform == "win32":
+                if python is None or not sys.platform.startswith("linux"):
+                    # no fork (Windows), or one that frameworks do not survive (macOS: spawn semantics)
+                    if python is not None:
+                        self.warm = {"modules": [], "cold": f"kernels are not forked on {sys.platform}"}
                     return await super()._async_launch_kernel(kernel_cmd, **kw)
                 env = dict(kw.get("env") or os.environ)
                 try:
