@@ -39,6 +39,11 @@ CORPUS = {
         code_cell("X, y = load_iris(return_X_y=True)\nmodel = LogisticRegression(max_iter=300).fit(X, y)\n"
                   "print(round(accuracy_score(y, model.predict(X)), 4))\nmodel"),
     ],
+    "seaborn.ipynb": [
+        code_cell("import seaborn as sns\nimport pandas as pd"),
+        code_cell("frame = pd.DataFrame({'x': [1, 2, 3, 4], 'y': [2, 1, 4, 3], 'g': list('abab')})\n"
+                  "sns.set_theme(style='whitegrid')\nsns.scatterplot(data=frame, x='x', y='y', hue='g')"),
+    ],
     "images.ipynb": [
         code_cell("from PIL import Image, ImageDraw"),
         code_cell("image = Image.new('RGB', (32, 16), 'white')\nImageDraw.Draw(image).line((0, 0, 31, 15), fill='red')\nimage"),
