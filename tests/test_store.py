@@ -622,3 +622,65 @@ def test_revision_0006_downgrades_to_the_overrides_alone(tmp_path):
         assert conn.execute(sa.text("select count(*) from metrics")).scalar() == len(ids)
     engine.dispose()
     assert json.loads(rows[ids["set C"]]) == {"C": 0.5} and json.loads(rows[ids["defaults"]]) == {}
+
+
+# -- revision 0009: how each run's kernel started -------------------------------------------------
+WARM_START = {"warm": True, "modules": ["numpy", "pandas"], "left_out": {"tqdm.auto": "it adapts to the notebook "
+              "frontend at import"}, "cold": None, "waited": 0.02}
+
+
+def test_a_run_records_how_its_kernel_started(store):
+    queued = store.create_run(NewRun("a.ipynb", b"{}"))
+    store.mark_running(queued.id, time.time())
+    done = store.finish_run(queued.id, RunOutcome("succeeded", _executed("hi"), time.time(), time.time(),
+                                                  kernel_start=WARM_START))
+    assert done.kernel_start == WARM_START and store.get_run(done.id).kernel_start == WARM_START
+    assert done.to_json()["kernel_start"] == WARM_START
+    never = _finish(store, store.create_run(NewRun("a.ipynb", b"{}")))  # no kernel said: none recorded
+    assert never.kernel_start is None and never.to_json()["kernel_start"] is None
+
+
+def _store_at_0008(root: Path) -> str:
+    """A store as jupyter_mlx wrote it at revision 0008, with one finished run; its id."""
+    engine = sa.create_engine(f"sqlite:///{root / 'runs.sqlite'}")
+    with engine.begin() as conn:
+        migrate.upgrade(conn, "0008")
+        conn.execute(sa.text("insert into notebooks values (1, 'train.ipynb', 2)"))
+        conn.execute(sa.text(
+            "insert into runs (id, notebook_id, version, status, parameters, source_hash, backend, host, queued_at, "
+            "cell_timings, metrics, tags, notes) values (:id, 1, 1, 'succeeded', '{}', :s, 'local', 'h', 1.0, '[]', "
+            "'{}', '[]', '[\"started warm (numpy)\"]')"), {"id": "1" * 32, "s": "0" * 64})
+    engine.dispose()
+    return "1" * 32
+
+
+def test_a_store_at_revision_0008_is_migrated_and_its_runs_say_nothing_of_their_kernel(tmp_path):
+    run_id = _store_at_0008(tmp_path)
+    store = _store(tmp_path)
+    try:
+        old = store.get_run(run_id)
+        assert old.kernel_start is None and old.notes == ["started warm (numpy)"]  # the note it had stays
+        queued = store.create_run(NewRun("train.ipynb", b"{}"))
+        store.mark_running(queued.id, time.time())
+        new = store.finish_run(queued.id, RunOutcome("succeeded", None, time.time(), time.time(),
+                                                     kernel_start=WARM_START))
+        assert new.version == 2 and store.get_run(new.id).kernel_start == WARM_START
+    finally:
+        store.close()
+
+
+def test_revision_0009_downgrades_without_the_kernel_start(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
+    run_id = _store_at_0008(tmp_path)
+    _store(tmp_path).close()  # upgraded to the head
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0008")
+        assert "kernel_start" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+        assert conn.execute(sa.text("select id from runs")).scalars().all() == [run_id]
+    engine.dispose()

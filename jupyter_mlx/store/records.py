@@ -134,6 +134,7 @@ class RunOutcome:
     # the state its functions need (a file to store) and what is in it (see execute.capture)
     state_file: Any = None
     state_manifest: dict[str, Any] | None = None
+    kernel_start: dict[str, Any] | None = None  # how its kernel started (see RunRecord.kernel_start)
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,9 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)  # what it says about its files (skipped artifacts)
     state_hash: str | None = None  # the blob of the captured state its functions need
     state: dict[str, Any] | None = None  # the capture's manifest: functions, objects, not capturable, packages
+    # how its kernel started: {"warm": bool, "modules": [...], "left_out": {module: why}, "cold": why
+    # or None, "waited": seconds}; None when it had no kernel (or ran before this was recorded)
+    kernel_start: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -218,6 +222,7 @@ class RunRecord:
             "cancel_requested": self.cancel_requested,
             "run_folder": self.run_folder,
             "notes": self.notes,
+            "kernel_start": self.kernel_start,
         }
 
     @property

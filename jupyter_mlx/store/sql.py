@@ -397,6 +397,7 @@ class SqlRunStore(RunStore):
                     run_folder=outcome.run_folder,
                     state_hash=state_hash,
                     state=outcome.state_manifest,
+                    kernel_start=outcome.kernel_start,
                 )
             )
             if outcome.artifacts:
@@ -825,6 +826,7 @@ def _record(row: sa.Row) -> RunRecord:
         notes=row.notes,
         state_hash=row.state_hash,
         state=row.state,
+        kernel_start=row.kernel_start,
     )
 
 

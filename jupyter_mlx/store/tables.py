@@ -65,6 +65,9 @@ runs = sa.Table(
     # the state its notebook's functions need, captured at its end, and what is in it (revision 0008)
     sa.Column("state_hash", sa.String(64), nullable=True),
     sa.Column("state", sa.JSON, nullable=True),
+    # how its kernel started: warm (with which modules, which left out and why) or cold (why), and
+    # how long the run waited for it (revision 0009)
+    sa.Column("kernel_start", sa.JSON, nullable=True),
     sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
     sa.Index("ix_runs_queued_at", "queued_at"),
     sa.Index("ix_runs_status", "status"),
