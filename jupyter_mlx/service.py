@@ -391,6 +391,7 @@ class RunService:
         if reading_environment is not None:
             reading_environment.join()
         outcome = _outcome(result, environment.get("env") or getattr(result, "environment", None))
+        outcome = replace(outcome, kernel_start=_kernel_start(result, executor))
         if result.state is not None or result.state_manifest is not None:
             outcome = replace(outcome, state_file=result.state, state_manifest=result.state_manifest)
         try:
@@ -406,14 +407,13 @@ class RunService:
                 fields = collect_remote(result.collected, result.collected_notes, self.config, self.store.blobs.put_file)
                 if files is not None:  # the project's fingerprint was taken here all the same
                     fields["inputs"] = files.inputs()
-                fields["notes"] = [*fields.get("notes", []), *_warm_notes(result)]
                 return self._finish(run_id, replace(outcome, **fields))
             finally:
                 if result.collected is not None:
                     shutil.rmtree(result.collected, ignore_errors=True)
         if files is not None:
             outcome = replace(outcome, **files.collect())
-        return self._finish(run_id, replace(outcome, notes=[*outcome.notes, *_warm_notes(result)]))
+        return self._finish(run_id, outcome)
 
     def _finish(self, run_id: str, outcome: RunOutcome) -> RunRecord:
         """Record a run's outcome (it is no longer this process's to keep alive) and announce it."""
@@ -987,14 +987,21 @@ def _interrupted() -> RunOutcome:
     )
 
 
-def _warm_notes(result: RunResult) -> list[str]:
-    """What a run says of its kernel's start: warm (the modules it started with), or cold, and why."""
+def _kernel_start(result: RunResult, executor: Executor | None) -> dict[str, Any] | None:
+    """How the run's kernel started (``RunRecord.kernel_start``); None when it never had one."""
+    waited = getattr(result, "kernel_wait", None)
+    if waited is None:
+        return None
+    start: dict[str, Any] = {"warm": False, "modules": [], "left_out": {}, "cold": None, "waited": waited}
     warm = getattr(result, "warm", None)
-    if not warm or not (warm.get("modules") or warm.get("left_out") or warm.get("cold")):
-        return []  # a kernel not forked, or forked with nothing to preload
-    waited = f"; it waited {result.kernel_wait:g} s for its kernel" if result.kernel_wait is not None else ""
-    if warm.get("cold"):
-        return [f"started cold: {warm['cold']}{waited}"]
-    left_out = "".join(f"; {module} not preloaded: {why}" for module, why in (warm.get("left_out") or {}).items())
-    modules = ", ".join(warm.get("modules") or []) or "no module preloaded"
-    return [f"started warm ({modules}){left_out}{waited}"]
+    if warm is not None:  # forked from a zygote: with the notebook's modules imported, or why not
+        modules, left_out, cold = list(warm.get("modules") or []), dict(warm.get("left_out") or {}), warm.get("cold")
+        if cold is None and not modules:
+            cold = ("none of its modules could be preloaded" if left_out
+                    else "no module to preload (the notebook imports none that may be, or warm runs are off)")
+        return {**start, "warm": cold is None, "modules": modules, "left_out": left_out, "cold": cold}
+    if executor is None:
+        return {**start, "cold": "not forked from a zygote (a kernel started for this run alone)"}
+    if executor.name == "local":
+        return {**start, "cold": "not forked from a zygote (c.MLXConfig.fork_kernels is off, or not an ipykernel)"}
+    return start  # a gateway's or a Dask worker's kernel: how it started is theirs to know

@@ -54,7 +54,7 @@ def test_run_goes_through_the_server_and_its_warm_kernels(served):
             run = service.get_run(ref)
             assert run.pid == server.process.pid  # executed by the server, not by the command
         warm = service.get_run("count.ipynb@v2")
-        assert any(note.startswith("started warm (numpy)") for note in warm.notes), warm.notes
+        assert warm.kernel_start["warm"] is True and warm.kernel_start["modules"][0] == "numpy", warm.kernel_start
         printed = service.executed_notebook(warm.id)["cells"][-1]["outputs"][0]["text"]
         assert printed == "total 10\n"
     finally:
@@ -74,6 +74,7 @@ def test_local_forces_this_process_and_server_options_it_cannot_take_are_refused
     try:
         runs = service.list_runs("count.ipynb", limit=50).runs
         assert len(runs) == 2 + 1 and runs[0].pid != server.process.pid  # the local one; the refused one recorded nothing
+        assert runs[0].kernel_start["cold"] == "not forked from a zygote (a kernel started for this run alone)"
     finally:
         service.close()
 

@@ -98,11 +98,13 @@ def test_a_warm_run_shows_what_a_cold_run_shows(runs, notebook):
     assert outputs(service, cold.id) == outputs(service, warm.id)  # no output appeared or vanished
     if notebook == "api.ipynb":
         assert cold.status == "failed"  # its routes read REQUEST: the same failure both ways
-    assert not any(note.startswith("started") for note in cold.notes)
+    assert cold.kernel_start["warm"] is False and cold.kernel_start["modules"] == [], cold.kernel_start
+    assert cold.kernel_start["cold"] and cold.kernel_start["waited"] >= 0
     expected, _ = warm_modules([c["source"] for c in CORPUS[notebook]] if notebook in CORPUS else [])
     if notebook in CORPUS and expected:
-        (note,) = [note for note in warm.notes if note.startswith("started warm")]
-        assert all(module in note for module in expected), note
+        assert warm.kernel_start["warm"] is True and warm.kernel_start["cold"] is None, warm.kernel_start
+        assert set(expected) <= set(warm.kernel_start["modules"]), warm.kernel_start
+    assert not any(note.startswith("started") for note in cold.notes + warm.notes)  # a note is of files
 
 
 def test_the_images_are_there(runs):
@@ -112,8 +114,7 @@ def test_the_images_are_there(runs):
     cold, warm = found["plots.ipynb"]
     assert outputs(service, warm.id)[1] == ["image/png", "text/plain"]
     assert "image/svg+xml" in outputs(service, found["svg.ipynb"][1].id)[1]
-    note = next(n for n in warm.notes if n.startswith("started warm"))
-    assert "matplotlib.pyplot" in note and "numpy" in note
+    assert {"matplotlib.pyplot", "numpy"} <= set(warm.kernel_start["modules"]), warm.kernel_start
 
 
 def test_what_is_never_preloaded_and_why():
@@ -177,12 +178,13 @@ def test_unsafe_modules_are_refused_and_the_runs_say_why(unsafe_project):
         printed = service.executed_notebook(run.id)["cells"][0]["outputs"]
         # fine_mod's STATE starts empty in each run: a run's changes to a preloaded module stay in its kernel
         assert "".join(o.get("text", "") for o in printed) == "broken: not on this machine\n10 [0]\n"
-    (note,) = [n for n in second.notes if n.startswith("started warm")]
-    assert note.startswith("started warm (fine_mod)")
-    assert "threaded_mod not preloaded: its import started thread(s) Thread-1" in note
-    assert "slow_mod not preloaded: its import took longer than 1 s" in note
-    assert "files_mod not preloaded: its import left 1 file(s) or socket(s) open" in note
-    assert "broken_mod not preloaded: its import failed: ImportError: not on this machine" in note
+    start = second.kernel_start
+    assert start["warm"] is True and start["modules"][0] == "fine_mod", start
+    why = {"threaded_mod": "its import started thread(s) Thread-1", "slow_mod": "its import took longer than 1 s",
+           "files_mod": "its import left 1 file(s) or socket(s) open",
+           "broken_mod": "its import failed: ImportError: not on this machine"}
+    assert all(start["left_out"].get(module, "").startswith(reason) for module, reason in why.items()), start
+    assert not set(start["left_out"]) & set(start["modules"]), start
 
 
 def test_a_killed_zygote_costs_no_run(unsafe_project):
