@@ -133,6 +133,7 @@ def format_details(details: dict[str, Any]) -> str:
             f"{len(env['packages'])} packages, {env['platform']}"
         )
     lines.append(f"source     sha256:{details['source_hash'][:16]}")
+    lines += _kernel_lines(details.get("kernel_start"), details["backend"])
     series = {}
     for point in details["metric_history"]:
         series.setdefault(point["name"], []).append(point)
@@ -161,6 +162,30 @@ def format_details(details: dict[str, Any]) -> str:
         where = f" in cell {error['cell_index'] + 1}" if error["cell_index"] is not None else ""
         lines.append(f"error      {error['ename']}{where}: {error['evalue']}")
     return "\n".join(lines)
+
+
+_WHERE = {"gateway": "on the gateway", "dask": "on a Dask worker"}
+
+
+def _kernel_lines(start: dict[str, Any] | None, backend: str) -> list[str]:
+    """What ``show`` says of how the run's kernel started: warm with which modules, or cold and why."""
+    if not start:
+        return []
+    after = f" after {_seconds(start['waited'])}" if start.get("waited") is not None else ""
+    if start.get("warm"):
+        line = f"kernel     started warm ({', '.join(start.get('modules') or [])}){after}"
+    elif start.get("cold"):
+        line = f"kernel     started cold{after}: {start['cold']}"
+    else:  # a remote kernel: where, not how
+        line = f"kernel     started {_WHERE.get(backend, f'by the {backend} backend')}{after}"
+    return [line, *(f"           not preloaded: {module}: {why}" for module, why in (start.get("left_out") or {}).items())]
+
+
+def _seconds(seconds: float) -> str:
+    """``<0.01 s``, ``0.02 s``, ``1.3 s``, ``12 s``: a wait, to the hundredth below 10 s."""
+    if seconds < 0.005:
+        return "<0.01 s"
+    return f"{round(seconds, 2):g} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def _state_lines(state: dict[str, Any] | None) -> list[str]:

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from jupyter_mlx.cli import main
+from jupyter_mlx.formatting import _seconds, format_details
 
 from notebooks import write_failing, write_tiny
 
@@ -64,11 +65,31 @@ def test_show_has_the_full_record(project, monkeypatch, capsys):
     record = json.loads(out)
     assert record["tags"] == ["best"] and record["environment"]["kernel"] == "python3"
     assert record["cell_timings"] and record["metric_history"][0] == {"name": "score", "value": 8.0, "step": None}
+    started = record["kernel_start"]  # run here, on a kernel of its own
+    assert started["warm"] is False and started["modules"] == [] and started["waited"] > 0
+    assert started["cold"] == "not forked from a zygote (a kernel started for this run alone)"
     status, out, _ = run_cli(project, monkeypatch, capsys, "show", record["id"])
     assert "run        tiny.ipynb@v2" in out and "series     loss: 2 values" in out
+    assert f"kernel     started cold after {_seconds(started['waited'])}: {started['cold']}\n" in out
     # from a subfolder, the project root is found by its .mlx folder
     status, out, _ = run_cli(project / "nb", monkeypatch, capsys, "show", "tiny.ipynb@v1")
     assert status == 0 and "x=3" in out
+
+
+def test_show_says_how_the_kernel_started(project, monkeypatch, capsys):
+    details = json.loads(run_cli(project, monkeypatch, capsys, "show", "tiny.ipynb@v1", "--json")[1])
+    warm = {"warm": True, "modules": ["numpy", "pandas", "sklearn.linear_model"], "cold": None, "waited": 0.017,
+            "left_out": {"tqdm.auto": "it adapts to the notebook frontend at import"}}
+    lines = format_details({**details, "kernel_start": warm}).splitlines()
+    at = lines.index("kernel     started warm (numpy, pandas, sklearn.linear_model) after 0.02 s")
+    assert lines[at - 1].startswith("source     ") and lines[at + 1] == \
+        "           not preloaded: tqdm.auto: it adapts to the notebook frontend at import"
+    cold = {"warm": False, "modules": [], "left_out": {}, "cold": "fork failed", "waited": 1.3}
+    assert "kernel     started cold after 1.3 s: fork failed" in format_details({**details, "kernel_start": cold})
+    remote = {"warm": False, "modules": [], "left_out": {}, "cold": None, "waited": 12.4}
+    assert "kernel     started on the gateway after 12 s" in format_details(
+        {**details, "backend": "gateway", "kernel_start": remote})
+    assert "\nkernel " not in format_details({**details, "kernel_start": None})  # a run with no kernel, or older
 
 
 def test_open_writes_the_executed_notebook(project, monkeypatch, capsys):
