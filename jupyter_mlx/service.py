@@ -203,19 +203,19 @@ class RunService:
             run_folder=run_folder_strategy(self.config, in_place),
             capture=self.config.capture_state and ((parsed.get("metadata") or {}).get("jupyter_mlx") or {}).get(
                 "capture", True) is not False,
-            preload=self._warm_modules(parsed, self.project.absolute(name).parent),
+            preload=self._warm_modules(name, parsed, self.project.absolute(name).parent),
         )
 
-    def _warm_modules(self, notebook: dict[str, Any], folder: Path) -> tuple[str, ...]:
-        """The modules the notebook imports that its kernels may start with (``warm_runs``;
-        opted out per notebook with ``metadata.jupyter_mlx.warm = false``)."""
-        from .execute.preload import warm_modules
+    def _warm_modules(self, name: str, notebook: dict[str, Any], folder: Path) -> tuple[str, ...]:
+        """The modules the notebook imports (and its last run ended with) that its kernels may
+        start with (``warm_runs``; opted out per notebook with ``metadata.jupyter_mlx.warm = false``)."""
+        from .execute.preload import learned_modules, warm_modules
 
         if not self.config.warm_runs or ((notebook.get("metadata") or {}).get("jupyter_mlx") or {}).get("warm") is False:
             return ()
         cells = ["".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", "")
                  for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
-        return warm_modules(cells, folder)[0]
+        return warm_modules(cells, folder, learned_modules(self.project.root / STORE_DIRNAME / "warm", name))[0]
 
     def _record(
         self,
@@ -391,6 +391,13 @@ class RunService:
         if reading_environment is not None:
             reading_environment.join()
         outcome = _outcome(result, environment.get("env") or getattr(result, "environment", None))
+        if getattr(result, "modules_used", None) is not None:  # what its next runs may start with
+            from .execute.preload import remember
+
+            try:
+                remember(self.project.root / STORE_DIRNAME / "warm", record.notebook, result.modules_used)
+            except OSError:
+                pass
         outcome = replace(outcome, kernel_start=_kernel_start(result, executor))
         if result.state is not None or result.state_manifest is not None:
             outcome = replace(outcome, state_file=result.state, state_manifest=result.state_manifest)

@@ -236,3 +236,33 @@ def test_a_server_keeps_one_warm_kernel_for_the_notebook_it_just_ran(tmp_path):
         assert second.notebook["cells"][0]["outputs"][0]["text"] == "6\n"
     finally:
         executor.close()
+
+
+def test_what_the_last_run_imported_through_the_projects_code_is_learned(tmp_path, monkeypatch):
+    """The notebook imports only its own helper (never preloaded), which imports numpy and warns:
+    its next run starts with numpy, and the warning is still shown as a cold run shows it."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "helper.py").write_text("import numpy\nimport noisy_mod\nVALUE = int(numpy.int64(7))\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "noisy_mod.py").write_text("import warnings\nwarnings.warn('noisy at import', UserWarning)\n")
+    write_notebook(root / "uses.ipynb", code_cell("import helper\nprint(helper.VALUE)"))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    service = RunService(root, config=MLXConfig(concurrency=1))
+    try:
+        first = service.submit("uses.ipynb")
+        service.wait([first])
+        second = service.submit("uses.ipynb")
+        service.wait([second])
+        first, second = service.get_run(first.id), service.get_run(second.id)
+    finally:
+        service.close()
+    assert first.status == second.status == "succeeded", second.error
+    assert service.compare(first.id, second.id).unexpected() == []
+    texts = [o.get("text", "") for o in service.executed_notebook(second.id)["cells"][0]["outputs"]]
+    assert any("noisy at import" in text for text in texts) and "7\n" in texts  # the warning, as cold
+    start = second.kernel_start
+    assert start["warm"] and "numpy" in start["modules"] and "noisy_mod" not in start["modules"]
+    assert start["left_out"]["noisy_mod"] == ("its import warns (UserWarning: noisy at import), which a cold "
+                                              "kernel shows in the cell")

@@ -90,6 +90,7 @@ class Zygote:
         self.environment = environment
         self.loaded: tuple[str, ...] = ()  # what the running zygote imported
         self.failed: dict[str, str] = {}
+        self.baseline: frozenset[str] = frozenset()  # top-level modules a bare kernel has imported
         self.broken: str | None = None  # it could not start: kernels start cold, without retrying it
         self.last_used = time.monotonic()
         self._lock = threading.Lock()
@@ -162,6 +163,7 @@ class Zygote:
                 log.info("not preloading %s: %s", module, why)
                 Zygote.refused[(self.python, module)] = why
         self.loaded, self.failed = tuple(ready.get("loaded") or ()), dict(ready.get("failed") or {})
+        self.baseline = frozenset(ready.get("baseline") or ())
         self._process = process
         return process
 
@@ -221,6 +223,7 @@ def forked_kernel_manager_class() -> type:
         class ForkedKernelManager(AsyncKernelManager):
             preload: tuple[str, ...] = ()
             warm: dict[str, Any] | None = None  # what the kernel started with: modules, and those left out
+            baseline_modules: frozenset[str] = frozenset()  # what it had imported before any preload
 
             async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
                 python = zygote_python(kernel_cmd)
@@ -234,6 +237,7 @@ def forked_kernel_manager_class() -> type:
                     zygote = Zygote.for_interpreter(python, self.preload, env)
                     pid = zygote.fork(kernel_cmd[3:], str(kw.get("cwd") or os.getcwd()), env)
                     self.warm = {"modules": list(zygote.loaded), "left_out": zygote.left_out()}
+                    self.baseline_modules = zygote.baseline
                 except Exception as exc:  # never worse than without: start it the usual way
                     log.warning("forking a kernel failed (%s); starting it the usual way", exc)
                     self.warm = {"modules": [], "cold": str(exc)}

@@ -12,13 +12,18 @@ change what the notebook computes or shows:
   import (``zygote.py``: threads, open files, time) and refuses what this list does not know;
 - it is the project's own code (a module found in the project folder), which a run may be changing.
 
-The modules come from the notebook's code cells (its ``import`` statements). Standard library
-modules are cheap to import and left to the kernel.
+The modules come from the notebook's code cells (its ``import`` statements) and from what its
+last run ended with (modules its own helpers imported, ``%run``...), remembered per notebook in
+``.mlx/warm/``. Standard library modules are cheap to import and left to the kernel.
 """
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 # module prefix -> why it is never preloaded (checked before anything is imported)
@@ -61,12 +66,13 @@ def imported_modules(cells: list[str]) -> list[str]:
     return list(found)
 
 
-def warm_modules(cells: list[str], project_root: Path | None = None) -> tuple[tuple[str, ...], dict[str, str]]:
-    """(the modules to preload for these cells, the ones left out with why): third-party
-    modules only, none on the denylist, none of the project's own."""
+def warm_modules(cells: list[str], project_root: Path | None = None,
+                 learned: tuple[str, ...] | list[str] = ()) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(the modules to preload for these cells and the ``learned`` ones, the ones left out with
+    why): third-party modules only, none on the denylist, none of the project's own."""
     chosen: list[str] = []
     left_out: dict[str, str] = {}
-    for module in imported_modules(cells):
+    for module in dict.fromkeys([*imported_modules(cells), *learned]):
         top = module.split(".")[0]
         if top in sys.stdlib_module_names or top == "__future__":
             continue
@@ -86,3 +92,26 @@ def _in_project(top: str, root: Path) -> bool:
     """A module or package of that name in the project folder (it shadows an installed one)."""
     return (root / f"{top}.py").is_file() or (root / top / "__init__.py").is_file() or (root / top).is_dir() \
         and any((root / top).glob("*.py"))
+
+
+def _learned_file(folder: Path, notebook: str) -> Path:
+    return folder / f"{hashlib.sha256(notebook.encode()).hexdigest()[:24]}.json"
+
+
+def learned_modules(folder: Path, notebook: str) -> list[str]:
+    """The modules the notebook's last run ended with (``remember``), or none."""
+    try:
+        data = json.loads(_learned_file(folder, notebook).read_text())
+    except (OSError, ValueError):
+        return []
+    modules = data.get("modules") if isinstance(data, dict) and data.get("notebook") == notebook else None
+    return [m for m in modules if isinstance(m, str)] if isinstance(modules, list) else []
+
+
+def remember(folder: Path, notebook: str, modules: list[str]) -> None:
+    """Keep what a run of ``notebook`` ended with, for its next runs (written atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"notebook": notebook, "modules": sorted(modules)[:MAX_MODULES * 4]}, handle)
+    os.replace(temporary, _learned_file(folder, notebook))

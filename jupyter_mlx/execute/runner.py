@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # nbclient logs timeouts we report as data
 
 ProgressCallback = Callable[[int, int], None]
+# what a kernel imports for itself once running (its debugger), not what the notebook uses
+KERNEL_INTERNALS = ("debugpy", "pydev", "pydevd")
 _INTERRUPT_GRACE = 10.0
 
 
@@ -69,6 +71,7 @@ class RunResult:
     state_manifest: dict[str, Any] | None = None
     state_bytes: bytes | None = None  # the state, carried back from a Dask worker (its file is the worker's)
     warm: dict[str, Any] | None = None  # a forked kernel's start: modules preloaded, left out, or why cold
+    modules_used: list[str] | None = None  # the third-party top-level modules the run ended with (forked kernels)
     kernel_wait: float | None = None  # seconds the run waited for its kernel
 
 
@@ -344,6 +347,7 @@ def execute_run(
     state: Path | None = None
     state_manifest: dict[str, Any] | None = None
     kernel_wait: float | None = None
+    modules_used: list[str] | None = None
     begun = False
     try:
         if cancel is not None and cancel.cancelled:
@@ -366,6 +370,8 @@ def execute_run(
         manager.notebook_start()
         begun = True
         client.execute()
+        if lease.warm is not None and not lease.warm.get("cold"):  # before the capture imports its own
+            modules_used = _modules_used(client.kc, lease.km)
         if task.capture and not (cancel is not None and cancel.cancelled) and not watchdog.timed_out \
                 and _failing_cell_error(nb) is None:
             state, state_manifest = _capture_state(client.kc, task, lease.remote_folder)
@@ -422,6 +428,7 @@ def execute_run(
         state_manifest=state_manifest,
         warm=lease.warm if lease is not None else None,
         kernel_wait=None if kernel_wait is None else round(kernel_wait, 3),
+        modules_used=modules_used,
     )
 
 
@@ -437,6 +444,26 @@ async def _ask(kc: Any, code: str, expressions: dict[str, str], timeout: float) 
         if reply.get("parent_header", {}).get("msg_id") == msg_id:
             return reply
     raise TimeoutError(f"no answer within {timeout:g} s")
+
+
+def _modules_used(kc: Any, km: Any) -> list[str] | None:
+    """The top-level modules the kernel ended with that a bare kernel does not import (what the
+    next run of the notebook may start with); None when the kernel does not say."""
+    import ast
+    import sys
+
+    expression = "sorted({name.partition('.')[0] for name in list(__import__('sys').modules)})"
+    try:
+        reply = run_sync(_ask)(kc, "", {"modules": expression}, 5.0)
+        result = reply["content"]["user_expressions"]["modules"]
+        names = ast.literal_eval(result["data"]["text/plain"]) if result.get("status") == "ok" else None
+    except Exception:  # best effort: a busy or dead kernel teaches nothing
+        return None
+    if not isinstance(names, list):
+        return None
+    baseline = getattr(km, "baseline_modules", frozenset())
+    return [name for name in names if isinstance(name, str) and name not in baseline
+            and name not in sys.stdlib_module_names and not name.startswith(("_", *KERNEL_INTERNALS))]
 
 
 def _capture_state(kc: Any, task: RunTask, remote: bool) -> tuple[Path | None, dict[str, Any]]:

@@ -4,9 +4,9 @@ Starting an ipykernel costs about 0.3 s of CPU, almost all of it imports; on a m
 sweep that CPU is taken from the runs. Forked from this process, a kernel starts with ipykernel
 already imported (copy-on-write) and nothing else: no cell has run in it, so each run still gets a
 fresh kernel. ``--preload`` names modules the notebook imports (``preload.py`` chose them): each
-is imported here once, and checked. A module that starts a thread (other than the BLAS and
-allocator pools that handle a fork), keeps a file or socket open, or takes longer than
-``--import-timeout`` is refused: the zygote says so and exits, and its parent starts another
+is imported here once, and checked. A module that warns or prints at import (a cold kernel would
+show it in the importing cell), starts a thread (other than the BLAS and allocator pools that
+handle a fork), keeps a file or socket open, or takes longer than ``--import-timeout`` is refused: the zygote says so and exits, and its parent starts another
 without it. A module that fails to import is simply not preloaded.
 
 A forked kernel is then made to look as a cold one would: it runs in ``cwd`` with exactly ``env``
@@ -129,7 +129,10 @@ def _expire(_signum: int, _frame: Any) -> None:
 def preload(modules: list[str], timeout: float) -> tuple[list[str], dict[str, str], dict[str, str]]:
     """Import ``modules`` one by one, checking each: (loaded, failed: error, refused: why). The first
     refusal stops the loading (this process is no longer as a cold kernel's start would be)."""
+    import contextlib
     import importlib
+    import io
+    import warnings
 
     loaded: list[str] = []
     failed: dict[str, str] = {}
@@ -139,8 +142,11 @@ def preload(modules: list[str], timeout: float) -> tuple[list[str], dict[str, st
             python_threads = set(threading.enumerate())
             threads, files = _threads(), _open_files()
             signal.setitimer(signal.ITIMER_REAL, timeout)
-            try:
-                importlib.import_module(name)
+            printed = io.StringIO()
+            try:  # what a cold kernel would show in the importing cell must not happen here unseen
+                with warnings.catch_warnings(record=True) as warned, contextlib.redirect_stdout(printed), \
+                        contextlib.redirect_stderr(printed):
+                    importlib.import_module(name)
             except _ImportTimeout:
                 return loaded, failed, {name: f"its import took longer than {timeout:g} s"}
             except BaseException as exc:  # noqa: BLE001 - any failure: not preloaded, the kernel imports it
@@ -148,6 +154,11 @@ def preload(modules: list[str], timeout: float) -> tuple[list[str], dict[str, st
                 continue
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+            if warned:
+                return loaded, failed, {name: f"its import warns ({warned[0].category.__name__}: "
+                                              f"{str(warned[0].message)[:80]}), which a cold kernel shows in the cell"}
+            if printed.getvalue():
+                return loaded, failed, {name: "its import prints, which a cold kernel shows in the cell"}
             started = [t.name for t in set(threading.enumerate()) - python_threads]
             if started:
                 return loaded, failed, {name: f"its import started thread(s) {', '.join(sorted(started))}"}
@@ -171,13 +182,14 @@ def serve(modules: list[str], timeout: float = 30.0) -> None:
     protocol_out = os.dup(1)
     os.dup2(2, 1)  # stray prints must not corrupt the protocol
     reply = os.fdopen(protocol_out, "w", buffering=1)
+    baseline = sorted({name.partition(".")[0] for name in sys.modules})  # what any kernel starts with
     loaded, failed, refused = preload(modules, timeout)
     if refused:
         reply.write(json.dumps({"refused": refused, "loaded": loaded}) + "\n")
         return
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the parent
-    reply.write(json.dumps({"ready": os.getpid(), "loaded": loaded, "failed": failed}) + "\n")
+    reply.write(json.dumps({"ready": os.getpid(), "loaded": loaded, "failed": failed, "baseline": baseline}) + "\n")
     for line in sys.stdin:
         try:
             request = json.loads(line)
