@@ -84,6 +84,8 @@ def test_a_runs_artifacts_are_listed_previewed_and_downloaded(
     assert "image/png" in rows.nth(0).inner_text()
     assert "2 files" in section.locator(".jp-mlx-run-artifacts-count").inner_text()
     assert "its own folder" in section.locator(".jp-mlx-run-folder").inner_text()
+    kernel = view.locator(".jp-mlx-run-view-kernel")  # the CLI ran it here, on a kernel of its own
+    assert "started cold after " in kernel.inner_text() and "not forked" in kernel.get_attribute("title")
 
     # The CSV: a table built from the preview's rows.
     rows.nth(1).click()

@@ -24,6 +24,19 @@ export interface RunErrorInfo {
   traceback: string[];
 }
 
+/** How a run's kernel started (`kernel_start` of a run). */
+export interface KernelStart {
+  /** It started with the notebook's modules (`modules`) imported. */
+  warm: boolean;
+  modules: string[];
+  /** Modules it did not start with, and why. */
+  left_out: Record<string, string>;
+  /** Why it started cold; null when warm, and for a gateway's or Dask worker's kernel. */
+  cold: string | null;
+  /** Seconds the run waited for its kernel. */
+  waited: number | null;
+}
+
 /** One recorded run, as `GET /mlx/runs` lists it. */
 export interface RunRecord {
   id: string;
@@ -56,6 +69,8 @@ export interface RunRecord {
   source_hash: string;
   /** While running: the cell in progress, 1-based, of `cells`. */
   progress?: { cell: number; cells: number } | null;
+  /** How its kernel started; null when it had none (or ran before this was recorded). */
+  kernel_start?: KernelStart | null;
 }
 
 /** A page of runs, newest first. */

@@ -1,7 +1,7 @@
 /**
  * The run list's view model: pure functions from server records to display rows (no DOM, no HTTP).
  */
-import type { RunPage, RunRecord, RunStatus } from './api';
+import type { KernelStart, RunPage, RunRecord, RunStatus } from './api';
 
 /** What one row of the run list shows, already formatted. */
 export interface RunRow {
@@ -229,4 +229,51 @@ export function applyProgress(
 /** Whether a run in this status can still be cancelled. */
 export function isCancellable(status: RunStatus): boolean {
   return status === 'queued' || status === 'running';
+}
+
+/** The run view's kernel line and its tooltip. */
+export interface KernelLabel {
+  /** `started warm (numpy, pandas) after 0.02 s`, `started cold after 1.3 s`. */
+  text: string;
+  /** A cold start's reason, the modules left out and why; empty when there is nothing more. */
+  title: string;
+}
+
+const KERNEL_WHERE: Record<string, string> = { gateway: 'on the gateway', dask: 'on a Dask worker' };
+/** How many of a warm kernel's modules the line names (the tooltip names them all). */
+const KERNEL_MODULES_SHOWN = 4;
+
+/** How a run's kernel started, as `jupyter mlx show` says it; null for a run that had no kernel. */
+export function kernelLabel(start: KernelStart | null | undefined, backend: string): KernelLabel | null {
+  if (!start) {
+    return null;
+  }
+  const after = start.waited !== null && start.waited !== undefined ? ` after ${formatWait(start.waited)}` : '';
+  const leftOut = Object.entries(start.left_out ?? {});
+  const notPreloaded = leftOut.map(([module, why]) => `not preloaded: ${module}: ${why}`);
+  let text: string;
+  const title: string[] = [];
+  if (start.warm) {
+    const shown = start.modules.slice(0, KERNEL_MODULES_SHOWN);
+    const more = start.modules.length - shown.length;
+    text = `started warm (${[...shown, ...(more ? [`+${more} more`] : [])].join(', ')})${after}`;
+    title.push(`It started with ${start.modules.join(', ')} imported.`);
+  } else if (start.cold) {
+    text = `started cold${after}`;
+    title.push(`Cold: ${start.cold}`);
+  } else {
+    text = `started ${KERNEL_WHERE[backend] ?? `by the ${backend} backend`}${after}`;
+  }
+  if (leftOut.length) {
+    text += ` · ${leftOut.length} not preloaded`;
+  }
+  return { text, title: [...title, ...notPreloaded].join('\n') };
+}
+
+/** `<0.01 s`, `0.02 s`, `1.3 s`, `12 s`: a wait, to the hundredth below 10 s. */
+export function formatWait(seconds: number): string {
+  if (seconds < 0.005) {
+    return '<0.01 s';
+  }
+  return seconds < 10 ? `${Math.round(seconds * 100) / 100} s` : `${seconds.toFixed(0)} s`;
 }

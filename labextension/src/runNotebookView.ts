@@ -1,7 +1,7 @@
 /**
  * A run's executed notebook, read-only in the main area: JupyterLab's own notebook rendering
  * (outputs through the rendermime registry, untrusted), a header with the run's status, its
- * parameters and metrics, the failure (scrolled to and marked), "Restore Parameters", and the
+ * parameters and metrics, how its kernel started, the failure (scrolled to and marked), "Restore Parameters", and the
  * files the run wrote (its artifacts, previewed and downloadable).
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
@@ -14,7 +14,7 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { getExecutedNotebook, MLXApiError, RunRecord } from './api';
 import { badge, button, h } from './dom';
-import { formatDuration, formatPairs } from './model';
+import { formatDuration, formatPairs, kernelLabel } from './model';
 import { RunArtifactsView } from './runArtifacts';
 
 export interface RunNotebookOptions {
@@ -109,7 +109,7 @@ export function createRunNotebookWidget(options: RunNotebookOptions): MainAreaWi
   return widget;
 }
 
-/** Ref, status, when and how long; parameters and metrics; the failure; Restore Parameters. */
+/** Ref, status, when and how long; parameters, metrics and the kernel's start; the failure; Restore Parameters. */
 function runHeader(run: RunRecord, onRestore: (run: RunRecord) => void): HTMLElement {
   const title = h(
     'div',
@@ -131,6 +131,14 @@ function runHeader(run: RunRecord, onRestore: (run: RunRecord) => void): HTMLEle
     h('div', 'jp-mlx-run-view-field', h('span', 'jp-mlx-run-label', 'params'), params || '(defaults)'),
     h('div', 'jp-mlx-run-view-field', h('span', 'jp-mlx-run-label', 'metrics'), metrics || '—')
   );
+  const kernel = kernelLabel(run.kernel_start, run.backend);
+  if (kernel) {
+    const field = h('div', 'jp-mlx-run-view-field jp-mlx-run-view-kernel', h('span', 'jp-mlx-run-label', 'kernel'), kernel.text);
+    if (kernel.title) {
+      field.title = kernel.title;
+    }
+    header.append(field);
+  }
   if (run.error) {
     const where = run.error.cell_index !== null ? ` in cell ${run.error.cell_index + 1}` : '';
     const failure = h(

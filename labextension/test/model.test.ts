@@ -10,7 +10,9 @@ import {
   formatDuration,
   formatPairs,
   formatRelative,
+  formatWait,
   isCancellable,
+  kernelLabel,
   sortNewestFirst,
   toRows
 } from '../src/model';
@@ -201,4 +203,54 @@ describe('live updates', () => {
       [true, true, false, false, false, false]
     );
   });
+});
+
+describe('kernelLabel', () => {
+  test('a warm start names its modules and the wait; the modules left out are in the tooltip', () => {
+    const label = kernelLabel(
+      {
+        warm: true,
+        modules: ['numpy', 'pandas'],
+        left_out: { 'tqdm.auto': 'it adapts to the notebook frontend at import' },
+        cold: null,
+        waited: 0.017
+      },
+      'local'
+    );
+    assert.deepEqual(label, {
+      text: 'started warm (numpy, pandas) after 0.02 s · 1 not preloaded',
+      title: 'It started with numpy, pandas imported.\nnot preloaded: tqdm.auto: it adapts to the notebook frontend at import'
+    });
+  });
+
+  test('a long list of modules is cut short; the tooltip has them all', () => {
+    const modules = ['numpy', 'pandas', 'scipy', 'sklearn', 'joblib', 'pyarrow'];
+    const label = kernelLabel({ warm: true, modules, left_out: {}, cold: null, waited: 0.001 }, 'local');
+    assert.equal(label?.text, 'started warm (numpy, pandas, scipy, sklearn, +2 more) after <0.01 s');
+    assert.equal(label?.title, `It started with ${modules.join(', ')} imported.`);
+  });
+
+  test('a cold start has its reason as the tooltip', () => {
+    const start = { warm: false, modules: [], left_out: {}, cold: 'not forked from a zygote', waited: 1.3 };
+    assert.deepEqual(kernelLabel(start, 'local'), { text: 'started cold after 1.3 s', title: 'Cold: not forked from a zygote' });
+  });
+
+  test("a gateway's or Dask worker's kernel says where, and claims nothing more", () => {
+    const start = { warm: false, modules: [], left_out: {}, cold: null, waited: 12.4 };
+    assert.deepEqual(kernelLabel(start, 'gateway'), { text: 'started on the gateway after 12 s', title: '' });
+    assert.equal(kernelLabel({ ...start, waited: null }, 'dask')?.text, 'started on a Dask worker');
+  });
+
+  test('a run with no kernel (or from before it was recorded) has no line', () => {
+    assert.equal(kernelLabel(null, 'local'), null);
+    assert.equal(kernelLabel(undefined, 'local'), null);
+  });
+});
+
+test('formatWait', () => {
+  assert.equal(formatWait(0.001), '<0.01 s');
+  assert.equal(formatWait(0.017), '0.02 s');
+  assert.equal(formatWait(1.3), '1.3 s');
+  assert.equal(formatWait(9.999), '10 s');
+  assert.equal(formatWait(12.4), '12 s');
 });
