@@ -182,9 +182,7 @@ def _kernel_lines(start: dict[str, Any] | None, backend: str) -> list[str]:
 
 
 def _seconds(seconds: float) -> str:
-    """``<0.01 s``, ``0.02 s``, ``1.3 s``, ``12 s``: a wait, to the hundredth below 10 s."""
-    if seconds < 0.005:
-        return "<0.01 s"
+    """``0 s``, ``0.02 s``, ``1.3 s``, ``12 s``: a wait, to the hundredth below 10 s."""
     return f"{round(seconds, 2):g} s" if seconds < 10 else f"{seconds:.0f} s"
 
 

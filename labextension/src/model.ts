@@ -270,10 +270,7 @@ export function kernelLabel(start: KernelStart | null | undefined, backend: stri
   return { text, title: [...title, ...notPreloaded].join('\n') };
 }
 
-/** `<0.01 s`, `0.02 s`, `1.3 s`, `12 s`: a wait, to the hundredth below 10 s. */
+/** `0 s`, `0.02 s`, `1.3 s`, `12 s`: a wait, to the hundredth below 10 s (as `jupyter mlx show`). */
 export function formatWait(seconds: number): string {
-  if (seconds < 0.005) {
-    return '<0.01 s';
-  }
   return seconds < 10 ? `${Math.round(seconds * 100) / 100} s` : `${seconds.toFixed(0)} s`;
 }
