@@ -72,7 +72,7 @@ class RunResult:
     state_bytes: bytes | None = None  # the state, carried back from a Dask worker (its file is the worker's)
     warm: dict[str, Any] | None = None  # a forked kernel's start: modules preloaded, left out, or why cold
     modules_used: list[str] | None = None  # the third-party top-level modules the run ended with (forked kernels)
-    kernel_wait: float | None = None  # seconds the run waited for its kernel
+    kernel_wait: float | None = None  # seconds from asking for a kernel to its first cell starting
 
 
 def kernel_name_of(source: dict[str, Any], configured: str = "") -> str:
@@ -347,14 +347,15 @@ def execute_run(
     state: Path | None = None
     state_manifest: dict[str, Any] | None = None
     kernel_wait: float | None = None
+    asked = time.time()
     modules_used: list[str] | None = None
     begun = False
     try:
         if cancel is not None and cancel.cancelled:
             raise _Cancelled()
-        asked = time.monotonic()
+        asked = time.time()
         lease = (kernels or FreshKernels()).acquire(kernel_name, task.cwd, task.startup_timeout, task.preload)
-        kernel_wait = time.monotonic() - asked
+        kernel_wait = time.time() - asked  # until launched; until its first cell started, below
         watchdog = _Watchdog(lease.km, task.run_timeout, cancel)
         client = _client_class()(
             manager,
@@ -414,13 +415,17 @@ def execute_run(
             _record_stop_in_cell(nb, manager, error)
         manager.notebook_complete()
     error = error or _failing_cell_error(nb)
+    timings = _cell_timings(nb)
+    if kernel_wait is not None and timings and timings[0].started_at is not None:
+        # a kernel started for the run is launched at once but boots before the first cell runs
+        kernel_wait = max(kernel_wait, timings[0].started_at - asked)
     return RunResult(
         status=status if error else "succeeded",
         notebook=_as_dict(nb),
         kernel_name=kernel_name,
         started_at=started_at,
         finished_at=time.time(),
-        cell_timings=_cell_timings(nb),
+        cell_timings=timings,
         error=error,
         collected=collected,
         collected_notes=collected_notes,
