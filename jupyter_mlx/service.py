@@ -84,6 +84,7 @@ class _Plan:
     run_folder: str = "auto"
     capture: bool = True
     preload: tuple[str, ...] = ()  # the modules its kernels may start with (execute.preload)
+    preload_left_out: tuple[tuple[str, str], ...] = ()  # the notebook's modules never preloaded, with why
 
 
 class RunService:
@@ -203,19 +204,21 @@ class RunService:
             run_folder=run_folder_strategy(self.config, in_place),
             capture=self.config.capture_state and ((parsed.get("metadata") or {}).get("jupyter_mlx") or {}).get(
                 "capture", True) is not False,
-            preload=self._warm_modules(name, parsed, self.project.absolute(name).parent),
+            **self._warm_modules(name, parsed, self.project.absolute(name).parent),
         )
 
-    def _warm_modules(self, name: str, notebook: dict[str, Any], folder: Path) -> tuple[str, ...]:
+    def _warm_modules(self, name: str, notebook: dict[str, Any], folder: Path) -> dict[str, Any]:
         """The modules the notebook imports (and its last run ended with) that its kernels may
-        start with (``warm_runs``; opted out per notebook with ``metadata.jupyter_mlx.warm = false``)."""
+        start with, and those never preloaded with why (``warm_runs``; opted out per notebook with
+        ``metadata.jupyter_mlx.warm = false``): ``_Plan`` fields."""
         from .execute.preload import learned_modules, warm_modules
 
         if not self.config.warm_runs or ((notebook.get("metadata") or {}).get("jupyter_mlx") or {}).get("warm") is False:
-            return ()
+            return {}
         cells = ["".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", "")
                  for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
-        return warm_modules(cells, folder, learned_modules(self.project.root / STORE_DIRNAME / "warm", name))[0]
+        chosen, left_out = warm_modules(cells, folder, learned_modules(self.project.root / STORE_DIRNAME / "warm", name))
+        return {"preload": chosen, "preload_left_out": tuple(left_out.items())}
 
     def _record(
         self,
@@ -269,6 +272,7 @@ class RunService:
                     capture_bytes=self.config.capture_max_size,
                     capture_functions=tuple(self.config.serve_functions),
                     preload=plan.preload,
+                    preload_left_out=plan.preload_left_out,
                 ),
             )
             for record in records

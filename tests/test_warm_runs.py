@@ -105,6 +105,8 @@ def test_a_warm_run_shows_what_a_cold_run_shows(runs, notebook):
         assert warm.kernel_start["warm"] is True and warm.kernel_start["cold"] is None, warm.kernel_start
         assert set(expected) <= set(warm.kernel_start["modules"]), warm.kernel_start
     assert not any(note.startswith("started") for note in cold.notes + warm.notes)  # a note is of files
+    if notebook == "progress.ipynb":  # what was never offered to the zygote is said too
+        assert warm.kernel_start["left_out"]["tqdm.auto"] == "it adapts to the notebook frontend at import"
 
 
 def test_the_images_are_there(runs):

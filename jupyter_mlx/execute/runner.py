@@ -53,6 +53,7 @@ class RunTask:
     artifact_max_file_size: int = 1 << 30  # what a remote kernel sends back of the files the run wrote
     artifact_max_run_size: int = 1 << 30
     preload: tuple[str, ...] = ()  # modules the notebook imports, which a forked kernel may start with
+    preload_left_out: tuple[tuple[str, str], ...] = ()  # the notebook's modules never preloaded, with why
 
 
 @dataclass
@@ -431,7 +432,7 @@ def execute_run(
         collected_notes=collected_notes,
         state=state,
         state_manifest=state_manifest,
-        warm=lease.warm if lease is not None else None,
+        warm=_with_left_out(lease.warm if lease is not None else None, task.preload_left_out),
         kernel_wait=None if kernel_wait is None else round(kernel_wait, 3),
         modules_used=modules_used,
     )
@@ -449,6 +450,13 @@ async def _ask(kc: Any, code: str, expressions: dict[str, str], timeout: float) 
         if reply.get("parent_header", {}).get("msg_id") == msg_id:
             return reply
     raise TimeoutError(f"no answer within {timeout:g} s")
+
+
+def _with_left_out(warm: dict[str, Any] | None, left_out: tuple[tuple[str, str], ...]) -> dict[str, Any] | None:
+    """A forked kernel's start, with the notebook's modules that were never offered to its zygote."""
+    if warm is None or not left_out:
+        return warm
+    return {**warm, "left_out": {**dict(left_out), **(warm.get("left_out") or {})}}
 
 
 def _modules_used(kc: Any, km: Any) -> list[str] | None:
