@@ -93,6 +93,16 @@ SCHEMAS: dict[str, Any] = {
                 "nullable": True,
                 "properties": {"cell": {"type": "integer"}, "cells": {"type": "integer"}},
             },
+            "run_folder": {"type": "string", "nullable": True, "description": "in-place, or how its own folder was made"},
+            "notes": {"type": "array", "items": {"type": "string"}, "description": "what the run says of its files"},
+            "kernel_start": {
+                "type": "object", "nullable": True,
+                "description": "how its kernel started: warm (forked with the notebook's modules imported) or cold, and "
+                               "how long the run waited for it (seconds, until its first cell started)",
+                "properties": {"warm": {"type": "boolean"}, "modules": {"type": "array", "items": {"type": "string"}},
+                               "left_out": {"type": "object", "additionalProperties": {"type": "string"}},
+                               "cold": {"type": "string", "nullable": True}, "waited": {"type": "number", "nullable": True}},
+            },
         },
     },
     "RunPage": {
