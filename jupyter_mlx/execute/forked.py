@@ -90,7 +90,7 @@ class Zygote:
         self.environment = environment
         self.loaded: tuple[str, ...] = ()  # what the running zygote imported
         self.failed: dict[str, str] = {}
-        self.baseline: frozenset[str] = frozenset()  # top-level modules a bare kernel has imported
+        self.baseline: frozenset[str] = frozenset()  # top-level modules any kernel starts with
         self.broken: str | None = None  # it could not start: kernels start cold, without retrying it
         self.last_used = time.monotonic()
         self._lock = threading.Lock()
@@ -223,7 +223,7 @@ def forked_kernel_manager_class() -> type:
         class ForkedKernelManager(AsyncKernelManager):
             preload: tuple[str, ...] = ()
             warm: dict[str, Any] | None = None  # what the kernel started with: modules, and those left out
-            baseline_modules: frozenset[str] = frozenset()  # what it had imported before any preload
+            baseline_modules: frozenset[str] = frozenset()  # what any kernel starts with (no preload)
 
             async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
                 python = zygote_python(kernel_cmd)

@@ -460,8 +460,8 @@ def _with_left_out(warm: dict[str, Any] | None, left_out: tuple[tuple[str, str],
 
 
 def _modules_used(kc: Any, km: Any) -> list[str] | None:
-    """The top-level modules the kernel ended with that a bare kernel does not import (what the
-    next run of the notebook may start with); None when the kernel does not say."""
+    """The top-level modules the kernel ended with that any kernel starts without (what the next
+    runs of the notebook may start with: the same set each time); None when the kernel does not say."""
     import ast
     import sys
 

@@ -30,7 +30,9 @@ import sys
 import threading
 from typing import Any
 
-INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets when MPLBACKEND is not
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+# imported by every kernel as it starts (ipykernel's debugger: 70 ms), so by the zygote once
+KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger")  # what ipykernel sets when MPLBACKEND is not
 # packages whose import starts native thread pools that survive a fork by design (OpenBLAS and
 # jemalloc re-create theirs in the child): their threads do not refuse them
 FORK_SAFE_POOLS = ("numpy", "scipy", "pandas", "pyarrow", "sklearn", "numexpr", "statsmodels", "seaborn",
@@ -177,16 +179,27 @@ def preload(modules: list[str], timeout: float) -> tuple[list[str], dict[str, st
 def serve(modules: list[str], timeout: float = 30.0) -> None:
     import importlib
 
-    importlib.import_module("ipykernel.kernelapp")
-    importlib.import_module("ipykernel.ipkernel")
     protocol_out = os.dup(1)
     os.dup2(2, 1)  # stray prints must not corrupt the protocol
     reply = os.fdopen(protocol_out, "w", buffering=1)
+    import contextlib
+    import io
+
+    for name in KERNEL_MODULES:  # what every kernel imports as it starts, before any cell
+        try:  # quietly: the debugger's notes at import are for a kernel's log, not this terminal
+            with contextlib.redirect_stderr(io.StringIO()):
+                importlib.import_module(name)
+        except ImportError:
+            pass
     baseline = sorted({name.partition(".")[0] for name in sys.modules})  # what any kernel starts with
     loaded, failed, refused = preload(modules, timeout)
     if refused:
         reply.write(json.dumps({"refused": refused, "loaded": loaded}) + "\n")
         return
+    import gc
+
+    gc.collect()
+    gc.freeze()  # a kernel's first collection would otherwise visit (and copy) every shared page
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the parent
     reply.write(json.dumps({"ready": os.getpid(), "loaded": loaded, "failed": failed, "baseline": baseline}) + "\n")
