@@ -684,6 +684,31 @@ class PhaseLog:
 
         return timed
 
+    def client_class(self) -> type:
+        """The runner's notebook client, with its kernel connection and its execution timed."""
+        import jupyter_mlx.execute.runner as runner
+
+        phases = self
+
+        class TimedClient(runner._client_class()):  # type: ignore[misc]
+            async def async_start_new_kernel_client(self) -> Any:
+                start = time.time()
+                try:
+                    return await super().async_start_new_kernel_client()
+                finally:
+                    phases.add("connect (channels, kernel_info, chdir)", start, time.time())
+
+            start_new_kernel_client = runner.run_sync(async_start_new_kernel_client)
+
+            def execute(self, **kwargs: Any) -> Any:
+                start = time.time()
+                try:
+                    return super().execute(**kwargs)
+                finally:
+                    phases.add("client.execute", start, time.time())
+
+        return TimedClient
+
 
 def instrumented_sweep(root: Path, seeds: list[int], sampler: ProcSampler) -> dict[str, Any]:
     """An in-process sweep with each phase of each run timed (wrappers cost microseconds)."""
@@ -696,24 +721,6 @@ def instrumented_sweep(root: Path, seeds: list[int], sampler: ProcSampler) -> di
     from jupyter_mlx.service import RunService
 
     phases = PhaseLog()
-    base_client = runner._client_class()
-
-    class TimedClient(base_client):  # type: ignore[misc, valid-type]
-        async def async_start_new_kernel_client(self) -> Any:
-            start = time.time()
-            try:
-                return await super().async_start_new_kernel_client()
-            finally:
-                phases.add("connect (channels, kernel_info, chdir)", start, time.time())
-
-        start_new_kernel_client = runner.run_sync(async_start_new_kernel_client)
-
-        def execute(self, **kwargs: Any) -> Any:
-            start = time.time()
-            try:
-                return super().execute(**kwargs)
-            finally:
-                phases.add("client.execute", start, time.time())
 
     service = RunService(root)
     store = service.store
@@ -728,7 +735,7 @@ def instrumented_sweep(root: Path, seeds: list[int], sampler: ProcSampler) -> di
         mock.patch.object(runner, "_prepare", phases.wrap("prepare (nbformat, parameterize)", runner._prepare)),
         mock.patch.object(runner, "_cell_timings", phases.wrap("result (timings)", runner._cell_timings)),
         mock.patch.object(runner, "_as_dict", phases.wrap("result (notebook copy)", runner._as_dict)),
-        mock.patch.object(runner, "_CLIENT_CLASS", TimedClient),
+        mock.patch.object(runner, "_CLIENT_CLASS", phases.client_class()),
         mock.patch.object(service_module, "read_metrics", phases.wrap("read_metrics", service_module.read_metrics)),
         mock.patch.object(provenance, "kernel_environment",
                           phases.wrap("environment fingerprint (thread)", provenance.kernel_environment)),

@@ -531,24 +531,6 @@ def profile_warm_runs(root: Path, runs: int) -> list[dict[str, float]]:
     from jupyter_mlx.workdir.run_files import RunFiles
 
     phases = PhaseLog()
-    base_client = runner._client_class()
-
-    class TimedClient(base_client):  # type: ignore[misc, valid-type]
-        async def async_start_new_kernel_client(self) -> Any:
-            start = time.time()
-            try:
-                return await super().async_start_new_kernel_client()
-            finally:
-                phases.add("connect (channels, kernel_info, chdir)", start, time.time())
-
-        start_new_kernel_client = runner.run_sync(async_start_new_kernel_client)
-
-        def execute(self, **kwargs: Any) -> Any:
-            start = time.time()
-            try:
-                return super().execute(**kwargs)
-            finally:
-                phases.add("client.execute", start, time.time())
 
     service = RunService(root, keep_warm=True)
     store = service.store
@@ -561,7 +543,7 @@ def profile_warm_runs(root: Path, runs: int) -> list[dict[str, float]]:
         mock.patch.object(RunFiles, "close", phases.wrap("run folder: close", RunFiles.close)),
         mock.patch.object(KernelPool, "acquire", phases.wrap("kernel acquire", KernelPool.acquire)),
         mock.patch.object(runner, "_prepare", phases.wrap("prepare (nbformat, parameters)", runner._prepare)),
-        mock.patch.object(runner, "_CLIENT_CLASS", TimedClient),
+        mock.patch.object(runner, "_CLIENT_CLASS", phases.client_class()),
         mock.patch.object(runner, "_capture_state", phases.wrap("capture state", runner._capture_state)),
         mock.patch.object(kernels, "shutdown_in_background", phases.wrap("kernel release", kernels.shutdown_in_background)),
         mock.patch.object(store, "mark_running", phases.wrap("store: mark_running", store.mark_running)),
