@@ -605,18 +605,23 @@ def test_a_store_at_revision_0004_gets_every_parameter_from_the_runs_source(tmp_
         store.close()
 
 
-def test_revision_0006_downgrades_to_the_overrides_alone(tmp_path):
+def _downgrade(conn: "sa.engine.Connection", revision: str) -> None:
+    """Alembic's downgrade of the store on ``conn`` to ``revision``."""
     from alembic import command
     from alembic.config import Config
 
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
+    config.attributes["connection"] = conn
+    command.downgrade(config, revision)
+
+
+def test_revision_0006_downgrades_to_the_overrides_alone(tmp_path):
     ids = _store_at_0004(tmp_path)
     _store(tmp_path).close()  # upgraded to the head
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
     with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0004")
+        _downgrade(conn, "0004")
         rows = dict(conn.execute(sa.text("select id, parameters from runs")).all())
         assert "overridden" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
         assert conn.execute(sa.text("select count(*) from metrics")).scalar() == len(ids)
@@ -670,17 +675,11 @@ def test_a_store_at_revision_0008_is_migrated_and_its_runs_say_nothing_of_their_
 
 
 def test_revision_0009_downgrades_without_the_kernel_start(tmp_path):
-    from alembic import command
-    from alembic.config import Config
-
     run_id = _store_at_0008(tmp_path)
     _store(tmp_path).close()  # upgraded to the head
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
     with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0008")
+        _downgrade(conn, "0008")
         assert "kernel_start" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
         assert conn.execute(sa.text("select id from runs")).scalars().all() == [run_id]
     engine.dispose()
