@@ -395,7 +395,7 @@ class RunService:
         if reading_environment is not None:
             reading_environment.join()
         outcome = _outcome(result, environment.get("env") or getattr(result, "environment", None))
-        if getattr(result, "modules_used", None) is not None:  # what its next runs may start with
+        if result.modules_used is not None:  # what its next runs may start with
             from .execute.preload import remember
 
             try:
@@ -1000,11 +1000,11 @@ def _interrupted() -> RunOutcome:
 
 def _kernel_start(result: RunResult, executor: Executor | None) -> dict[str, Any] | None:
     """How the run's kernel started (``RunRecord.kernel_start``); None when it never had one."""
-    waited = getattr(result, "kernel_wait", None)
+    waited = result.kernel_wait
     if waited is None:
         return None
     start: dict[str, Any] = {"warm": False, "modules": [], "left_out": {}, "cold": None, "waited": waited}
-    warm = getattr(result, "warm", None)
+    warm = result.warm
     if warm is not None:  # forked from a zygote: with the notebook's modules imported, or why not
         modules, left_out, cold = list(warm.get("modules") or []), dict(warm.get("left_out") or {}), warm.get("cold")
         if cold is None and not modules:
