@@ -211,12 +211,12 @@ class RunService:
         """The modules the notebook imports (and its last run ended with) that its kernels may
         start with, and those never preloaded with why (``warm_runs``; opted out per notebook with
         ``metadata.jupyter_mlx.warm = false``): ``_Plan`` fields."""
+        from .execute.parameters import cell_source
         from .execute.preload import learned_modules, warm_modules
 
         if not self.config.warm_runs or ((notebook.get("metadata") or {}).get("jupyter_mlx") or {}).get("warm") is False:
             return {}
-        cells = ["".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", "")
-                 for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
+        cells = [cell_source(c) for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
         chosen, left_out = warm_modules(cells, folder, learned_modules(self.project.root / STORE_DIRNAME / "warm", name))
         return {"preload": chosen, "preload_left_out": tuple(left_out.items())}
 

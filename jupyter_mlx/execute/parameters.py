@@ -54,7 +54,8 @@ def parameters_cell_index(notebook: dict[str, Any]) -> int | None:
     return None
 
 
-def _source(cell: dict[str, Any]) -> str:
+def cell_source(cell: dict[str, Any]) -> str:
+    """A cell's source as one string (nbformat stores it as a string or a list of lines)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
 
@@ -91,7 +92,7 @@ def declared_parameters(notebook: dict[str, Any]) -> dict[str, Parameter]:
     index = parameters_cell_index(notebook)
     if index is None:
         return {}
-    source = _source(notebook["cells"][index])
+    source = cell_source(notebook["cells"][index])
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import MLXError
-from ..execute.parameters import parameters_cell_index
+from ..execute.parameters import cell_source, parameters_cell_index
 
 SKIP_TAG = "mlx:no-serve"  # a cell the endpoint does not run (plots for the report, slow checks)
 
@@ -130,7 +130,7 @@ def code_cells(notebook: dict[str, Any], parameters: dict[str, Any]) -> list[str
         if cell.get("cell_type") != "code":
             continue
         tags = (cell.get("metadata") or {}).get("tags") or []
-        source = "".join(cell["source"]) if isinstance(cell.get("source"), list) else cell.get("source", "")
+        source = cell_source(cell)
         if SKIP_TAG not in tags and "injected-parameters" not in tags:
             cells.append(source)
         if position == index and parameters:
