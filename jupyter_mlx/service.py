@@ -926,8 +926,7 @@ class RunService:
             chosen = [self.get_run(ref, base) for ref in dict.fromkeys(runs)]
         else:
             chosen = self.list_runs(notebook, status, limit, 0, base, sweep_id).runs
-        hashes = {run.id: {a.path: a.sha256 for a in self.store.artifacts(run.id)} for run in chosen}
-        return RunsTable.of(chosen, hashes)
+        return RunsTable.of(chosen, self.store.artifact_hashes([run.id for run in chosen]))
 
     def metric_series_chart(self, table: "RunsTable", metric: str) -> Any:
         """A matplotlib Figure of ``metric``'s logged series, a line per run of ``table``."""
