@@ -68,6 +68,10 @@ def shoot(target: Any, name: str) -> None:
 def run_all(page: Any, first_prompt: Any) -> None:
     """Run > Run All Cells; again if the notebook was not ready to take it (the first cell did not start)."""
     for _attempt in range(3):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count():  # once seen under load (the menu click timed out behind it): say which one
+            shoot(page, "widgets-dialog.png")
+            raise AssertionError(f"a JupyterLab dialog covers the notebook: {dialog.first.inner_text()[:300]!r}")
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
         try:
