@@ -268,3 +268,38 @@ def test_what_the_last_run_imported_through_the_projects_code_is_learned(tmp_pat
     assert start["warm"] and "numpy" in start["modules"] and "noisy_mod" not in start["modules"]
     assert start["left_out"]["noisy_mod"] == ("its import warns (UserWarning: noisy at import), which a cold "
                                               "kernel shows in the cell")
+
+
+def test_a_long_run_outlives_its_idle_zygote(tmp_path):
+    """A zygote unused for kernel_idle_timeout is retired, but not while a kernel it forked runs:
+    its kernels end with it (their parent), and a run longer than the timeout would die."""
+    import threading
+    import time
+
+    from jupyter_mlx.execute.executor import CancelToken
+    from jupyter_mlx.execute.forked import Zygote
+    from jupyter_mlx.execute.local import LocalExecutor
+    from jupyter_mlx.execute.runner import RunTask, wait_for_kernel_shutdowns
+    from notebooks import notebook
+
+    path = tmp_path / "long.ipynb"
+    path.write_text(__import__("json").dumps(notebook(
+        code_cell("import pathlib, time\npathlib.Path('started').touch()\ntime.sleep(3)\nprint('done')"))))
+    task = RunTask(notebook=path.name, source=path.read_bytes(), cwd=tmp_path, parameters={})
+    executor = LocalExecutor(concurrency=1, prestart=False)
+    results = []
+    try:
+        runner = threading.Thread(target=lambda: results.append(executor.execute(task, None, CancelToken())))
+        runner.start()
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert time.monotonic() < deadline and runner.is_alive(), results
+            time.sleep(0.05)
+        assert Zygote.retire_idle(0) == 0  # idle as a zygote, but its kernel runs
+        runner.join(60)
+        wait_for_kernel_shutdowns()
+        assert Zygote.retire_idle(0) >= 1  # the run is over: now it goes
+    finally:
+        executor.close()
+    assert results[0].status == "succeeded", results[0].error
+    assert results[0].notebook["cells"][0]["outputs"][0]["text"] == "done\n"

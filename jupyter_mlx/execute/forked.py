@@ -95,6 +95,7 @@ class Zygote:
         self.last_used = time.monotonic()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
+        self._children: set[int] = set()  # the kernels it forked (they end with it: their parent)
 
     @classmethod
     def for_interpreter(cls, python: str, preload: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Zygote:
@@ -106,11 +107,14 @@ class Zygote:
             return cls._instances[key]
 
     @classmethod
-    def retire_idle(cls, idle_seconds: float) -> int:
-        """Stop the zygotes unused for ``idle_seconds``; how many."""
+    def retire_idle(cls, idle_seconds: float, preload: tuple[str, ...] | None = None) -> int:
+        """Stop the zygotes unused for ``idle_seconds`` (of the module set ``preload`` only, if
+        given) whose kernels have all ended (a kernel ends with its zygote); how many."""
         now = time.monotonic()
         with cls._instances_lock:
-            idle = [key for key, zygote in cls._instances.items() if now - zygote.last_used >= idle_seconds]
+            idle = [key for key, zygote in cls._instances.items()
+                    if now - zygote.last_used >= idle_seconds and (preload is None or zygote.preload == preload)
+                    and not zygote.has_kernels()]
             retired = [cls._instances.pop(key) for key in idle]
         for zygote in retired:
             zygote.close()
@@ -128,7 +132,15 @@ class Zygote:
             answer = json.loads(process.stdout.readline() or "{}")
         if "pid" not in answer:
             raise RuntimeError(f"the kernel zygote could not fork: {answer.get('error', 'it exited')}")
+        with self._lock:
+            self._children.add(int(answer["pid"]))
         return int(answer["pid"])
+
+    def has_kernels(self) -> bool:
+        """Whether a kernel it forked is still running."""
+        with self._lock:
+            self._children = {pid for pid in self._children if _running(pid)}
+            return bool(self._children)
 
     def _ensure_started(self) -> subprocess.Popen[str]:
         if self._process is not None and self._process.poll() is None:
