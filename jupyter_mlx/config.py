@@ -93,6 +93,14 @@ class MLXConfig(Configurable):
         "(e.g. ['numpy', 'pandas']): faster runs, at the price of module-level state being "
         "initialised before the notebook starts.",
     )
+    threads_per_run = Int(
+        0,
+        config=True,
+        help="BLAS/OpenMP threads (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS...) of each "
+        "run of a local sweep: 0 gives the runs executing at once an equal share of the cores, as "
+        "joblib and Dask do for their workers (not when the environment sets a thread count); a "
+        "negative number leaves the libraries' defaults. A single run always keeps them.",
+    )
     kernel_idle_timeout = Float(
         600.0, config=True, help="Seconds an unused pre-started kernel is kept before it is shut down."
     )

@@ -178,6 +178,9 @@ def _kernel_lines(start: dict[str, Any] | None, backend: str) -> list[str]:
         line = f"kernel     started cold{after}: {start['cold']}"
     else:  # a remote kernel: where, not how
         line = f"kernel     started {_WHERE.get(backend, f'by the {backend} backend')}{after}"
+    if start.get("threads"):
+        count = start["threads"]
+        line += f" ({count} BLAS/OpenMP thread{'s' if count > 1 else ''}: the sweep's runs shared the cores)"
     return [line, *(f"           not preloaded: {module}: {why}" for module, why in (start.get("left_out") or {}).items())]
 
 

@@ -21,9 +21,10 @@ from .errors import MLXError
 from .events import EventBus
 from .execute.backends import BackendChoice, choose_backend, create_executor
 from .execute.executor import CancelToken, Executor
-from .execute.local import LocalExecutor, installed_kernels
+from .execute.local import LocalExecutor, default_concurrency, installed_kernels
 from .execute.parameters import EffectiveParameters, effective_parameters, resolve_parameters
 from .execute.runner import ProgressCallback, RunResult, RunTask, execute_run, kernel_name_of
+from .execute.threads import threads_per_run
 from .liveness import ORPHAN_CHECK_SECONDS, Heartbeat, Periodic
 from .metrics import read_metrics
 from .processes import pid_alive
@@ -546,6 +547,10 @@ class RunService:
 
     def _enqueue(self, prepared: list[PreparedRun], executor: Executor) -> list[RunRecord]:
         if isinstance(executor, LocalExecutor):
+            threads = threads_per_run(self.config.threads_per_run, len(prepared), executor.concurrency,
+                                      default_concurrency())
+            if threads:  # runs executing side by side share the cores (see execute/threads.py)
+                prepared = [replace(run, task=replace(run.task, threads=threads)) for run in prepared]
             executor.prepare(len(prepared), prepared[0].task.kernel_name, prepared[0].task.preload)
         else:
             executor.prepare(len(prepared))
@@ -1002,7 +1007,8 @@ def _kernel_start(result: RunResult, executor: Executor | None) -> dict[str, Any
     waited = result.kernel_wait
     if waited is None:
         return None
-    start: dict[str, Any] = {"warm": False, "modules": [], "left_out": {}, "cold": None, "waited": waited}
+    start: dict[str, Any] = {"warm": False, "modules": [], "left_out": {}, "cold": None, "waited": waited,
+                             "threads": result.threads}
     warm = result.warm
     if warm is not None:  # forked from a zygote: with the notebook's modules imported, or why not
         modules, left_out, cold = list(warm.get("modules") or []), dict(warm.get("left_out") or {}), warm.get("cold")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..store.records import CellTiming, RunError
 from .deadlines import Deadline, deadlines
 from .kernels import run_sync, shared_zmq_context, wait_for_kernel_shutdowns  # noqa: F401 (re-exported)
+from .threads import limit_code
 
 if TYPE_CHECKING:
     from .executor import CancelToken
@@ -54,6 +55,7 @@ class RunTask:
     artifact_max_run_size: int = 1 << 30
     preload: tuple[str, ...] = ()  # modules the notebook imports, which a forked kernel may start with
     preload_left_out: tuple[tuple[str, str], ...] = ()  # the notebook's modules never preloaded, with why
+    threads: int = 0  # BLAS/OpenMP threads of a sweep's run sharing the cores (see threads.py); 0: no limit
 
 
 @dataclass
@@ -74,6 +76,7 @@ class RunResult:
     warm: dict[str, Any] | None = None  # a forked kernel's start: modules preloaded, left out, or why cold
     modules_used: list[str] | None = None  # the third-party top-level modules the run ended with (forked kernels)
     kernel_wait: float | None = None  # seconds from asking for a kernel to its first cell starting
+    threads: int = 0  # the BLAS/OpenMP thread limit the run had (0: the libraries' defaults)
 
 
 def kernel_name_of(source: dict[str, Any], configured: str = "") -> str:
@@ -241,6 +244,7 @@ def _client_class() -> type:
 
         class Client(PapermillNotebookClient):
             chdir: str | None = None
+            threads: int = 0
             remote_folder: bool = False
             quick_ready: bool = False
 
@@ -249,11 +253,12 @@ def _client_class() -> type:
                     kc = await self._quick_start_client()
                 else:
                     kc = await super().async_start_new_kernel_client()
-                code = f"__import__('os').chdir({self.chdir!r})" if self.chdir else None
+                code = f"__import__('os').chdir({self.chdir!r})\n" if self.chdir else ""
                 if self.remote_folder:
                     from .remote_folder import setup_code
 
                     code = setup_code()
+                code += limit_code(self.threads)
                 if code:
                     msg_id = kc.execute(code, silent=True, store_history=False)
                     await self.async_wait_for_reply(msg_id)
@@ -367,6 +372,7 @@ def execute_run(
             log=log,
         )
         client.chdir = lease.chdir
+        client.threads = task.threads
         client.remote_folder = lease.remote_folder
         client.quick_ready = lease.local
         manager.notebook_start()
@@ -435,6 +441,7 @@ def execute_run(
         warm=_with_left_out(lease.warm if lease is not None else None, task.preload_left_out),
         kernel_wait=None if kernel_wait is None else round(kernel_wait, 3),
         modules_used=modules_used,
+        threads=task.threads if begun else 0,
     )
 
 

@@ -101,7 +101,9 @@ SCHEMAS: dict[str, Any] = {
                                "how long the run waited for it (seconds, until its first cell started)",
                 "properties": {"warm": {"type": "boolean"}, "modules": {"type": "array", "items": {"type": "string"}},
                                "left_out": {"type": "object", "additionalProperties": {"type": "string"}},
-                               "cold": {"type": "string", "nullable": True}, "waited": {"type": "number", "nullable": True}},
+                               "cold": {"type": "string", "nullable": True}, "waited": {"type": "number", "nullable": True},
+                               "threads": {"type": "integer", "description": "BLAS/OpenMP threads a sweep's run "
+                                           "had, sharing the cores with the others (0: the libraries' defaults)"}},
             },
         },
     },

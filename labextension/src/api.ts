@@ -35,6 +35,8 @@ export interface KernelStart {
   cold: string | null;
   /** Seconds the run waited for its kernel. */
   waited: number | null;
+  /** BLAS/OpenMP threads a sweep's run had, sharing the cores with the others (0 or absent: the libraries' defaults). */
+  threads?: number;
 }
 
 /** One recorded run, as `GET /mlx/runs` lists it. */

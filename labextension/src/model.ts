@@ -267,6 +267,9 @@ export function kernelLabel(start: KernelStart | null | undefined, backend: stri
   if (leftOut.length) {
     text += ` · ${leftOut.length} not preloaded`;
   }
+  if (start.threads) {
+    title.push(`${start.threads} BLAS/OpenMP thread${start.threads > 1 ? 's' : ''}: the sweep's runs shared the cores.`);
+  }
   return { text, title: [...title, ...notPreloaded].join('\n') };
 }
 

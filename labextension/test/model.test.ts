@@ -230,6 +230,14 @@ describe('kernelLabel', () => {
     assert.equal(label?.title, `It started with ${modules.join(', ')} imported.`);
   });
 
+  test("a sweep's run says in the tooltip that it shared the cores", () => {
+    const start = { warm: true, modules: ['numpy'], left_out: {}, cold: null, waited: 0.01, threads: 1 };
+    assert.deepEqual(kernelLabel(start, 'local'), {
+      text: 'started warm (numpy) after 0.01 s',
+      title: "It started with numpy imported.\n1 BLAS/OpenMP thread: the sweep's runs shared the cores."
+    });
+  });
+
   test('a cold start has its reason as the tooltip', () => {
     const start = { warm: false, modules: [], left_out: {}, cold: 'not forked from a zygote', waited: 1.3 };
     assert.deepEqual(kernelLabel(start, 'local'), { text: 'started cold after 1.3 s', title: 'Cold: not forked from a zygote' });
