@@ -397,12 +397,7 @@ class RunService:
             reading_environment.join()
         outcome = _outcome(result, environment.get("env") or getattr(result, "environment", None))
         if result.modules_used is not None:  # what its next runs may start with
-            from .execute.preload import remember
-
-            try:
-                remember(self.project.root / STORE_DIRNAME / "warm", record.notebook, result.modules_used)
-            except OSError:
-                pass
+            self._learn_modules(record.notebook, task, result.modules_used, executor)
         outcome = replace(outcome, kernel_start=_kernel_start(result, executor))
         if result.state is not None or result.state_manifest is not None:
             outcome = replace(outcome, state_file=result.state, state_manifest=result.state_manifest)
@@ -411,6 +406,20 @@ class RunService:
         finally:
             if result.state is not None:
                 result.state.unlink(missing_ok=True)
+
+    def _learn_modules(self, notebook: str, task: RunTask, modules_used: list[str], executor: Executor | None) -> None:
+        """Remember what a run ended with: the notebook's next runs start with it. On a server the
+        kernel kept ready for the notebook is then one with that module set (the next run, not only
+        the one after, starts warm), and the set just used is let go."""
+        from .execute.preload import remember
+
+        try:
+            remember(self.project.root / STORE_DIRNAME / "warm", notebook, modules_used)
+        except OSError:
+            return
+        if self.keep_warm and isinstance(executor, LocalExecutor):
+            following = self._warm_modules(notebook, json.loads(task.source), self.project.absolute(notebook).parent)
+            executor.follow(task.kernel_name, task.preload, following.get("preload", ()))
 
     def _finish_with_files(self, run_id: str, outcome: RunOutcome, result: RunResult, files: RunFiles | None) -> RunRecord:
         """Record the outcome with what the run wrote: here, or sent back from where it ran."""

@@ -295,11 +295,46 @@ def test_a_long_run_outlives_its_idle_zygote(tmp_path):
         while not (tmp_path / "started").exists():
             assert time.monotonic() < deadline and runner.is_alive(), results
             time.sleep(0.05)
-        assert Zygote.retire_idle(0) == 0  # idle as a zygote, but its kernel runs
+        busy = [zygote for zygote in Zygote._instances.values() if zygote.has_kernels()]
+        assert busy
+        Zygote.retire_idle(0)  # idle as a zygote, but its kernel runs
+        assert all(zygote in Zygote._instances.values() for zygote in busy)
         runner.join(60)
         wait_for_kernel_shutdowns()
-        assert Zygote.retire_idle(0) >= 1  # the run is over: now it goes
+        Zygote.retire_idle(0)  # the run is over: now it goes
+        assert not any(zygote in Zygote._instances.values() for zygote in busy)
     finally:
         executor.close()
     assert results[0].status == "succeeded", results[0].error
     assert results[0].notebook["cells"][0]["outputs"][0]["text"] == "done\n"
+
+
+def test_the_kernel_kept_ready_follows_what_the_last_run_taught(tmp_path):
+    """On a server, a notebook's first run teaches modules its cells do not name (imported by its
+    own helper): the kernel kept ready is then one with those, so the second run starts warm with
+    them at once, and the module set the first run used is let go."""
+    import time
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "helper.py").write_text("import numpy\nVALUE = int(numpy.int64(5))\n")
+    write_notebook(root / "taught.ipynb", code_cell("import json\nimport helper\nprint(helper.VALUE)"))
+    service = RunService(root, config=MLXConfig(concurrency=2), keep_warm=True)
+    try:
+        first = service.submit("taught.ipynb")
+        service.wait([first])
+        pool = next(iter(service._executors.values())).pool
+        deadline = time.monotonic() + 60
+        while not any("numpy" in key[1] and ready for key, ready in pool._ready.items()):
+            assert time.monotonic() < deadline, f"no kernel kept ready with numpy: {pool._ready}"
+            time.sleep(0.05)
+        assert all(not ready for key, ready in pool._ready.items() if "numpy" not in key[1])  # the old set let go
+        second = service.submit("taught.ipynb")
+        service.wait([second])
+        first, second = service.get_run(first.id), service.get_run(second.id)
+    finally:
+        service.close()
+    assert first.status == second.status == "succeeded", second.error
+    assert "numpy" not in first.kernel_start["modules"] and "numpy" in second.kernel_start["modules"]
+    assert second.kernel_start["waited"] < 1.0, second.kernel_start  # a kernel was ready for it
+    assert service.compare(first.id, second.id).unexpected() == []

@@ -107,18 +107,26 @@ class Zygote:
             return cls._instances[key]
 
     @classmethod
-    def retire_idle(cls, idle_seconds: float, preload: tuple[str, ...] | None = None) -> int:
-        """Stop the zygotes unused for ``idle_seconds`` (of the module set ``preload`` only, if
-        given) whose kernels have all ended (a kernel ends with its zygote); how many."""
+    def retire_idle(cls, idle_seconds: float) -> int:
+        """Stop the zygotes unused for ``idle_seconds`` whose kernels have all ended (a kernel ends
+        with its zygote); how many."""
         now = time.monotonic()
         with cls._instances_lock:
             idle = [key for key, zygote in cls._instances.items()
-                    if now - zygote.last_used >= idle_seconds and (preload is None or zygote.preload == preload)
-                    and not zygote.has_kernels()]
+                    if now - zygote.last_used >= idle_seconds and not zygote.has_kernels()]
             retired = [cls._instances.pop(key) for key in idle]
         for zygote in retired:
             zygote.close()
         return len(retired)
+
+    @classmethod
+    def expire(cls, preload: tuple[str, ...]) -> None:
+        """The zygotes of that module set are no longer wanted: the next ``retire_idle`` stops them
+        (once their kernels have ended)."""
+        with cls._instances_lock:
+            for zygote in cls._instances.values():
+                if zygote.preload == preload:
+                    zygote.last_used = float("-inf")
 
     def fork(self, argv: list[str], cwd: str, env: dict[str, str]) -> int:
         """The pid of a new kernel process running ``ipykernel_launcher argv`` in ``cwd``."""

@@ -265,8 +265,8 @@ class WarmKernels(KernelProvider):
                 self._boot_failed(kernel_name, exc)
         with self._lock:
             self._starting[kernel_name] -= 1
-            if km is not None and self._closed:
-                self._dispose(km)
+            if km is not None and (self._closed or len(self._ready.get(kernel_name, ())) >= self._target(kernel_name)):
+                self._dispose(km)  # no longer wanted (closed, or its module set let go while it booted)
             elif km is not None:
                 self._ready.setdefault(kernel_name, deque()).append(km)
             self._lock.notify_all()
@@ -328,6 +328,28 @@ class KernelPool(WarmKernels):
             km = start_local_kernel(kernel_name, cwd, startup_timeout, self.fork, key[1])
             return KernelLease(km, local=True)
         return KernelLease(km, chdir=str(cwd), local=True)
+
+    def follow(self, kernel_name: str, used: tuple[str, ...], following: tuple[str, ...]) -> None:
+        """With ``keep_warm``: a notebook whose run used the module set ``used`` will next start
+        with ``following`` (what that run taught). The kernel kept ready is then one of those, and
+        the set just used is let go (its ready kernels now, its zygote once its kernels have ended),
+        unless runs announced for it are still coming."""
+        old, new = self._key(kernel_name, used), self._key(kernel_name, following)
+        if old == new or not self.keep_warm or not self.size:
+            return
+        with self._lock:
+            if self._closed or self._demand.get(old):
+                return
+            self._last_use[new] = time.monotonic()
+            self._fill(new)
+            self._last_use.pop(old, None)
+            idle = list(self._ready.pop(old, ()))
+        for km in idle:
+            self._dispose(km)
+        if self.fork:
+            from .forked import Zygote
+
+            Zygote.expire(old[1])
 
     def _key(self, kernel_name: str, preload: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
         """Kernels are pooled by kernel name and the modules they start with (the configured

@@ -60,6 +60,10 @@ class LocalExecutor(Executor):
     def prepare(self, expected_runs: int, kernel_name: str = "", preload: tuple[str, ...] = ()) -> None:
         self.pool.prepare(kernel_name or self.kernel_name, expected_runs, preload)
 
+    def follow(self, kernel_name: str, used: tuple[str, ...], following: tuple[str, ...]) -> None:
+        """A notebook's runs, having used the module set ``used``, will start with ``following``."""
+        self.pool.follow(kernel_name or self.kernel_name, used, following)
+
     def execute(self, task: RunTask, on_cell: ProgressCallback | None, cancel: CancelToken) -> RunResult:
         return execute_run(task, on_cell, kernels=self.pool, cancel=cancel)
 
