@@ -683,3 +683,34 @@ def test_revision_0009_downgrades_without_the_kernel_start(tmp_path):
         assert "kernel_start" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
         assert conn.execute(sa.text("select id from runs")).scalars().all() == [run_id]
     engine.dispose()
+
+
+# -- revision 0010: who ran it, where it was exported ----------------------------------------------
+def test_a_run_records_who_ran_it_and_where_it_was_exported(store):
+    queued = store.create_run(NewRun("a.ipynb", b"{}", user="alice"))
+    assert queued.user == "alice" and queued.to_json()["user"] == "alice" and queued.exports is None
+    first = store.record_export(queued.id, "mlflow", "http://127.0.0.1:5000", {"run_id": "abc"})
+    second = store.record_export(queued.id, "mlflow", "file:///tmp/mlruns", {"run_id": "def"})
+    assert first.exports == {"mlflow": {"http://127.0.0.1:5000": {"run_id": "abc"}}}
+    assert store.get_run(queued.id).to_json()["exports"] == second.exports == {"mlflow": {
+        "http://127.0.0.1:5000": {"run_id": "abc"}, "file:///tmp/mlruns": {"run_id": "def"}}}
+    with pytest.raises(MLXError, match="no run with id"):
+        store.record_export("0" * 32, "mlflow", "x", {})
+    assert store.create_run(NewRun("a.ipynb", b"{}")).user is None
+
+
+def test_revision_0010_upgrades_old_runs_with_no_user_and_downgrades(tmp_path):
+    run_id = _store_at_0008(tmp_path)
+    store = _store(tmp_path)
+    try:
+        old = store.get_run(run_id)
+        assert old.user is None and old.to_json()["exports"] == {}
+    finally:
+        store.close()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    with engine.begin() as conn:
+        _downgrade(conn, "0009")
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+        assert "user" not in columns and "exports" not in columns
+        assert conn.execute(sa.text("select id from runs")).scalars().all() == [run_id]
+    engine.dispose()

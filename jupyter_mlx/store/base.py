@@ -80,6 +80,11 @@ class RunStore(ABC):
         """Delete a run and the blobs that no other run uses."""
 
     @abstractmethod
+    def record_export(self, run_id: str, system: str, target: str, details: dict[str, Any]) -> RunRecord:
+        """Keep on the run where it was exported: ``exports[system][target] = details`` (e.g.
+        ``"mlflow"``, a tracking URI, ``{"run_id": ...}``); the other exports are kept."""
+
+    @abstractmethod
     def interrupt_orphans(self, host: str, alive: Any) -> list[str]:
         """Mark queued/running runs of ``host`` whose pid is not ``alive(pid)`` as interrupted,
         finished at their last sign of life (see ``heartbeat``); returns their ids."""

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from ..errors import MLXError
 
 # Revisions this code knows, oldest first; the last is the head. A test checks it against alembic.
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010")
 HEAD = REVISIONS[-1]
 
 

@@ -67,6 +67,7 @@ class NewRun:
     # whose value is the source text of a default expression (see execute.parameters)
     overridden: list[str] | None = None
     expressions: list[str] = field(default_factory=list)
+    user: str | None = None  # who asked for it (see RunRecord.user)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,11 @@ class RunRecord:
     # how its kernel started: {"warm": bool, "modules": [...], "left_out": {module: why}, "cold": why
     # or None, "waited": seconds}; None when it had no kernel (or ran before this was recorded)
     kernel_start: dict[str, Any] | None = None
+    # who asked for it: the Jupyter identity (REST, the panel), the OS user or c.MLXConfig.user (CLI,
+    # magic); None for runs recorded before people were (revision 0010)
+    user: str | None = None
+    # where it was logged outside the store: {"mlflow": {tracking URI: {"run_id": ..., ...}}}
+    exports: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -223,6 +229,8 @@ class RunRecord:
             "run_folder": self.run_folder,
             "notes": self.notes,
             "kernel_start": self.kernel_start,
+            "user": self.user,
+            "exports": self.exports or {},
         }
 
     @property

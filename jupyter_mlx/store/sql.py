@@ -186,6 +186,7 @@ class SqlRunStore(RunStore):
                         tags=list(new.tags),
                         sweep_id=sweep_id or new.sweep_id,
                         parent_id=new.parent_id,
+                        user=new.user,
                     )
                 )
             if rows:
@@ -466,6 +467,16 @@ class SqlRunStore(RunStore):
         if exists is None:
             conn.execute(environments.insert().values(id=fingerprint, **asdict(environment)))
         return fingerprint
+
+    def record_export(self, run_id: str, system: str, target: str, details: dict[str, Any]) -> RunRecord:
+        with self._write() as conn:
+            found = conn.execute(sa.select(runs.c.exports).where(runs.c.id == run_id)).first()
+            if found is None:
+                raise MLXError("not_found", f"no run with id {run_id}")
+            exports = dict(found.exports or {})
+            exports[system] = {**(exports.get(system) or {}), target: details}
+            conn.execute(runs.update().where(runs.c.id == run_id).values(exports=exports))
+        return self.get_run(run_id)
 
     def delete_run(self, run_id: str) -> None:
         with self._write() as conn:
@@ -839,6 +850,8 @@ def _record(row: sa.Row) -> RunRecord:
         state_hash=row.state_hash,
         state=row.state,
         kernel_start=row.kernel_start,
+        user=row.user,
+        exports=row.exports,
     )
 
 

@@ -68,11 +68,15 @@ runs = sa.Table(
     # how its kernel started: warm (with which modules, which left out and why) or cold (why), and
     # how long the run waited for it (revision 0009)
     sa.Column("kernel_start", sa.JSON, nullable=True),
+    # who ran it, and where it was exported to ({"mlflow": {tracking URI: {"run_id", ...}}}) (revision 0010)
+    sa.Column("user", sa.Text, nullable=True),
+    sa.Column("exports", sa.JSON, nullable=True),
     sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
     sa.Index("ix_runs_queued_at", "queued_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_sweep_id", "sweep_id"),
     sa.Index("ix_runs_parent_id", "parent_id"),
+    sa.Index("ix_runs_user", "user"),
 )
 
 sweeps = sa.Table(
