@@ -19,11 +19,13 @@ to end than ``papermill train.ipynb out.ipynb``; a 32-run sweep warm at least 2.
    the benchmark's processes are quiet (pools refilled, kernels shut down). Each REST run is split
    with its own record: queued -> started, the kernel wait (its ``kernel_start``, or its notes),
    started -> first cell, its cells, after the last cell, and the poll's lag.
-2. A ``--sweep``-run sweep over ``C`` (``RunService(root, config=MLXConfig(warm_runs=...))``,
-   ``.sweep`` + ``.wait``, a fresh service each, as ``jupyter mlx sweep`` does), cold and warm
-   alternated for ``--sweep-rounds``. The warm compute limit: the notebook's code cells run once
+2. A ``--sweep``-run sweep over ``C`` (``RunService(root, config=MLXConfig(...))``, ``.sweep`` +
+   ``.wait``, a fresh service each, as ``jupyter mlx sweep`` does), three ways rotated for
+   ``--sweep-rounds``: cold as when the issue was filed (the anchor: ``warm_runs=False,
+   threads_per_run=-1``), cold with the cores shared (``warm_runs=False``: each run of the sweep
+   with cores // runs-at-once BLAS/OpenMP threads), and warm (the defaults). The warm compute limit: the notebook's code cells run once
    each (timed with ``perf_counter``) in a fresh process that has imported the modules a warm
-   kernel starts with, through an IPython shell with the inline matplotlib backend (figures
+   kernel starts with, with the thread limit the warm sweep's runs had, through an IPython shell with the inline matplotlib backend (figures
    rendered to PNG as in a kernel, no messaging), median of ``--limit-repeats`` processes,
    x runs / cores. The sweep's own recorded cell time / cores is shown too (contention inflates it).
 3. Memory: PSS, RSS and USS (``/proc/<pid>/smaps_rollup``) of two idle kernels pre-started by the
@@ -306,12 +308,22 @@ def sweep_values(count: int) -> list[float]:
     return [round(10 ** (-2 + 4 * i / max(1, count - 1)), 6) for i in range(count)]
 
 
-def one_sweep(root: Path, warm: bool, values: list[float], sampler: ProcSampler) -> dict[str, Any]:
+# the sweeps compared: the issue's anchor is the cold sweep as it was when filed (kernels forked with
+# ipykernel only, each with the libraries' default thread pools); since then a sweep's runs share
+# the cores (threads_per_run), cold ones too
+SWEEP_MODES = {
+    "cold": {"warm_runs": False, "threads_per_run": -1},
+    "cold, cores shared": {"warm_runs": False},
+    "warm": {},
+}
+
+
+def one_sweep(root: Path, mode: str, values: list[float], sampler: ProcSampler) -> dict[str, Any]:
     from jupyter_mlx.config import MLXConfig
     from jupyter_mlx.execute.kernels import wait_for_kernel_shutdowns
     from jupyter_mlx.service import RunService
 
-    service = RunService(root, config=MLXConfig(warm_runs=warm))
+    service = RunService(root, config=MLXConfig(**SWEEP_MODES[mode]))
     try:
         submitted = time.time()
         started = time.perf_counter()
@@ -328,7 +340,8 @@ def one_sweep(root: Path, warm: bool, values: list[float], sampler: ProcSampler)
     starts = [kernel_start(r.to_json()) for r in records]
     cells = [sum(t.finished_at - t.started_at for t in r.cell_timings
                  if t.started_at is not None and t.finished_at is not None) for r in records]
-    return {"mode": "warm" if warm else "cold", "wall_s": wall, "runs": len(records),
+    return {"mode": mode, "wall_s": wall, "runs": len(records),
+            "threads": max((r.kernel_start or {}).get("threads", 0) for r in records),
             "warm_notes": sum(1 for start in starts if start["warm"]),
             "modules": max((start["modules"] for start in starts), key=len),
             "cells_s": sum(cells), "cells_per_run_s": statistics.median(cells),
@@ -349,18 +362,23 @@ def preloadable() -> tuple[str, ...]:
     return warm_modules(notebook_cells())[0]
 
 
-def warm_limit_once(modules: list[str], folder: Path) -> dict[str, Any]:
-    """One fresh process with a warm kernel's ``modules`` imported: each code cell's time, twice."""
+def warm_limit_once(modules: list[str], folder: Path, threads: int = 0) -> dict[str, Any]:
+    """One fresh process with a warm kernel's ``modules`` imported: each code cell's time, twice;
+    with ``threads``, the BLAS/OpenMP thread limit the sweep's runs had."""
+    from jupyter_mlx.execute.threads import THREAD_VARIABLES
+
     cells = notebook_cells()
     folder.mkdir(exist_ok=True)
     (folder / "cells.json").write_text(json.dumps(cells))
     (folder / "limit.py").write_text(LIMIT_SCRIPT)
+    env = {**os.environ, **(dict.fromkeys(THREAD_VARIABLES, str(threads)) if threads else {})}
     done = subprocess.run([sys.executable, "limit.py", ",".join(modules), "cells.json"], cwd=folder,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"the limit process failed:\n{done.stderr[-3000:]}")
     first, hot = json.loads(done.stderr.strip().splitlines()[-1])
-    return {"modules": modules, "cells_s": sum(first), "hot_cells_s": sum(hot), "per_cell_s": first}
+    return {"modules": modules, "threads": threads, "cells_s": sum(first), "hot_cells_s": sum(hot),
+            "per_cell_s": first}
 
 
 def sweeps(args: argparse.Namespace, tmp: Path, sampler: ProcSampler) -> dict[str, Any]:
@@ -369,24 +387,27 @@ def sweeps(args: argparse.Namespace, tmp: Path, sampler: ProcSampler) -> dict[st
     rounds: list[dict[str, Any]] = []
     limits: list[dict[str, Any]] = []
     for round_ in range(args.sweep_rounds):
-        order = [False, True] if round_ % 2 == 0 else [True, False]
-        for warm in order:
+        modes = list(SWEEP_MODES)
+        order = modes[round_ % len(modes):] + modes[:round_ % len(modes)]  # rotated each round
+        for mode in order:
             wait_quiet()
-            print(f"sweep round {round_ + 1}/{args.sweep_rounds}: {args.sweep} runs {'warm' if warm else 'cold'} "
+            print(f"sweep round {round_ + 1}/{args.sweep_rounds}: {args.sweep} runs {mode} "
                   f"(load {os.getloadavg()[0]:.2f}) ...", flush=True)
-            result = one_sweep(root, warm, values, sampler)
+            result = one_sweep(root, mode, values, sampler)
             result["round"] = round_
             rounds.append(result)
             print(f"  {result['wall_s']:.1f} s", flush=True)
-        modules = next(r["modules"] for r in reversed(rounds) if r["mode"] == "warm") or list(preloadable())
+        warm = next(r for r in reversed(rounds) if r["mode"] == "warm")
+        modules = warm["modules"] or list(preloadable())
         for _ in range(args.limit_repeats if round_ == 0 else 0):  # what the warm kernels started with
             wait_quiet()
-            limits.append(warm_limit_once(modules, tmp / "limit"))
+            limits.append(warm_limit_once(modules, tmp / "limit", warm["threads"]))
     return {"root": root, "values": values, "rounds": rounds, "limits": limits, "modules": modules}
 
 
 def compare_outputs(root: Path, cold: dict[str, Any], warm: dict[str, Any]) -> dict[str, Any]:
     """Every warm run against the cold run of the same C: the unexpected changes of each pair."""
+    name = f"{cold['mode']} vs {warm['mode']}"
     from jupyter_mlx.service import RunService
 
     service = RunService(root)
@@ -398,7 +419,8 @@ def compare_outputs(root: Path, cold: dict[str, Any], warm: dict[str, Any]) -> d
                           "unexpected": service.compare(cold_ref, warm_ref).unexpected()})
     finally:
         service.close()
-    return {"pairs": len(pairs), "with_unexpected": [p for p in pairs if p["unexpected"]], "first": pairs[0]}
+    return {"name": name, "pairs": len(pairs), "with_unexpected": [p for p in pairs if p["unexpected"]],
+            "first": pairs[0]}
 
 
 # -- 3. memory ------------------------------------------------------------------------------
@@ -606,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--starts", type=int, default=2, help="times the two servers are started (default 2)")
     parser.add_argument("--poll", type=float, default=0.1, help="seconds between GET /mlx/runs/<id> (default 0.1)")
     parser.add_argument("--sweep", type=int, default=32, help="runs in a sweep (default 32)")
-    parser.add_argument("--sweep-rounds", type=int, default=2, help="cold and warm sweeps each (default 2)")
+    parser.add_argument("--sweep-rounds", type=int, default=2, help="sweeps of each way (default 2)")
     parser.add_argument("--limit-repeats", type=int, default=3, help="fresh processes for the warm limit (default 3)")
     parser.add_argument("--profile-runs", type=int, default=4, help="profiled warm runs in this process (default 4)")
     parser.add_argument("--skip-cli", action="store_true", help="no jupyter mlx run processes")
@@ -631,8 +653,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_sweep:
             swept = sweeps(args, tmp, sampler)
             last = {r["mode"]: r for r in swept["rounds"]}
-            print("comparing every warm run with the cold run of the same C ...", flush=True)
-            swept["compare"] = compare_outputs(swept.pop("root"), last["cold"], last["warm"])
+            print("comparing every warm run with the cold runs of the same C ...", flush=True)
+            root = swept.pop("root")
+            swept["compare"] = [compare_outputs(root, last[cold], last["warm"]) for cold in ("cold, cores shared", "cold")]
             results["sweep"] = swept
         if not args.skip_memory:
             # the modules the warm sweep's kernels started with, else those the cells import
@@ -773,7 +796,7 @@ def report_sweep(args: argparse.Namespace, sweep: dict[str, Any], ncores: int, v
     limit_cells = statistics.median(l["cells_s"] for l in limits)
     limit = n * limit_cells / ncores
     rows, walls = [], {}
-    for mode in ("cold", "warm"):
+    for mode in SWEEP_MODES:
         mine = [r for r in rounds if r["mode"] == mode]
         walls[mode] = statistics.median(r["wall_s"] for r in mine)
         cpu = [r["cpu"] for r in mine if r["cpu"]]
@@ -787,6 +810,10 @@ def report_sweep(args: argparse.Namespace, sweep: dict[str, Any], ncores: int, v
     noisy = [(r["mode"], r["round"] + 1, r["cpu"]["foreign_cores"]) for r in rounds
              if (r.get("cpu") or {}).get("foreign_cores", 0.0) > 0.15]
     print(f"\n2. A {n}-run sweep over C (RunService.sweep + wait, a fresh service each; medians of {args.sweep_rounds})")
+    threads = limits[0].get("threads") if limits else 0
+    print(f"   'cold' is the anchor as when the issue was filed (warm_runs=False, threads_per_run=-1: each kernel with "
+          f"the libraries' default thread pools);\n   the warm sweep's runs had {threads or 'default'} BLAS/OpenMP "
+          f"thread(s) each ({ncores} cores shared by the runs at once), and so had the limit's process")
     print(f"   warm limit = {n} x {limit_cells:.3f} s (the cells once each in a fresh process with the modules imported, "
           f"median of {len(limits)}) / {ncores} cores = {limit:.1f} s; hot (the same cells again, same process): "
           f"{statistics.median(l['hot_cells_s'] for l in limits):.3f} s")
@@ -796,27 +823,29 @@ def report_sweep(args: argparse.Namespace, sweep: dict[str, Any], ncores: int, v
         print(f"   WARNING: other processes kept {foreign:.2f} cores busy during the {mode} sweep of round {round_}: "
               "its wall time is noisy")
     cpu = {mode: statistics.median((r["cpu"]["children_cpu_s"] + r["cpu"]["this_process_cpu_s"]) / n
-                                   for r in rounds if r["mode"] == mode and r["cpu"]) for mode in ("cold", "warm")}
-    print(f"   CPU per run (kernels, zygote, git; and this process): cold {cpu['cold']:.2f} s, warm {cpu['warm']:.2f} s: "
-          f"{cpu['cold'] / cpu['warm']:.2f}x (what the wall ratio tends to on a quiet machine, both sweeps CPU-bound);"
+                                   for r in rounds if r["mode"] == mode and r["cpu"]) for mode in SWEEP_MODES}
+    print("   CPU per run (kernels, zygote, git; and this process): "
+          + ", ".join(f"{mode} {cpu[mode]:.2f} s" for mode in SWEEP_MODES)
+          + f": cold / warm {cpu['cold'] / cpu['warm']:.2f}x (what the wall ratio tends to on a quiet machine, the sweeps CPU-bound);"
           f"\n   the warm runs' CPU beyond the limit's cells: {cpu['warm'] - limit_cells:.2f} s a run")
     sweep["cpu_per_run_s"] = cpu
+    print(f"   warm vs cold with the cores shared too: {walls['cold, cores shared'] / walls['warm']:.2f}x "
+          f"({walls['cold, cores shared']:.1f} s / {walls['warm']:.1f} s)")
     ratio = walls["cold"] / walls["warm"]
     verdicts.append(_verdict(f"sweep: warm >= {TARGET_SWEEP_WARM_VS_COLD:g}x faster than cold", ratio,
                              ratio >= TARGET_SWEEP_WARM_VS_COLD, f"{walls['cold']:.1f} s / {walls['warm']:.1f} s"))
     over = walls["warm"] / limit
     verdicts.append(_verdict(f"sweep: warm within {TARGET_SWEEP_VS_LIMIT:g}x of the warm compute limit", over,
                              over <= TARGET_SWEEP_VS_LIMIT, f"{walls['warm']:.1f} s vs {limit:.1f} s"))
-    compare = sweep.get("compare")
-    if compare:
+    for compare in sweep.get("compare") or []:
         first = compare["first"]
-        print(f"\n   Outputs: RunService.compare(cold, warm).unexpected() for each of the {compare['pairs']} values of C; "
-              f"pairs with unexpected changes: {len(compare['with_unexpected'])}")
+        print(f"\n   Outputs ({compare['name']}): RunService.compare(cold, warm).unexpected() for each of the "
+              f"{compare['pairs']} values of C; pairs with unexpected changes: {len(compare['with_unexpected'])}")
         print(f"   e.g. C={first['C']}: compare({first['cold']}, {first['warm']}).unexpected() = {first['unexpected']}")
         for pair in compare["with_unexpected"][:5]:
             print(f"   C={pair['C']} {pair['cold']} vs {pair['warm']}: {pair['unexpected'][:5]}")
         ok = not compare["with_unexpected"]
-        verdicts.append(_verdict("outputs: warm runs compare with cold ones with no unexpected change",
+        verdicts.append(_verdict(f"outputs: warm runs compare with cold ones ({compare['name']}) with no unexpected change",
                                  float(len(compare["with_unexpected"])), ok, f"{compare['pairs']} pairs"))
 
 
