@@ -108,6 +108,26 @@ def in_process_ipython() -> Iterator[None]:
     sys.modules["__main__"] = main
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A private PostgreSQL server for this test process (started on first use, stopped at the end):
+    ``postgres.database()`` is the URL of a fresh database (see tests/postgres.py)."""
+    from postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def store_url(backend: str, folder: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty run index on ``backend``: a SQLite file in ``folder``, or a new PostgreSQL database."""
+    if backend == "postgresql":
+        return request.getfixturevalue("postgres").database()
+    return f"sqlite:///{folder / 'runs.sqlite'}"
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A fresh project folder with a tiny and a failing notebook."""

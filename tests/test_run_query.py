@@ -7,12 +7,14 @@ import time
 import pytest
 
 from jupyter_mlx.cli import main
+from jupyter_mlx.config import MLXConfig
 from jupyter_mlx.errors import MLXError
 from jupyter_mlx.metrics import Metric
 from jupyter_mlx.service import RunService
 from jupyter_mlx.store import NewRun, RunError, RunOutcome
 from jupyter_mlx.store.run_query import Comparison, RunSort, TextSearch, parse_filter, parse_query, parse_sort
 
+from conftest import STORE_BACKENDS, store_url
 from rest_client import SERVER_CONFIG, error_of, get_json
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
@@ -112,12 +114,15 @@ def _add(store, notebook, parameters, *, metrics=None, status="succeeded", tags=
     return store.finish_run(run.id, RunOutcome(status, None, now, now + duration, [], error, values, None))
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
+@pytest.fixture(scope="module", params=STORE_BACKENDS)
+def seeded(tmp_path_factory, request):
     """24 runs: train.ipynb v1-v20 (C, solver, deep; accuracy on most; a failure; 2 queued)
-    and eval/holdout.ipynb v1-v4 (odd parameter names, a *metric* named C)."""
+    and eval/holdout.ipynb v1-v4 (odd parameter names, a *metric* named C), on SQLite and PostgreSQL."""
     root = tmp_path_factory.mktemp("query")
-    service = RunService(root)
+    url = store_url(request.param, root, request)
+    # the project's configuration: the CLI and the server below open the same store
+    (root / "jupyter_mlx_config.json").write_text(json.dumps({"MLXConfig": {"store_url": url}}))
+    service = RunService(root, config=MLXConfig(store_url=url))
     store = service.store
     for i in range(20):
         status = "queued" if i >= 18 else "failed" if i == 7 else "succeeded"
@@ -307,8 +312,9 @@ def test_totals_and_keys(store):
     assert set(page.to_json()) == {"runs", "total", "limit", "offset", "keys"}
 
 
-def test_keys_follow_new_finished_and_deleted_runs(tmp_path):
-    service = RunService(tmp_path)
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_keys_follow_new_finished_and_deleted_runs(tmp_path, request, backend):
+    service = RunService(tmp_path, config=MLXConfig(store_url=store_url(backend, tmp_path, request)))
     try:
         store = service.store
 
@@ -342,8 +348,9 @@ def test_bad_sort_order_or_filter_is_an_invalid_request(store, kwargs, word):
     assert caught.value.code == "invalid_request" and word in caught.value.message
 
 
-def test_a_nan_parameter_does_not_break_sorting_filtering_or_keys(tmp_path):
-    service = RunService(tmp_path)
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_a_nan_parameter_does_not_break_sorting_filtering_or_keys(tmp_path, request, backend):
+    service = RunService(tmp_path, config=MLXConfig(store_url=store_url(backend, tmp_path, request)))
     try:
         store = service.store
         _add(store, "a.ipynb", {"lr": float("nan"), "n": 1}, metrics={"acc": 0.5})
@@ -390,8 +397,8 @@ def jp_root_dir(seeded):
 
 
 @pytest.fixture
-def jp_server_config():
-    return SERVER_CONFIG
+def jp_server_config(seeded):
+    return {**SERVER_CONFIG, "MLXConfig": {"store_url": seeded[1].config.store_url}}
 
 
 async def test_rest_sorts_filters_pages_and_lists_keys(jp_fetch):

@@ -1,4 +1,4 @@
-"""Contract tests of the run store (SqlRunStore on SQLite)."""
+"""Contract tests of the run store (SqlRunStore on SQLite and on PostgreSQL)."""
 from __future__ import annotations
 
 import json
@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from jupyter_mlx.errors import MLXError
 from jupyter_mlx.metrics import Metric
 from jupyter_mlx.store import CellTiming, Environment, NewRun, RunError, RunOutcome
-from jupyter_mlx.store import migrate
+from jupyter_mlx.store import migrate, tables
 from jupyter_mlx.store.blobs import content_hash
 from jupyter_mlx.store.sql import SqlRunStore
+
+from conftest import STORE_BACKENDS, store_url
 
 PNG = {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo" * 500}, "metadata": {}}
 ENV = Environment("3.11.7", "linux", "python3", {"numpy": "2.0"})
@@ -24,9 +26,10 @@ def _store(root: Path) -> SqlRunStore:
     return SqlRunStore(f"sqlite:///{root / 'runs.sqlite'}", root / "blobs")
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = _store(tmp_path)
+@pytest.fixture(params=STORE_BACKENDS)
+def store(tmp_path, request):
+    """The contract: every test using it runs on SQLite and on PostgreSQL."""
+    s = SqlRunStore(store_url(request.param, tmp_path, request), tmp_path / "blobs")
     yield s
     s.close()
 
@@ -101,7 +104,7 @@ def test_identical_outputs_and_environments_are_stored_once(store, tmp_path):
     blob_files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
     # 1 source + 1 image + 5 long texts + 5 skeletons
     assert len(blob_files) == 12
-    with sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}").connect() as conn:
+    with store._engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from environments")).scalar() == 1
 
 
@@ -277,8 +280,10 @@ def _blob_names(root: Path) -> set[str]:
     return {p.parent.name + p.name for p in (root / "blobs").rglob("*") if p.is_file()}
 
 
-def _refs(root: Path) -> dict[str, int]:
-    with sa.create_engine(f"sqlite:///{root / 'runs.sqlite'}").connect() as conn:
+def _refs(where: Path | SqlRunStore) -> dict[str, int]:
+    """How many runs use each blob: in a store, or the SQLite store in a folder."""
+    engine = where._engine if isinstance(where, SqlRunStore) else sa.create_engine(f"sqlite:///{where / 'runs.sqlite'}")
+    with engine.connect() as conn:
         return dict(conn.execute(sa.text("select hash, refs from blob_refs")).all())
 
 
@@ -326,7 +331,7 @@ def test_skeletons_are_compressed_against_the_run_source(store, tmp_path):
     run = _finish(store, store.create_run(NewRun("a.ipynb", source)), text="x\n" * 600)
     assert store.blobs.dependencies(run.notebook_hash) == [run.source_hash]
     assert store.executed_notebook(run.id) == _executed("x\n" * 600)
-    assert _refs(tmp_path)[run.source_hash] == 1  # the dictionary is the source: counted once
+    assert _refs(store)[run.source_hash] == 1  # the dictionary is the source: counted once
 
 
 def test_cell_timings_are_stored_compactly_and_read_back_exactly(store, tmp_path):
@@ -344,8 +349,8 @@ def test_cell_timings_are_stored_compactly_and_read_back_exactly(store, tmp_path
     store.mark_running(run.id, timings[0].started_at)
     store.finish_run(run.id, RunOutcome("failed", None, timings[0].started_at, time.time(), timings))
     assert store.get_run(run.id).cell_timings == timings  # microseconds survive exactly
-    with sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}").connect() as conn:
-        stored = json.loads(conn.execute(sa.text("select cell_timings from runs")).scalar())
+    with store._engine.connect() as conn:
+        stored = conn.execute(sa.select(tables.runs.c.cell_timings)).scalar()  # as stored
     assert stored == {"t": 1795658773686700, "c": [[1, 0, 14621], [3, 23384, None], [4, None, 2065651]]}
 
 
@@ -363,24 +368,24 @@ def test_rm_deletes_exactly_the_blobs_no_other_run_uses(store, tmp_path):
     png = _output_hash(PNG)
     text_a, text_b = (_output_hash(_executed(t * 600)["cells"][1]["outputs"][0]) for t in ("a\n", "b\n"))
     s1, s2 = content_hash(source_1), content_hash(source_2)
-    assert _refs(tmp_path) == {
+    assert _refs(store) == {
         png: 3, text_a: 2, text_b: 1, s1: 2, s2: 2, a.notebook_hash: 1, b.notebook_hash: 1, c.notebook_hash: 1
     }
-    assert _blob_names(tmp_path) == set(_refs(tmp_path))
+    assert _blob_names(tmp_path) == set(_refs(store))
 
     def deleted_by(run):
         before = _blob_names(tmp_path)
         store.delete_run(run.id)
-        assert _blob_names(tmp_path) == set(_refs(tmp_path))
+        assert _blob_names(tmp_path) == set(_refs(store))
         return before - _blob_names(tmp_path)
 
     assert deleted_by(b) == {b.notebook_hash, text_b}
     assert deleted_by(a) == {a.notebook_hash, s1}  # the image and a's text are c's too
     assert store.executed_notebook(c.id) == c_notebook
     assert deleted_by(c) == {c.notebook_hash, png, text_a}
-    assert _refs(tmp_path) == {s2: 1}
+    assert _refs(store) == {s2: 1}
     assert deleted_by(queued) == {s2}
-    assert _refs(tmp_path) == {}
+    assert _refs(store) == {}
 
 
 def test_a_skeleton_shared_by_runs_of_different_sources_keeps_its_dictionary(store, tmp_path):
@@ -392,7 +397,7 @@ def test_a_skeleton_shared_by_runs_of_different_sources_keeps_its_dictionary(sto
     assert store.blobs.exists(first.source_hash)  # the shared skeleton's file still needs it
     assert store.executed_notebook(second.id) == _executed("hi")
     store.delete_run(second.id)
-    assert _blob_names(tmp_path) == set() and _refs(tmp_path) == {}
+    assert _blob_names(tmp_path) == set() and _refs(store) == {}
 
 
 def test_a_blob_removed_by_a_concurrent_rm_is_written_again(store, tmp_path, monkeypatch):
@@ -414,7 +419,7 @@ def test_a_blob_removed_by_a_concurrent_rm_is_written_again(store, tmp_path, mon
     store.finish_run(second.id, RunOutcome("succeeded", _executed("hi"), now, now, [], None, [], ENV))
     monkeypatch.undo()
     assert calls and store.executed_notebook(second.id) == _executed("hi")
-    assert set(_refs(tmp_path)) == _blob_names(tmp_path) and set(_refs(tmp_path).values()) == {1}
+    assert set(_refs(store)) == _blob_names(tmp_path) and set(_refs(store).values()) == {1}
 
 
 def test_a_left_over_file_whose_dictionary_is_gone_is_written_again(store, tmp_path):

@@ -64,6 +64,53 @@ def _sqlite_engine(url: str) -> sa.Engine:
     return engine
 
 
+# PostgreSQL: every write transaction takes this lock first (released at its end), as SQLite's
+# BEGIN IMMEDIATE takes the database's: one writer at a time, so a notebook's versions are
+# allocated gap-free and unique, and blob reference counts never race. Readers never wait.
+_WRITE_LOCK_KEY = 0x6D6C78  # "mlx"
+
+
+def _postgresql_engine(url: str) -> sa.Engine:
+    """A PostgreSQL engine whose JSON keeps NaN and infinities (which JSON, and so PostgreSQL's
+    ``json``, lacks: a diverged loss is a metric like any other) as tagged objects."""
+    return sa.create_engine(url, json_serializer=_dumps_tagged, json_deserializer=_loads_tagged, pool_pre_ping=True)
+
+
+_NON_FINITE_TAG = "$mlx_float"
+
+
+def _tag_non_finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return {_NON_FINITE_TAG: repr(value)}  # 'nan', 'inf', '-inf'
+    if isinstance(value, dict):
+        return {key: _tag_non_finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_tag_non_finite(item) for item in value]
+    return value
+
+
+def _dumps_tagged(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:  # a non-finite float somewhere: the rare case pays for the walk
+        return json.dumps(_tag_non_finite(value), allow_nan=False)
+
+
+def _untag(value: dict[str, Any]) -> Any:
+    if len(value) == 1 and isinstance(value.get(_NON_FINITE_TAG), str):
+        return float(value[_NON_FINITE_TAG])
+    return value
+
+
+def _loads_tagged(text: str | bytes) -> Any:
+    import json
+
+    tagged = _NON_FINITE_TAG in (text.decode() if isinstance(text, bytes) else text)
+    return json.loads(text, object_hook=_untag) if tagged else json.loads(text)
+
+
 class SqlRunStore(RunStore):
     """The one store implementation: SQLAlchemy for the index, files for blobs."""
 
@@ -77,6 +124,8 @@ class SqlRunStore(RunStore):
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             self._engine = _sqlite_engine(url)
+        elif sa.engine.make_url(url).get_backend_name() == "postgresql":
+            self._engine = _postgresql_engine(url)
         else:
             self._engine = sa.create_engine(url)
         self._ensure_schema()
@@ -96,6 +145,8 @@ class SqlRunStore(RunStore):
             conn.info[_WRITE] = True
             try:
                 with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY})
                     yield conn
             finally:
                 conn.info.pop(_WRITE, None)
@@ -580,7 +631,8 @@ class SqlRunStore(RunStore):
             scope.append(runs.c.status == status)
         named = (notebook, status, sweep_id)
         try:
-            return self._list_page(scope, named, limit, offset, SqlRunQuery(query, notebook is not None))
+            return self._list_page(scope, named, limit, offset,
+                                   SqlRunQuery(query, notebook is not None, dialect=self._engine.dialect.name))
         except sa.exc.OperationalError as exc:
             if "malformed JSON" not in str(exc.orig):
                 raise
@@ -597,7 +649,8 @@ class SqlRunStore(RunStore):
         those takes a fraction of what reading every run's JSON does.
         """
         fingerprint = tuple(conn.execute(
-            sa.select(sa.func.count(), sa.func.total(runs.c.queued_at), sa.func.total(runs.c.finished_at)).where(*scope)
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(runs.c.queued_at), 0.0),
+                      sa.func.coalesce(sa.func.sum(runs.c.finished_at), 0.0)).where(*scope)
         ).one())
         cache_key = (*named, sql.safe)
         cached = self._keys_cache.get(cache_key)

@@ -1,8 +1,11 @@
-"""``run_query`` in SQL: the ORDER BY and WHERE of a run listing (SQLite's JSON functions).
+"""``run_query`` in SQL: the ORDER BY and WHERE of a run listing, on SQLite and PostgreSQL.
 
-Parameters, metrics and tags are JSON columns: a value is read with ``json_extract`` and a
-quoted path (``$."name"``); a name such a path cannot address (a quote, a backslash or a
-non-ASCII character, which the stored JSON escapes) is looked up with ``json_each`` instead.
+Parameters, metrics and tags are JSON columns. On SQLite a value is read with ``json_extract`` and
+a quoted path (``$."name"``); a name such a path cannot address (a quote, a backslash or a
+non-ASCII character, which the stored JSON escapes) is looked up with ``json_each`` instead. On
+PostgreSQL with the ``->``/``->>`` operators and ``json_typeof``. Both give the same answers: a
+number compares as a number, a string as a string, ``true``/``false``/``null`` as those words, and
+a sort puts numbers (booleans as 1 and 0, as SQLite reads them) before strings, missing values last.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ _NUMBERS = ("integer", "real")
 
 
 class _Json:
-    """SQL expressions of one named member of a JSON object column."""
+    """SQL expressions of one named member of a JSON object column (SQLite)."""
 
     def __init__(self, column: sa.ColumnElement[Any], name: str) -> None:
         self.column, self.name = column, name
@@ -53,6 +56,46 @@ class _Json:
         )
 
 
+    def order(self, descending: bool) -> list[sa.ColumnElement[Any]]:
+        """ORDER BY terms: by the value (SQLite orders numbers before strings), missing last."""
+        value = self.value()
+        return [(value.desc() if descending else value.asc()).nulls_last()]
+
+
+class _PgJson:
+    """The same expressions on PostgreSQL (``json`` columns)."""
+
+    def __init__(self, column: sa.ColumnElement[Any], name: str) -> None:
+        self.column, self.name = column, name
+
+    def _member(self) -> sa.ColumnElement[Any]:
+        return self.column.op("->")(sa.literal(self.name, sa.Text))
+
+    def _text(self) -> sa.ColumnElement[Any]:
+        return sa.type_coerce(self.column.op("->>")(sa.literal(self.name, sa.Text)), sa.Text)
+
+    def type(self) -> sa.ColumnElement[Any]:
+        """``json_typeof``: number, string, boolean, null, array, object (NULL when absent)."""
+        return sa.func.json_typeof(self._member())
+
+    def number(self) -> sa.ColumnElement[Any]:
+        return sa.case((self.type() == "number", sa.cast(self._text(), sa.Float)))
+
+    def text(self) -> sa.ColumnElement[Any]:
+        kind = self.type()
+        return sa.case((kind.in_(("string", "boolean")), self._text()), (kind == "null", sa.literal("null")))
+
+    def order(self, descending: bool) -> list[sa.ColumnElement[Any]]:
+        """As SQLite orders ``json_extract``: numbers (booleans as 1 and 0), then strings; missing last."""
+        kind = self.type()
+        rank = sa.case((kind.in_(("number", "boolean")), 0), (kind == "string", 1))
+        number = sa.case((kind == "number", sa.cast(self._text(), sa.Float)),
+                         (kind == "boolean", sa.case((self._text() == "true", 1.0), else_=0.0)))
+        string = sa.case((kind == "string", self._text()))
+        terms = [rank, number, string]
+        return [(term.desc() if descending else term.asc()).nulls_last() for term in terms]
+
+
 def json_path(name: str) -> str:
     """The JSON path of an object member, quoted: ``$."my name"``."""
     return '$."' + name + '"'
@@ -65,11 +108,12 @@ class SqlRunQuery:
     JSON is not valid to SQLite (a NaN parameter), which fails the whole statement otherwise.
     """
 
-    def __init__(self, query: RunQuery, notebook_given: bool, safe: bool = False) -> None:
+    def __init__(self, query: RunQuery, notebook_given: bool, safe: bool = False, dialect: str = "sqlite") -> None:
         self.query, self.notebook_given, self.safe = query, notebook_given, safe
+        self.postgresql = dialect == "postgresql"
 
     def _column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        if not self.safe:
+        if not self.safe or self.postgresql:  # PostgreSQL's json is always valid (NaN is stored tagged)
             return column
         # Python writes NaN and Infinity, which JSON (and SQLite) lacks: read them as null
         repaired = column
@@ -77,8 +121,12 @@ class SqlRunQuery:
             repaired = sa.func.replace(repaired, word, "null")
         return sa.case((sa.func.json_valid(column), column), (sa.func.json_valid(repaired), repaired))
 
-    def _json(self, column: sa.ColumnElement[Any], name: str) -> _Json:
-        return _Json(self._column(column), name)
+    def _json(self, column: sa.ColumnElement[Any], name: str) -> _Json | _PgJson:
+        return (_PgJson if self.postgresql else _Json)(self._column(column), name)
+
+    def _as_text(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A JSON column's stored text (what a text search reads)."""
+        return sa.cast(column, sa.Text) if self.postgresql else sa.type_coerce(column, sa.Text)
 
     # -- ORDER BY ---------------------------------------------------------------------------
     def order_by(self) -> list[sa.ColumnElement[Any]]:
@@ -87,6 +135,10 @@ class SqlRunQuery:
         ties = [runs.c.queued_at.desc(), runs.c.version.desc(), runs.c.id]
         if not sort.explicit:  # the historical default order
             return [runs.c.version.desc()] if self.notebook_given else ties
+        if sort.field in ("metrics", "params"):
+            assert sort.name is not None
+            member = self._json(runs.c.metrics if sort.field == "metrics" else runs.c.parameters, sort.name)
+            return [*member.order(sort.descending), *ties]
         key = self.sort_key()
         ordered = key.desc() if sort.descending else key.asc()
         if sort.field == "queued_at":
@@ -100,11 +152,9 @@ class SqlRunQuery:
         return not self.query.sort.explicit or self.query.sort.field == "queued_at"
 
     def sort_key(self) -> sa.ColumnElement[Any]:
-        """The value the runs are sorted by (NULL for a run that lacks it)."""
+        """The value the runs are sorted by (NULL for a run that lacks it), but for a parameter or
+        metric (see ``order_by``)."""
         sort = self.query.sort
-        if sort.field in ("metrics", "params"):
-            assert sort.name is not None
-            return self._json(runs.c.metrics if sort.field == "metrics" else runs.c.parameters, sort.name).value()
         if sort.field == "duration":
             return runs.c.finished_at - runs.c.started_at
         if sort.field == "notebook":
@@ -133,7 +183,10 @@ class SqlRunQuery:
                 sa.or_(artifacts.c.path.like(like, escape="\\"), artifacts.c.path.like("%/" + like, escape="\\")),
             ))
         if term.field == "tag":
-            each = sa.func.json_each(self._column(runs.c.tags)).table_valued("value").alias("tag")
+            if self.postgresql:
+                each = sa.func.json_array_elements_text(runs.c.tags).table_valued("value").render_derived("tag")
+            else:
+                each = sa.func.json_each(self._column(runs.c.tags)).table_valued("value").alias("tag")
             has = sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == term.value))
             return has if term.op == "=" else ~has
         if term.field == "version":
@@ -158,17 +211,23 @@ class SqlRunQuery:
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
 
         def like(text: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
-            return sa.type_coerce(text, sa.Text).like(pattern, escape="\\")
+            text = sa.type_coerce(text, sa.Text)
+            # SQLite's LIKE folds ASCII case; PostgreSQL's ILIKE folds it (and more)
+            return text.ilike(pattern, escape="\\") if self.postgresql else text.like(pattern, escape="\\")
 
         error = self._column(runs.c.error)
+        if self.postgresql:
+            name, message = (error.op("->>")(sa.literal(k, sa.Text)) for k in ("ename", "evalue"))
+        else:
+            name, message = (sa.func.json_extract(error, f"$.{k}") for k in ("ename", "evalue"))
         return sa.or_(
             like(runs.c.status),
             like(notebooks.c.path),
             like("v" + sa.cast(runs.c.version, sa.Text)),
-            like(runs.c.parameters),
-            like(runs.c.tags),
-            like(sa.func.json_extract(error, "$.ename")),
-            like(sa.func.json_extract(error, "$.evalue")),
+            like(self._as_text(runs.c.parameters)),
+            like(self._as_text(runs.c.tags)),
+            like(name),
+            like(message),
         )
 
     # -- keys -------------------------------------------------------------------------------
@@ -176,7 +235,10 @@ class SqlRunQuery:
         """The distinct parameter and metric names of the runs meeting ``scope``."""
         queries = {}
         for label, column in (("parameters", runs.c.parameters), ("metrics", runs.c.metrics)):
-            each = sa.func.json_each(self._column(column)).table_valued("key").alias("member")
+            if self.postgresql:
+                each = sa.func.json_object_keys(column).table_valued("key").render_derived("member")
+            else:
+                each = sa.func.json_each(self._column(column)).table_valued("key").alias("member")
             queries[label] = sa.select(each.c.key).select_from(runs.join(each, sa.true())).where(*scope).distinct()
         return queries
 
