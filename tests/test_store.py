@@ -231,16 +231,19 @@ def test_a_sweeps_status_counts_a_requeued_run_as_superseded_by_its_repeat(store
     assert store.list_sweeps()[0].status == "succeeded"
 
 
-def _allocate(root: str, count: int, queue) -> None:
-    store = _store(Path(root))
+def _allocate(url: str, root: str, count: int, queue) -> None:
+    store = SqlRunStore(url, Path(root) / "blobs")
     queue.put([store.create_run(NewRun("race.ipynb", b"{}")).version for _ in range(count)])
     store.close()
 
 
-def test_concurrent_processes_never_get_the_same_version(tmp_path):
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_concurrent_processes_never_get_the_same_version(tmp_path, request, backend):
+    """Gap-free and unique: SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory write lock."""
+    url = store_url(backend, tmp_path, request)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    workers = [context.Process(target=_allocate, args=(str(tmp_path), 15, queue)) for _ in range(4)]
+    workers = [context.Process(target=_allocate, args=(url, str(tmp_path), 15, queue)) for _ in range(4)]
     for worker in workers:
         worker.start()
     versions = [v for _ in workers for v in queue.get(timeout=120)]
@@ -249,29 +252,40 @@ def test_concurrent_processes_never_get_the_same_version(tmp_path):
     assert sorted(versions) == list(range(1, 61))
 
 
-def test_migrations_build_exactly_the_declared_schema(tmp_path):
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_migrations_build_exactly_the_declared_schema(tmp_path, request, backend):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from jupyter_mlx.store.tables import metadata
 
-    _store(tmp_path).close()
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    url = store_url(backend, tmp_path, request)
+    SqlRunStore(url, tmp_path / "blobs").close()
+    engine = sa.create_engine(url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         assert migrate.current_revision(conn) == migrate.HEAD
+    with engine.begin() as conn:  # and every migration that can goes back down (0003 cannot: blob formats)
+        _downgrade(conn, "0003")
+        assert migrate.current_revision(conn) == "0003"
+        assert "kernel_start" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    engine.dispose()
     script = ScriptDirectory(str(Path(migrate.__file__).parent / "migrations"))
     assert [rev.revision for rev in reversed(list(script.walk_revisions()))] == list(migrate.REVISIONS)
 
 
-def test_a_store_from_a_newer_schema_is_refused_with_a_fix(tmp_path):
-    _store(tmp_path).close()
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_a_store_from_a_newer_schema_is_refused_with_a_fix(tmp_path, request, backend):
+    url = store_url(backend, tmp_path, request)
+    SqlRunStore(url, tmp_path / "blobs").close()
+    engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("update alembic_version set version_num = '9999'"))
+    engine.dispose()
     with pytest.raises(MLXError) as caught:
-        _store(tmp_path)
+        SqlRunStore(url, tmp_path / "blobs")
     assert caught.value.code == "store_schema_too_new"
+    assert "revision 9999" in caught.value.message and f"head {migrate.HEAD}" in caught.value.message
     assert "pip install -U jupyter_mlx" in caught.value.message
 
 
@@ -520,8 +534,8 @@ def test_a_store_at_revision_0002_is_migrated_and_reads_back(tmp_path):
         store.close()
 
 
-def _finish_and_delete(root: str, worker: int, count: int) -> None:
-    store = _store(Path(root))
+def _finish_and_delete(url: str, root: str, worker: int, count: int) -> None:
+    store = SqlRunStore(url, Path(root) / "blobs")
     previous = None
     for i in range(count):
         run = store.create_run(NewRun("race.ipynb", b'{"cells": []}'))
@@ -532,25 +546,27 @@ def _finish_and_delete(root: str, worker: int, count: int) -> None:
     store.close()
 
 
-def test_concurrent_finish_and_rm_keep_every_blob_a_run_uses(tmp_path):
-    _store(tmp_path).close()
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_concurrent_finish_and_rm_keep_every_blob_a_run_uses(tmp_path, request, backend):
+    url = store_url(backend, tmp_path, request)
+    SqlRunStore(url, tmp_path / "blobs").close()
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_finish_and_delete, args=(str(tmp_path), w, 12)) for w in range(3)]
+    workers = [context.Process(target=_finish_and_delete, args=(url, str(tmp_path), w, 12)) for w in range(3)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(120)
         assert worker.exitcode == 0
-    store = _store(tmp_path)
+    store = SqlRunStore(url, tmp_path / "blobs")
     try:
         runs = store.list_runs().runs
         assert len(runs) == 3
         for run in runs:
             assert store.executed_notebook(run.id)["cells"][0]["outputs"] == [PNG]
-        assert set(_refs(tmp_path)) == _blob_names(tmp_path)
+        assert set(_refs(store)) == _blob_names(tmp_path)
         for run in runs:
             store.delete_run(run.id)
-        assert _blob_names(tmp_path) == set() and _refs(tmp_path) == {}
+        assert _blob_names(tmp_path) == set() and _refs(store) == {}
     finally:
         store.close()
 
