@@ -139,6 +139,20 @@ class RunService:
                 self._store = store_class(url, blob_dir)
             return self._store
 
+    def store_status_url(self) -> str:
+        """Where the run index is: its URL without its password."""
+        from .store.sql import display_url
+
+        return display_url(self.config.store_url or default_store_url(self.project.root))
+
+    def store_status(self) -> dict[str, Any]:
+        """Where the run index is (``store_status_url``) and, if it cannot be opened, why."""
+        try:
+            self.store
+        except MLXError as exc:
+            return {"url": self.store_status_url(), "error": exc.message}
+        return {"url": self.store_status_url(), "error": None}
+
     @property
     def queue(self) -> RunQueue:
         with self._store_lock:

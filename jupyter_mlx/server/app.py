@@ -9,6 +9,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Unicode
 
 from ..config import CONFIG_FILE_NAME, MLXConfig
+from ..errors import MLXError
 from .handlers import route_handlers
 
 
@@ -33,10 +34,12 @@ class MLXExtensionApp(ExtensionApp):
         root = Path(self.root_dir or self.serverapp.root_dir).expanduser()
         service = RunService.for_server(root, MLXConfig(parent=self))
         self.settings["mlx_service"] = service
-        self.log.info("jupyter_mlx: runs of %s in %s", root, service.config.store_url or root / ".mlx")
+        self.log.info("jupyter_mlx: runs of %s in %s", root, service.store_status_url())
         try:  # recovery: runs a dead server left queued or running are over, never stuck
             interrupted = service.interrupt_orphans()
-        except Exception as exc:  # a broken store must not stop the server; requests will say why
+        except MLXError as exc:  # a broken store must not stop the server; requests (and /mlx/info) say why
+            self.log.warning("jupyter_mlx: %s", exc.message)
+        except Exception as exc:
             self.log.warning("jupyter_mlx: could not check for interrupted runs: %s", exc)
         else:
             if interrupted:

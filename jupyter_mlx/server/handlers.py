@@ -121,15 +121,17 @@ def _launch_options(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class InfoHandler(MLXHandler):
-    """``GET /mlx/info``: the project whose runs this server keeps (its root folder) and the
-    jupyter_mlx version, so clients (the ``%mlx`` magic) map their paths onto it."""
+    """``GET /mlx/info``: the project whose runs this server keeps (its root folder), the
+    jupyter_mlx version, so clients (the ``%mlx`` magic) map their paths onto it, and the run
+    index (``store``: its URL without password, and the error if it cannot be opened)."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         from .. import __version__
 
-        self.finish({"root": str(self.service.project.root), "version": __version__})
+        store = await self.call(self.service.store_status)
+        self.finish({"root": str(self.service.project.root), "version": __version__, "store": store})
 
 
 class RunsHandler(MLXHandler):

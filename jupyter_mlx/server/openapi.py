@@ -304,9 +304,14 @@ def operations() -> list[Operation]:
     run_id = _path_id("run_id", "run id")
     sweep_id = _path_id("sweep_id", "sweep id")
     return [
-        Operation("/mlx/info", "get", "The project this server keeps runs of, and the jupyter_mlx version", responses={
-            200: _json({"type": "object", "required": ["root", "version"], "properties": {
-                "root": {"type": "string"}, "version": {"type": "string"}}}, "the project"), **_errors()}),
+        Operation("/mlx/info", "get", "The project this server keeps runs of, the jupyter_mlx version and the run index",
+                  responses={200: _json({"type": "object", "required": ["root", "version", "store"], "properties": {
+                      "root": {"type": "string"}, "version": {"type": "string"},
+                      "store": {"type": "object", "required": ["url", "error"], "properties": {
+                          "url": {"type": "string", "description": "the run index's URL, without its password"},
+                          "error": {"type": "string", "nullable": True,
+                                    "description": "why it cannot be opened (null: it is open)"}}}}},
+                      "the project"), **_errors()}),
         Operation("/mlx/runs", "get", "List runs, newest first (or sorted), optionally filtered", parameters=[
             _query("notebook", "string", "only this notebook (path or unique file name)"),
             _query("status", "string", "only this status"),

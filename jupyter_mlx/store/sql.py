@@ -68,12 +68,14 @@ def _sqlite_engine(url: str) -> sa.Engine:
 # BEGIN IMMEDIATE takes the database's: one writer at a time, so a notebook's versions are
 # allocated gap-free and unique, and blob reference counts never race. Readers never wait.
 _WRITE_LOCK_KEY = 0x6D6C78  # "mlx"
+CONNECT_TIMEOUT = 10  # seconds: an unreachable database server is said, not waited for
 
 
 def _postgresql_engine(url: str) -> sa.Engine:
     """A PostgreSQL engine whose JSON keeps NaN and infinities (which JSON, and so PostgreSQL's
     ``json``, lacks: a diverged loss is a metric like any other) as tagged objects."""
-    return sa.create_engine(url, json_serializer=_dumps_tagged, json_deserializer=_loads_tagged, pool_pre_ping=True)
+    return sa.create_engine(url, json_serializer=_dumps_tagged, json_deserializer=_loads_tagged, pool_pre_ping=True,
+                            connect_args={"connect_timeout": CONNECT_TIMEOUT})
 
 
 _NON_FINITE_TAG = "$mlx_float"
@@ -109,6 +111,14 @@ def _loads_tagged(text: str | bytes) -> Any:
 
     tagged = _NON_FINITE_TAG in (text.decode() if isinstance(text, bytes) else text)
     return json.loads(text, object_hook=_untag) if tagged else json.loads(text)
+
+
+def display_url(url: str) -> str:
+    """A store URL without its password (for messages and logs)."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
 
 
 class SqlRunStore(RunStore):
@@ -178,16 +188,23 @@ class SqlRunStore(RunStore):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    @property
+    def display_url(self) -> str:
+        """The URL as messages show it: without its password."""
+        return display_url(self.url)
+
     def _check_or_migrate(self) -> None:
         try:
             with self._read() as conn:
-                if migrate.check_revision(migrate.current_revision(conn), self.url):
+                if migrate.check_revision(migrate.current_revision(conn), self.display_url):
                     return
             with self._write() as conn:  # re-read under the write lock: one process migrates
-                if not migrate.check_revision(migrate.current_revision(conn), self.url):
+                if not migrate.check_revision(migrate.current_revision(conn), self.display_url):
                     migrate.upgrade(conn, blobs=self.blobs)
         except sa.exc.OperationalError as exc:
-            raise MLXError("store_error", f"cannot open the run store at {self.url}: {exc.orig}") from None
+            self._engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+            raise MLXError("store_error", f"cannot open the run store at {self.display_url}: {reason}") from None
 
     # -- writes -------------------------------------------------------------------------
     def create_runs(self, news: list[NewRun], sweep: NewSweep | None = None) -> list[RunRecord]:
