@@ -5,9 +5,11 @@ import json
 
 import pytest
 
+from jupyter_mlx.config import MLXConfig
 from jupyter_mlx.service import RunService
 from jupyter_mlx.store import NewRun
 
+from conftest import STORE_BACKENDS, store_url
 from rest_client import SERVER_CONFIG, error_of, get_json
 
 from notebooks import write_failing, write_tiny
@@ -15,13 +17,19 @@ from notebooks import write_failing, write_tiny
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 
+@pytest.fixture(scope="module", params=STORE_BACKENDS)
+def store_config(tmp_path_factory, request):
+    """The run index of the module's project: SQLite, then PostgreSQL (every test runs on both)."""
+    return {"store_url": store_url(request.param, tmp_path_factory.mktemp("index"), request)}
+
+
 @pytest.fixture(scope="module")
-def recorded_project(tmp_path_factory):
+def recorded_project(tmp_path_factory, store_config):
     """A project with three real runs, made once for the module (kernels are slow)."""
     root = tmp_path_factory.mktemp("project")
     write_tiny(root / "tiny.ipynb")
     write_failing(root / "sub" / "failing.ipynb")
-    service = RunService(root)
+    service = RunService(root, MLXConfig(**store_config))
     service.run("tiny.ipynb", {"x": "2"})
     service.run("tiny.ipynb", {"x": "5"})
     service.run("sub/failing.ipynb")
@@ -35,8 +43,8 @@ def jp_root_dir(recorded_project):
 
 
 @pytest.fixture
-def jp_server_config():
-    return SERVER_CONFIG
+def jp_server_config(store_config):
+    return {**SERVER_CONFIG, "MLXConfig": store_config}
 
 
 async def test_list_runs_pages_filters_and_describes_runs(jp_fetch):
@@ -91,8 +99,8 @@ async def test_bad_requests_get_4xx_with_one_error_shape(jp_fetch):
     assert (code, body["error"]) == (404, "not_found")
 
 
-async def test_delete_removes_a_run(jp_fetch, recorded_project):
-    service = RunService(recorded_project)
+async def test_delete_removes_a_run(jp_fetch, recorded_project, store_config):
+    service = RunService(recorded_project, MLXConfig(**store_config))
     doomed = service.store.create_run(NewRun("doomed.ipynb", b"{}"))
     service.close()
     response = await jp_fetch("mlx", "runs", doomed.id, method="DELETE")

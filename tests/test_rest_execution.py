@@ -10,6 +10,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_mlx.ports import free_port
+
+from conftest import STORE_BACKENDS, store_url
 from jupyter_mlx.server.handlers import NotFoundHandler, route_handlers
 from jupyter_mlx.server.openapi import openapi_document
 
@@ -39,11 +41,13 @@ def jp_root_dir(tmp_path):
 UNREACHABLE_GATEWAY = f"http://127.0.0.1:{free_port()}"  # allowed, nothing listens there
 
 
-@pytest.fixture
-def jp_server_config():
+@pytest.fixture(params=STORE_BACKENDS)
+def jp_server_config(tmp_path, request):
+    """Every test on a SQLite index, then on a PostgreSQL one."""
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_mlx": True}, "allow_unauthenticated_access": False},
-        "MLXConfig": {"concurrency": 2, "kernel_idle_timeout": 30, "allowed_gateways": [UNREACHABLE_GATEWAY]},
+        "MLXConfig": {"concurrency": 2, "kernel_idle_timeout": 30, "allowed_gateways": [UNREACHABLE_GATEWAY],
+                      "store_url": store_url(request.param, tmp_path, request)},
     }
 
 
