@@ -203,6 +203,23 @@ class MLXConfig(Configurable):
     )
     capture_timeout = Float(60.0, config=True, help="Seconds the capture may take at the end of a run.")
     capture_max_size = Int(2 << 30, config=True, help="Bytes of captured state per run; objects past it are not captured.")
+    mlflow_tracking_uri = Unicode(
+        "",
+        config=True,
+        help="MLflow tracking server (e.g. http://127.0.0.1:5000) every finished run is logged to, in the "
+        "background (one worker thread; a run never waits for it nor fails by it): parameters, metrics with "
+        "their steps, tags, the executed notebook and the comparison report with the notebook's previous run, "
+        "as jupyter mlx mlflow-export does. An unreachable server is tried again a few times, then the failure "
+        "is logged and kept on the run (exports.mlflow in show --json). Empty: none. Needs "
+        "pip install 'jupyter_mlx[mlflow]'.",
+    )
+    mlflow_experiment = Unicode(
+        "",
+        config=True,
+        help="MLflow experiment of the runs logged to mlflow_tracking_uri (and of jupyter mlx mlflow-export "
+        "without --experiment). Default: the notebook's path in the project (examples/train.ipynb), one "
+        "experiment per notebook.",
+    )
     input_hash_max_size = Int(
         256 << 20,
         config=True,

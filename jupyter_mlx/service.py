@@ -114,6 +114,7 @@ class RunService:
         self._heartbeat = Heartbeat(lambda run_ids, at: self.store.heartbeat(run_ids, at))
         self._orphan_watch: Periodic | None = None
         self._input_hashes = InputHashes(lambda: self.store.latest_inputs())
+        self._mlflow: Any = None  # the background exporter of c.MLXConfig.mlflow_tracking_uri (mlflow_tracking)
 
     @classmethod
     def for_server(cls, root: Path, config: MLXConfig | None = None) -> "RunService":
@@ -186,6 +187,8 @@ class RunService:
             executor.close()
         wait_for_kernel_shutdowns()
         self._heartbeat.stop()
+        if self._mlflow is not None:  # the runs' exports still queued, a bounded time
+            self._mlflow.close(timeout)
         if self._store is not None and hasattr(self._store, "close"):
             self._store.close()
 
@@ -457,7 +460,18 @@ class RunService:
         finally:
             self._heartbeat.discard([run_id])
         self._publish_run(final)
+        if self.config.mlflow_tracking_uri:
+            self._mlflow_exporter().submit(final)
         return final
+
+    def _mlflow_exporter(self) -> Any:
+        """Logs each finished run to c.MLXConfig.mlflow_tracking_uri, on a thread of its own."""
+        with self._store_lock:
+            if self._mlflow is None:
+                from .mlflow_tracking import BackgroundExporter
+
+                self._mlflow = BackgroundExporter(self, self.config.mlflow_tracking_uri, self.config.mlflow_experiment)
+            return self._mlflow
 
     def _execute_queued(self, prepared: PreparedRun, executor: Executor, cancel: CancelToken) -> RunRecord:
         """What a queue worker does with a run: skip it if cancelled meanwhile, else execute it."""
