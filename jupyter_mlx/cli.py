@@ -168,6 +168,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="service: the folder above; mlflow: an MLflow pyfunc model of --function, for "
                         "mlflow models serve and the platforms serving MLflow models")
 
+    mlflow_export = commands.add_parser(
+        "mlflow-export", help="log runs to an MLflow tracking server (again: nothing duplicated)",
+        description="Each finished run becomes an MLflow run named by its ref: parameters, metrics with their "
+        "steps, tags (mlx.run_id, git, user, sweep), the executed notebook and the comparison report with the "
+        "notebook's previous run. A run logged before is found, not logged again.")
+    mlflow_export.add_argument("target", nargs="?", help="NOTEBOOK (all its runs), NOTEBOOK@vN or a run id")
+    mlflow_export.add_argument("--sweep", metavar="ID", help="the runs of this sweep")
+    mlflow_export.add_argument("--tracking-uri", metavar="URI", help="the tracking server (default: "
+                               "c.MLXConfig.mlflow_tracking_uri, else $MLFLOW_TRACKING_URI)")
+    mlflow_export.add_argument("--experiment", metavar="NAME", help="the MLflow experiment (default: "
+                               "c.MLXConfig.mlflow_experiment, else the notebook's path)")
+    mlflow_export.add_argument("--json", action="store_true", help="print JSON")
+
     baseline = commands.add_parser("baseline", help="approve a run as its notebook's baseline, or show the baseline")
     baseline.add_argument("ref", help="NOTEBOOK@vN to approve it; a notebook alone shows its baseline")
     baseline.add_argument("--note", default="", help="why this run is the baseline")
@@ -538,6 +551,16 @@ def _cmd_export(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mlflow_export(service: Any, args: argparse.Namespace) -> int:
+    from .mlflow_tracking import export_runs, select_runs, summary
+
+    runs = select_runs(service, args.target, args.sweep, base=Path.cwd())
+    uri = args.tracking_uri or service.config.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    report = None if args.json else (lambda result: print(result.describe(), flush=True))
+    results = export_runs(service, runs, uri, args.experiment or service.config.mlflow_experiment, report)
+    print(json.dumps([result.to_json() for result in results], indent=2) if args.json else summary(results))
+    return EXIT_RUN_FAILED if any(result.action == "failed" for result in results) else 0
+
 
 COMMANDS = {
     "run": _cmd_run,
@@ -559,6 +582,7 @@ COMMANDS = {
     "rollback": _cmd_rollback,
     "stop": _cmd_stop,
     "export": _cmd_export,
+    "mlflow-export": _cmd_mlflow_export,
     "logs": _cmd_logs,
 }
 
