@@ -51,7 +51,8 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     argv = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
             "--workers", "1", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
             "--artifacts-destination", str(home / "artifacts")]
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # no telemetry, and no job runner (its queue consumers are processes the tests do not need)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = home / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(argv, cwd=home, env=env, stdout=output, stderr=subprocess.STDOUT,
