@@ -113,6 +113,7 @@ class RunService:
         # this process's runs not finished yet: the store hears they are alive every few seconds
         self._heartbeat = Heartbeat(lambda run_ids, at: self.store.heartbeat(run_ids, at))
         self._orphan_watch: Periodic | None = None
+        self._store_watch: Periodic | None = None
         self._input_hashes = InputHashes(lambda: self.store.latest_inputs())
         self._mlflow: Any = None  # the background exporter of c.MLXConfig.mlflow_tracking_uri (mlflow_tracking)
 
@@ -177,6 +178,8 @@ class RunService:
 
         if self._orphan_watch is not None:
             self._orphan_watch.stop()
+        if self._store_watch is not None:
+            self._store_watch.stop()
         if self._queue is not None:
             futures = [f for f in map(self._queue.future, self._queue.active()) if f is not None]
             self._queue.close("the jupyter_mlx service stopped")
@@ -715,6 +718,16 @@ class RunService:
         if self._orphan_watch is None:
             self._orphan_watch = Periodic("mlx-orphan-watch", interval, self.interrupt_orphans)
             self._orphan_watch.start()
+
+    def watch_store(self, interval: float | None = None) -> None:
+        """Announce on the event stream the runs other processes write to the index (another
+        user's server on the same PostgreSQL, a CLI), every ``interval`` seconds, until ``close``."""
+        from .store_watch import STORE_WATCH_SECONDS, StoreWatch, announce
+
+        if self._store_watch is None:
+            watch = StoreWatch(lambda: self.store, announce(self.events))
+            self._store_watch = Periodic("mlx-store-watch", interval or STORE_WATCH_SECONDS, watch.look)
+            self._store_watch.start()
 
     # -- reading ------------------------------------------------------------------------
     def resolve_notebook(self, name: str, base: Path | None = None) -> str:

@@ -46,6 +46,7 @@ class MLXExtensionApp(ExtensionApp):
                 self.log.info("jupyter_mlx: %d run(s) left by a stopped process marked interrupted", len(interrupted))
         # from now on, runs of a process that dies (a killed jupyter mlx sweep) are noticed within seconds
         service.watch_orphans()
+        service.watch_store()  # another user's server on the same index: its runs reach the panel live
         threading.Thread(target=self._restore_endpoints, args=(service,), name="mlx-endpoints-restore", daemon=True).start()
 
     def _restore_endpoints(self, service: Any) -> None:

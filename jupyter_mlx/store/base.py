@@ -80,6 +80,11 @@ class RunStore(ABC):
         """Delete a run and the blobs that no other run uses."""
 
     @abstractmethod
+    def runs_changed_since(self, at: float, limit: int = 500) -> list[RunRecord]:
+        """The runs written (queued, started, progress, finished, cancel asked...) after ``at``
+        (epoch seconds), oldest change first, at most ``limit``."""
+
+    @abstractmethod
     def record_export(self, run_id: str, system: str, target: str, details: dict[str, Any]) -> RunRecord:
         """Keep on the run where it was exported: ``exports[system][target] = details`` (e.g.
         ``"mlflow"``, a tracking URI, ``{"run_id": ...}``); the other exports are kept."""

@@ -182,6 +182,7 @@ class RunRecord:
     user: str | None = None
     # where it was logged outside the store: {"mlflow": {tracking URI: {"run_id": ..., ...}}}
     exports: dict[str, Any] | None = None
+    changed_at: float | None = None  # its last write (store_watch.py follows them)
 
     @property
     def ref(self) -> str:

@@ -1,6 +1,7 @@
 """``SqlRunStore``: the run index in SQL (SQLite by default) and outputs in a blob store."""
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -208,7 +209,6 @@ class SqlRunStore(RunStore):
 
     # -- writes -------------------------------------------------------------------------
     def create_runs(self, news: list[NewRun], sweep: NewSweep | None = None) -> list[RunRecord]:
-        import time
 
         sources = {content_hash(new.source): new.source for new in news}
         for digest, data in sources.items():  # outside the lock: the slow part
@@ -249,6 +249,7 @@ class SqlRunStore(RunStore):
                         pid=new.pid,
                         queued_at=now,
                         alive_at=now,
+                        changed_at=now,
                         cell_timings=[],
                         metrics={},
                         tags=list(new.tags),
@@ -278,7 +279,8 @@ class SqlRunStore(RunStore):
                 sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.status.in_(("queued", "running")))
             ).scalars().all()
             if open_runs:
-                conn.execute(runs.update().where(runs.c.id.in_(open_runs)).values(cancel_requested=True))
+                conn.execute(runs.update().where(runs.c.id.in_(open_runs)).values(cancel_requested=True,
+                                                                                   changed_at=time.time()))
         return list(open_runs)
 
     def cancel_requests(self, run_ids: list[str]) -> set[str]:
@@ -292,13 +294,12 @@ class SqlRunStore(RunStore):
             )
 
     def set_progress(self, run_id: str, cell_index: int, cell_count: int) -> None:
-        import time
 
         with self._write() as conn:
             conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, runs.c.status == "running")
-                .values(current_cell=cell_index, cell_count=cell_count, alive_at=time.time())
+                .values(current_cell=cell_index, cell_count=cell_count, alive_at=time.time(), changed_at=time.time())
             )
 
     def heartbeat(self, run_ids: list[str], at: float) -> None:
@@ -405,7 +406,7 @@ class SqlRunStore(RunStore):
             updated = conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, runs.c.status == "queued")
-                .values(status="running", started_at=started_at, alive_at=started_at)
+                .values(status="running", started_at=started_at, alive_at=started_at, changed_at=time.time())
             ).rowcount
         if not updated:
             raise MLXError("conflict", f"run {run_id} is not queued")
@@ -467,6 +468,7 @@ class SqlRunStore(RunStore):
                     state_hash=state_hash,
                     state=outcome.state_manifest,
                     kernel_start=outcome.kernel_start,
+                    changed_at=time.time(),
                 )
             )
             if outcome.artifacts:
@@ -536,6 +538,13 @@ class SqlRunStore(RunStore):
             conn.execute(environments.insert().values(id=fingerprint, **asdict(environment)))
         return fingerprint
 
+    def runs_changed_since(self, at: float, limit: int = 500) -> list[RunRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                self._select_runs().where(runs.c.changed_at > at).order_by(runs.c.changed_at).limit(limit)
+            ).all()
+        return [_record(row) for row in rows]
+
     def record_export(self, run_id: str, system: str, target: str, details: dict[str, Any]) -> RunRecord:
         with self._write() as conn:
             found = conn.execute(sa.select(runs.c.exports).where(runs.c.id == run_id)).first()
@@ -543,7 +552,7 @@ class SqlRunStore(RunStore):
                 raise MLXError("not_found", f"no run with id {run_id}")
             exports = dict(found.exports or {})
             exports[system] = {**(exports.get(system) or {}), target: details}
-            conn.execute(runs.update().where(runs.c.id == run_id).values(exports=exports))
+            conn.execute(runs.update().where(runs.c.id == run_id).values(exports=exports, changed_at=time.time()))
         return self.get_run(run_id)
 
     def delete_run(self, run_id: str) -> None:
@@ -564,7 +573,6 @@ class SqlRunStore(RunStore):
                 self.blobs.delete(digest)
 
     def interrupt_orphans(self, host: str, alive: Callable[[int | None], bool]) -> list[str]:
-        import time
 
         with self._read() as conn:  # the usual answer is "none": no write lock for it
             owners = conn.execute(
@@ -596,6 +604,7 @@ class SqlRunStore(RunStore):
                         status="interrupted",
                         finished_at=sa.bindparam("end"),
                         error=sa.bindparam("cause"),
+                        changed_at=now,
                     ),
                     [
                         {
@@ -763,7 +772,6 @@ class SqlRunStore(RunStore):
         ]
 
     def set_baseline(self, run_id: str, note: str = "") -> Baseline:
-        import time
 
         with self._write() as conn:
             row = conn.execute(sa.select(runs.c.notebook_id, runs.c.status).where(runs.c.id == run_id)).first()
@@ -814,10 +822,24 @@ class SqlRunStore(RunStore):
         run = self.get_run(run_id)
         if run.notebook_hash is None:
             raise MLXError("not_found", f"{run.ref} has no executed notebook (status {run.status})")
-        return join_notebook(self.blobs.get(run.notebook_hash), self.blobs.get)
+        with self._missing_blob(run, "executed notebook"):
+            return join_notebook(self.blobs.get(run.notebook_hash), self.blobs.get)
 
     def source_notebook(self, run_id: str) -> bytes:
-        return self.blobs.get(self.get_run(run_id).source_hash)
+        run = self.get_run(run_id)
+        with self._missing_blob(run, "source notebook"):
+            return self.blobs.get(run.source_hash)
+
+    @contextmanager
+    def _missing_blob(self, run: RunRecord, what: str) -> Iterator[None]:
+        """A blob the index names but the blob folder lacks: say where it was looked for (two
+        servers on one index with different ``blob_dir``s, or a folder removed by hand)."""
+        try:
+            yield
+        except KeyError as exc:
+            raise MLXError("store_error", f"{run.ref}: its {what} is not in the blob folder {self.blobs.root} "
+                           f"(blob {str(exc.args[0])[:12]}...): every process sharing this run index must use "
+                           "the same blob folder (c.MLXConfig.blob_dir)") from None
 
     def metric_history(self, run_id: str) -> list[Metric]:
         with self._read() as conn:
@@ -922,6 +944,7 @@ def _record(row: sa.Row) -> RunRecord:
         kernel_start=row.kernel_start,
         user=row.user,
         exports=row.exports,
+        changed_at=row.changed_at,
     )
 
 

@@ -71,12 +71,14 @@ runs = sa.Table(
     # who ran it, and where it was exported to ({"mlflow": {tracking URI: {"run_id", ...}}}) (revision 0010)
     sa.Column("user", sa.Text, nullable=True),
     sa.Column("exports", sa.JSON, nullable=True),
+    sa.Column("changed_at", sa.Float, nullable=True),  # its last write: what other processes follow
     sa.UniqueConstraint("notebook_id", "version", name="uq_runs_notebook_version"),
     sa.Index("ix_runs_queued_at", "queued_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_sweep_id", "sweep_id"),
     sa.Index("ix_runs_parent_id", "parent_id"),
     sa.Index("ix_runs_user", "user"),
+    sa.Index("ix_runs_changed_at", "changed_at"),
 )
 
 sweeps = sa.Table(
