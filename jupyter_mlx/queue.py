@@ -1,8 +1,9 @@
 """The run queue: runs wait for a slot of their backend, execute on a worker thread, and report.
 
 One bounded thread pool per backend (its ``concurrency``), so the server's event loop never
-blocks. Cancel works for queued runs (they never start) and running ones (the backend stops
-the kernel), from this process directly or from any other process through the store.
+blocks. Cancel works for queued runs (they never start, and are recorded cancelled at once, not
+when their turn comes) and running ones (the backend stops the kernel), from this process
+directly or from any other process through the store.
 """
 from __future__ import annotations
 
@@ -30,9 +31,14 @@ class RunQueue:
         self,
         execute: Callable[[PreparedRun, Executor, CancelToken], RunRecord],
         cancel_requests: Callable[[list[str]], set[str]],
+        end_cancelled: Callable[[str, str], Any] | None = None,
     ) -> None:
+        """``end_cancelled(run_id, reason)`` records a run cancelled before it started (it must
+        allow being called twice: the worker, reaching the run, calls it too, through ``execute``)."""
         self._execute = execute
         self._cancel_requests = cancel_requests
+        self._end_cancelled = end_cancelled
+        self._started: set[str] = set()
         self._lock = threading.Lock()
         self._pools: dict[int, ThreadPoolExecutor] = {}
         self._tokens: dict[str, CancelToken] = {}
@@ -52,7 +58,7 @@ class RunQueue:
                 token = CancelToken()
                 run_id = run.record.id
                 self._tokens[run_id] = token
-                future = pool.submit(self._execute, run, executor, token)
+                future = pool.submit(self._start, run, executor, token)
                 future.add_done_callback(lambda _f, run_id=run_id: self._forget(run_id))
                 self._futures[run_id] = future
                 futures.append(future)
@@ -66,8 +72,15 @@ class RunQueue:
             tokens = [(run_id, self._tokens.get(run_id)) for run_id in run_ids]
         for run_id, token in tokens:
             if token is not None:
-                token.cancel(reason)
+                token.cancel(reason)  # before the check below: a worker starting it now sees it
                 found.append(run_id)
+                with self._lock:
+                    waiting = run_id not in self._started
+                if waiting and self._end_cancelled is not None:
+                    try:
+                        self._end_cancelled(run_id, reason)
+                    except Exception:
+                        log.warning("could not record run %s as cancelled", run_id, exc_info=True)
         return found
 
     def future(self, run_id: str) -> Future[RunRecord] | None:
@@ -89,8 +102,14 @@ class RunQueue:
             pool.shutdown(wait=False, cancel_futures=False)
 
     # -- internals ----------------------------------------------------------------------------
+    def _start(self, run: PreparedRun, executor: Executor, token: CancelToken) -> RunRecord:
+        with self._lock:
+            self._started.add(run.record.id)
+        return self._execute(run, executor, token)
+
     def _forget(self, run_id: str) -> None:
         with self._lock:
+            self._started.discard(run_id)
             self._tokens.pop(run_id, None)
             self._futures.pop(run_id, None)
 

@@ -159,7 +159,8 @@ class RunService:
     def queue(self) -> RunQueue:
         with self._store_lock:
             if self._queue is None:
-                self._queue = RunQueue(self._execute_queued, lambda ids: self.store.cancel_requests(ids))
+                self._queue = RunQueue(self._execute_queued, lambda ids: self.store.cancel_requests(ids),
+                                       self._end_cancelled)
             return self._queue
 
     def executor(self, backend: BackendChoice) -> Executor:
@@ -483,11 +484,21 @@ class RunService:
             if not cancel.cancelled and run_id in self.store.cancel_requests([run_id]):
                 cancel.cancel("cancelled on request")
             if cancel.cancelled:
-                return self._finish(run_id, _cancelled(cancel.reason))
+                return self._end_cancelled(run_id, cancel.reason)
             return self.execute(prepared, None, executor, cancel)
         except Exception:
             log.exception("run %s could not be executed", prepared.record.ref)
             raise
+
+    def _end_cancelled(self, run_id: str, reason: str) -> RunRecord:
+        """Record a run cancelled before it started; the one already recorded if it was (the
+        cancel and the queue's worker may both get here)."""
+        try:
+            return self._finish(run_id, _cancelled(reason))
+        except MLXError as exc:
+            if exc.code != "conflict":
+                raise
+            return self.store.get_run(run_id)
 
     def _publish_run(self, run: RunRecord | str) -> None:
         try:
