@@ -24,14 +24,15 @@ START_TIMEOUT = 60.0
 class Server:
     """A real ``jupyter server`` with jupyter_mlx on ``root``, in its own process group."""
 
-    def __init__(self, root: Path, home: Path) -> None:
+    def __init__(self, root: Path, home: Path, extra: tuple[str, ...] = ()) -> None:
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.log = home / f"server-{self.port}.log"
         env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
         argv = [
             sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
             f"--port={self.port}", "--ServerApp.port_retries=0", f"--ServerApp.token={self.token}",
-            f"--ServerApp.root_dir={root}", "--MLXConfig.concurrency=2",
+            f"--ServerApp.root_dir={root}",
+            *(extra if any(a.startswith("--MLXConfig.concurrency=") for a in extra) else ("--MLXConfig.concurrency=2", *extra)),
         ]  # fmt: skip
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
