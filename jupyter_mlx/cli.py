@@ -185,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("ref", help="NOTEBOOK@vN to approve it; a notebook alone shows its baseline")
     baseline.add_argument("--note", default="", help="why this run is the baseline")
     baseline.add_argument("--json", action="store_true", help="print JSON")
+    commands.add_parser("migrate-store", help="bring the run index's schema up to date (when "
+                        "c.MLXConfig.migrate_store is off: a team's shared database, migrated on purpose)")
     return parser
 
 
@@ -562,6 +564,18 @@ def _cmd_mlflow_export(service: Any, args: argparse.Namespace) -> int:
     return EXIT_RUN_FAILED if any(result.action == "failed" for result in results) else 0
 
 
+def _cmd_migrate_store(service: Any, args: argparse.Namespace) -> int:
+    from .store.migrate import HEAD
+
+    before, after = service.migrate_store()
+    where = service.store_status_url()
+    if before == after:
+        print(f"{where}: already at schema revision {HEAD}")
+    else:
+        print(f"{where}: schema revision {before or 'none (a new index)'} -> {after}")
+    return 0
+
+
 COMMANDS = {
     "run": _cmd_run,
     "runs": _cmd_runs,
@@ -583,6 +597,7 @@ COMMANDS = {
     "stop": _cmd_stop,
     "export": _cmd_export,
     "mlflow-export": _cmd_mlflow_export,
+    "migrate-store": _cmd_migrate_store,
     "logs": _cmd_logs,
 }
 

@@ -41,7 +41,21 @@ class MLXConfig(Configurable):
     blob_dir = Unicode(
         "",
         config=True,
-        help="Folder of the content-addressed blob store. Default: <project root>/.mlx/blobs.",
+        help="Folder of the content-addressed blob store. Default: <project root>/.mlx/blobs. Every "
+        "process sharing one run index (a team's servers on one PostgreSQL) must use the same folder.",
+    )
+    migrate_store = Bool(
+        True,
+        config=True,
+        help="Bring a run index at an older schema revision up to date when opening it. Off (a team's "
+        "shared database, migrated by one person on purpose): such an index is refused with both "
+        "revisions named, and `jupyter mlx migrate-store` migrates it.",
+    )
+    user = Unicode(
+        "",
+        config=True,
+        help="Who the runs started from the CLI and the magic are recorded as (default: the operating "
+        "system's user). Runs started through the server's REST API and panel record the Jupyter user.",
     )
     kernel_name = Unicode(
         "",

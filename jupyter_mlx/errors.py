@@ -16,6 +16,7 @@ HTTP_STATUS: dict[str, int] = {
     "backend_unavailable": 503,
     "endpoint_unreachable": 502,
     "store_schema_too_new": 500,
+    "store_schema_too_old": 500,
     "store_error": 500,
     "execution_error": 500,
 }

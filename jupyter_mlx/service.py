@@ -132,20 +132,40 @@ class RunService:
         """The run store, opened (and migrated) on first use."""
         with self._store_lock:
             if self._store is None:
-                root = self.project.root
-                url = self.config.store_url or default_store_url(root)
-                blob_dir = Path(self.config.blob_dir or root / STORE_DIRNAME / "blobs")
+                url, blob_dir = self._store_location()
                 store_class = self.config.store_class
                 if store_class is None:
-                    from .store.sql import SqlRunStore as store_class
-                self._store = store_class(url, blob_dir)
+                    from .store.sql import SqlRunStore
+
+                    self._store = SqlRunStore(url, blob_dir, migrate=self.config.migrate_store)
+                else:
+                    self._store = store_class(url, blob_dir)
             return self._store
+
+    def _store_location(self) -> tuple[str, Path]:
+        """The run index's URL and the blob folder (configured, else in the project's .mlx)."""
+        root = self.project.root
+        return self.config.store_url or default_store_url(root), Path(self.config.blob_dir or root / STORE_DIRNAME / "blobs")
 
     def store_status_url(self) -> str:
         """Where the run index is: its URL without its password."""
         from .store.sql import display_url
 
-        return display_url(self.config.store_url or default_store_url(self.project.root))
+        return display_url(self._store_location()[0])
+
+    def migrate_store(self) -> tuple[str | None, str | None]:
+        """Bring the run index to this jupyter_mlx's schema, whatever ``migrate_store`` says (the
+        command a team runs on purpose): its revision before and after."""
+        from .store import migrate
+        from .store.sql import SqlRunStore
+
+        url, blob_dir = self._store_location()
+        before = migrate.revision_of(url, self.store_status_url())
+        store = SqlRunStore(url, blob_dir, migrate=True)
+        try:
+            return before, store.revision()
+        finally:
+            store.close()
 
     def store_status(self) -> dict[str, Any]:
         """Where the run index is (``store_status_url``) and, if it cannot be opened, why."""

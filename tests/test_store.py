@@ -735,3 +735,29 @@ def test_revision_0010_upgrades_old_runs_with_no_user_and_downgrades(tmp_path):
         assert "user" not in columns and "exports" not in columns
         assert conn.execute(sa.text("select id from runs")).scalars().all() == [run_id]
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_an_older_index_is_migrated_or_refused_with_both_revisions_when_migrations_are_off(tmp_path, request, backend,
+                                                                                          capsys):
+    from jupyter_mlx.cli import main
+
+    url = store_url(backend, tmp_path, request)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        migrate.upgrade(conn, "0008")
+    engine.dispose()
+    with pytest.raises(MLXError) as caught:
+        SqlRunStore(url, tmp_path / "blobs", migrate=False)
+    assert caught.value.code == "store_schema_too_old"
+    assert "revision 0008" in caught.value.message and f"head {migrate.HEAD}" in caught.value.message
+    assert "jupyter mlx migrate-store" in caught.value.message
+    config = {"MLXConfig": {"store_url": url, "blob_dir": str(tmp_path / "blobs"), "migrate_store": False}}
+    (tmp_path / "jupyter_mlx_config.json").write_text(json.dumps(config))
+    assert main(["--root", str(tmp_path), "runs"]) == 2  # refused, one line
+    assert capsys.readouterr().err.count("\n") == 1
+    assert main(["--root", str(tmp_path), "migrate-store"]) == 0
+    assert capsys.readouterr().out.endswith(f": schema revision 0008 -> {migrate.HEAD}\n")
+    assert main(["--root", str(tmp_path), "migrate-store"]) == 0
+    assert capsys.readouterr().out.endswith(f": already at schema revision {migrate.HEAD}\n")
+    SqlRunStore(url, tmp_path / "blobs", migrate=False).close()  # current: opens

@@ -19,10 +19,32 @@ def current_revision(conn: sa.Connection) -> str | None:
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def check_revision(revision: str | None, url: str) -> bool:
-    """True when the schema is current; raises for a schema this code does not know."""
+def revision_of(url: str, shown: str) -> str | None:
+    """The schema revision of the index at ``url`` (None: a new, empty one); ``shown``: the URL
+    as messages name it."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return current_revision(conn)
+    except sa.exc.OperationalError as exc:
+        raise MLXError("store_error", f"cannot open the run store at {shown}: "
+                       f"{(str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]}") from None
+    finally:
+        engine.dispose()
+
+
+def check_revision(revision: str | None, url: str, migrate: bool = True) -> bool:
+    """True when the schema is current; raises for a schema this code does not know, and (with
+    ``migrate`` off) for an older one. A new, empty database (no revision) is always set up."""
     if revision == HEAD:
         return True
+    if revision is not None and revision in REVISIONS and not migrate:
+        raise MLXError(
+            "store_schema_too_old",
+            f"the run store at {url} has schema revision {revision}, older than this jupyter_mlx's "
+            f"(head {HEAD}), and c.MLXConfig.migrate_store is off: back it up, then run "
+            "`jupyter mlx migrate-store`",
+        )
     if revision is not None and revision not in REVISIONS:
         raise MLXError(
             "store_schema_too_new",

@@ -125,8 +125,10 @@ def display_url(url: str) -> str:
 class SqlRunStore(RunStore):
     """The one store implementation: SQLAlchemy for the index, files for blobs."""
 
-    def __init__(self, url: str, blob_dir: Path) -> None:
+    def __init__(self, url: str, blob_dir: Path, migrate: bool = True) -> None:
+        """``migrate``: bring an index at an older schema revision up to date (else refuse it)."""
         self.url = url
+        self.migrate = migrate
         # listing scope -> (its runs' fingerprint, their parameter and metric names): see _keys
         self._keys_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, list[str]]]] = {}
         self.blobs = BlobStore(blob_dir)
@@ -189,6 +191,11 @@ class SqlRunStore(RunStore):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def revision(self) -> str | None:
+        """The index's schema revision."""
+        with self._read() as conn:
+            return migrate.current_revision(conn)
+
     @property
     def display_url(self) -> str:
         """The URL as messages show it: without its password."""
@@ -197,10 +204,10 @@ class SqlRunStore(RunStore):
     def _check_or_migrate(self) -> None:
         try:
             with self._read() as conn:
-                if migrate.check_revision(migrate.current_revision(conn), self.display_url):
+                if migrate.check_revision(migrate.current_revision(conn), self.display_url, self.migrate):
                     return
             with self._write() as conn:  # re-read under the write lock: one process migrates
-                if not migrate.check_revision(migrate.current_revision(conn), self.display_url):
+                if not migrate.check_revision(migrate.current_revision(conn), self.display_url, self.migrate):
                     migrate.upgrade(conn, blobs=self.blobs)
         except sa.exc.OperationalError as exc:
             self._engine.dispose()
