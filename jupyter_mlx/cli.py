@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument(
         "--filter", metavar="EXPR",
         help="terms that must all hold: NAME<op>VALUE (op = != < <= > >=; NAME status, version, backend, "
-        "notebook, tag, metrics.X, params.X, or X: the parameter or metric X) or a word to find",
+        "notebook, user, tag, metrics.X, params.X, or X: the parameter or metric X) or a word to find",
     )
     runs.add_argument("--json", action="store_true", help="print JSON")
 

@@ -66,13 +66,14 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def format_runs_table(page: RunPage, show_notebook: bool) -> str:
     if not page.runs:
         return "no runs"
-    header = ["RUN" if show_notebook else "VERSION", "STATUS", "STARTED", "DURATION", "PARAMS", "METRICS"]
+    header = ["RUN" if show_notebook else "VERSION", "STATUS", "STARTED", "DURATION", "USER", "PARAMS", "METRICS"]
     rows = [
         [
             run.ref if show_notebook else f"v{run.version}",
             _status(run),
             format_time(run.started_at or run.queued_at),
             format_duration(run.duration),
+            run.user or "-",  # who asked for it (a run recorded before users were: -)
             format_pairs(run.parameters),
             format_pairs(run.metrics),
         ]
@@ -118,6 +119,7 @@ def format_details(details: dict[str, Any]) -> str:
         f"parameters {format_parameters(details)}",
         f"metrics    {format_pairs(details['metrics']) or '-'}",
         f"tags       {', '.join(details['tags']) or '-'}",
+        f"user       {details.get('user') or '-'}",
         f"queued     {details['queued_at']}",
         f"started    {details['started_at'] or '-'}",
         f"finished   {details['finished_at'] or '-'}",

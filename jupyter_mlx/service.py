@@ -5,6 +5,7 @@ execute it (papermill), read its metrics back, and record the outcome.
 """
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
@@ -88,6 +89,16 @@ class _Plan:
     preload_left_out: tuple[tuple[str, str], ...] = ()  # the notebook's modules never preloaded, with why
 
 
+def os_user() -> str | None:
+    """The operating system's user: ``$LOGNAME``/``$USER``/... or the password database's name;
+    the numeric uid when neither names one (a container's user without a passwd entry)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # OSError (3.13+) or KeyError: no name for the uid
+        getuid = getattr(os, "getuid", None)
+        return str(getuid()) if getuid is not None else None
+
+
 class RunService:
     """Runs of the notebooks of one project.
 
@@ -126,6 +137,13 @@ class RunService:
 
         limit_malloc_arenas()
         return cls(root, config, keep_warm=True, remote_requests=True)
+
+    @property
+    def default_user(self) -> str | None:
+        """Who this process's runs are recorded as when a door names nobody (the CLI, the magic,
+        the Python API): ``c.MLXConfig.user``, else the operating system's user (its login name, as
+        ``getpass`` finds it; the numeric uid when it has none)."""
+        return self.config.user or os_user()
 
     @property
     def store(self) -> RunStore:
@@ -269,8 +287,10 @@ class RunService:
         tags: list[str] | tuple[str, ...] = (),
         sweep: NewSweep | None = None,
         parents: list[RunRecord] | None = None,
+        user: str | None = None,
     ) -> list[PreparedRun]:
-        """Record the plan's runs as queued, in one transaction."""
+        """Record the plan's runs as queued, in one transaction, as ``user``'s (None: the
+        service's ``default_user``)."""
         from .provenance import git_state
 
         commit, dirty = git_state(self.project.root)
@@ -289,6 +309,7 @@ class RunService:
                 git_dirty=dirty,
                 sweep_id=None if parents is None else parents[i].sweep_id,
                 parent_id=None if parents is None else parents[i].id,
+                user=user or self.default_user,
             )
             for i, parameters in enumerate(plan.parameter_sets)
         ]
@@ -332,14 +353,16 @@ class RunService:
         run_timeout: float | None = None,
         backend: str = "local",
         in_place: bool = False,
+        user: str | None = None,
     ) -> PreparedRun:
         """Check the request and record the run as queued. Bad input raises and stores nothing.
-        ``in_place``: run in the project folder itself, not in a folder of its own."""
+        ``in_place``: run in the project folder itself, not in a folder of its own; ``user``: who
+        asked for it (None: ``default_user``)."""
         plan = self._plan(notebook, [parameters or {}], base, kernel_name, cell_timeout, run_timeout, in_place)
         choice = choose_backend(self.config, backend)
         if choice.name == "local":  # executed here, on a kernel started for it
             self._check_kernel(plan, kernel_name, installed_kernels(), "installed here")
-        return self._record(plan, choice, tags)[0]
+        return self._record(plan, choice, tags, user=user)[0]
 
     def _check_kernel(self, plan: _Plan, requested: str | None, known: list[str] | None, where: str) -> None:
         """``unknown_kernel`` (400) when the backend has no kernel of the plan's name (``known``
@@ -549,11 +572,13 @@ class RunService:
         cell_timeout: float | None = None,
         run_timeout: float | None = None,
         in_place: bool = False,
+        user: str | None = None,
     ) -> RunRecord:
-        """Queue one run on a backend and return it (queued) at once."""
+        """Queue one run on a backend and return it (queued) at once, recorded as ``user``'s
+        (None: ``default_user``; the server passes the Jupyter user)."""
         return self._launch(
             notebook, [parameters or {}], None, backend, backend_address, backend_token,
-            base, tags, kernel_name, cell_timeout, run_timeout, in_place,
+            base, tags, kernel_name, cell_timeout, run_timeout, in_place, user,
         )[0]
 
     def sweep(
@@ -571,15 +596,17 @@ class RunService:
         cell_timeout: float | None = None,
         run_timeout: float | None = None,
         in_place: bool = False,
+        user: str | None = None,
     ) -> tuple[SweepRecord, list[RunRecord]]:
         """Queue a sweep: ``{"grid": {name: [values]}}`` or ``{"list": [{...}, ...]}``.
 
-        Every parameter set is checked before anything is recorded; the runs share a sweep id.
+        Every parameter set is checked before anything is recorded; the runs share a sweep id
+        (and ``user``, as ``submit``).
         """
         sets = expand(spec, confirm)
         runs = self._launch(
             notebook, sets, spec, backend, backend_address, backend_token,
-            base, tags, kernel_name, cell_timeout, run_timeout, in_place,
+            base, tags, kernel_name, cell_timeout, run_timeout, in_place, user,
         )
         return self.store.get_sweep(runs[0].sweep_id or ""), runs
 
@@ -597,6 +624,7 @@ class RunService:
         cell_timeout: float | None,
         run_timeout: float | None,
         in_place: bool = False,
+        user: str | None = None,
     ) -> list[RunRecord]:
         choice = choose_backend(self.config, backend, backend_address, backend_token, remote=self.remote_requests)
         plan = self._plan(notebook, parameter_sets, base, kernel_name, cell_timeout, run_timeout, in_place)
@@ -613,7 +641,7 @@ class RunService:
         self._check_kernel(plan, kernel_name, executor.kernel_names(), where)
         self.interrupt_orphans()
         sweep = NewSweep(plan.notebook, choice.name, spec) if spec is not None else None
-        prepared = self._record(plan, choice, tags, sweep)
+        prepared = self._record(plan, choice, tags, sweep, user=user)
         return self._enqueue(prepared, executor)
 
     def _enqueue(self, prepared: list[PreparedRun], executor: Executor) -> list[RunRecord]:
@@ -660,13 +688,15 @@ class RunService:
         return [self.store.get_run(run_id) for run_id in ids]
 
     def requeue(
-        self, target: str, base: Path | None = None, include_failed: bool = False, kind: str | None = None
+        self, target: str, base: Path | None = None, include_failed: bool = False, kind: str | None = None,
+        user: str | None = None,
     ) -> list[RunRecord]:
         """Run again, as new versions, the interrupted or cancelled runs of a run or sweep
         (each once: a run already re-queued is not re-queued again).
 
         Each new run executes the stored source snapshot with the same parameters, on the same
-        backend kind, in the same sweep, with ``parent_id`` naming the run it repeats.
+        backend kind, in the same sweep, with ``parent_id`` naming the run it repeats; it is
+        recorded as the run of ``user``, who asked for it again (None: ``default_user``).
         """
         self.interrupt_orphans()
         again = ("interrupted", "cancelled", "failed") if include_failed else ("interrupted", "cancelled")
@@ -696,7 +726,7 @@ class RunService:
             choice = choose_backend(self.config, backend_name)
             executor = self.executor(choice)
             executor.check()
-            launched += self._enqueue(self._record(plan, choice, parents=group), executor)
+            launched += self._enqueue(self._record(plan, choice, parents=group, user=user), executor)
         return launched
 
     def resolve_runs(self, target: str, base: Path | None = None, kind: str | None = None) -> list[RunRecord]:

@@ -1,7 +1,9 @@
 """The ``jupyter mlx`` CLI, in-process through ``main`` and once through the real command."""
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -50,9 +52,10 @@ def test_run_prints_one_line_and_the_failed_run_its_error(project, monkeypatch, 
 def test_runs_lists_versions_newest_first(project, monkeypatch, capsys):
     status, out, _ = run_cli(project, monkeypatch, capsys, "runs", "tiny.ipynb")
     lines = out.splitlines()
-    assert status == 0 and lines[0].split() == ["VERSION", "STATUS", "STARTED", "DURATION", "PARAMS", "METRICS"]
+    assert status == 0 and lines[0].split() == ["VERSION", "STATUS", "STARTED", "DURATION", "USER", "PARAMS", "METRICS"]
     v1 = next(line for line in lines if line.startswith("v1 "))
     assert "succeeded" in v1 and "x=3 label=first" in v1 and "score=6" in v1
+    assert v1.split()[5] == getpass.getuser()  # who ran it: the OS user, from the CLI
     status, out, _ = run_cli(project, monkeypatch, capsys, "runs", "--json", "--status", "failed")
     page = json.loads(out)
     assert page["total"] == 1 and page["runs"][0]["ref"] == "nb/failing.ipynb@v1"
@@ -74,6 +77,41 @@ def test_show_has_the_full_record(project, monkeypatch, capsys):
     # from a subfolder, the project root is found by its .mlx folder
     status, out, _ = run_cli(project / "nb", monkeypatch, capsys, "show", "tiny.ipynb@v1")
     assert status == 0 and "x=3" in out
+
+
+def test_cli_runs_record_the_os_user_or_c_mlxconfig_user(tmp_path, monkeypatch, capsys):
+    write_tiny(tmp_path / "tiny.ipynb")
+    monkeypatch.setenv("LOGNAME", "alice")  # getpass's first choice, as a login shell sets it
+    status, out, _ = run_cli(tmp_path, monkeypatch, capsys, "run", "tiny.ipynb", "--json")
+    assert status == 0 and json.loads(out)["user"] == "alice"
+    (tmp_path / "jupyter_mlx_config.json").write_text(json.dumps({"MLXConfig": {"user": "ci-bot"}}))
+    status, out, _ = run_cli(tmp_path, monkeypatch, capsys, "run", "tiny.ipynb", "-p", "x", "2", "--json")
+    assert status == 0 and json.loads(out)["user"] == "ci-bot"
+    status, out, _ = run_cli(tmp_path, monkeypatch, capsys, "runs", "--filter", "user=alice", "--json")
+    assert [run["ref"] for run in json.loads(out)["runs"]] == ["tiny.ipynb@v1"]
+    status, out, _ = run_cli(tmp_path, monkeypatch, capsys, "show", "tiny.ipynb@v2")
+    assert "\ntags       -\nuser       ci-bot\nqueued     " in out
+    status, out, _ = run_cli(tmp_path, monkeypatch, capsys, "runs")
+    assert [line.split()[5] for line in out.splitlines()[1:3]] == ["ci-bot", "alice"]
+
+
+def test_without_a_login_name_the_os_user_is_the_uid(tmp_path, monkeypatch):
+    from jupyter_mlx.service import RunService, os_user
+
+    def no_name() -> str:
+        raise OSError("No username set in the environment")  # as getpass says it (3.13), KeyError before
+
+    monkeypatch.setattr(getpass, "getuser", no_name)
+    assert os_user() == str(os.getuid())
+    assert RunService(tmp_path).default_user == str(os.getuid())
+    monkeypatch.setattr(getpass, "getuser", lambda: "bob")
+    assert RunService(tmp_path).default_user == "bob"
+
+
+def test_a_run_recorded_before_users_were_shows_a_dash(project, monkeypatch, capsys):
+    details = json.loads(run_cli(project, monkeypatch, capsys, "show", "tiny.ipynb@v1", "--json")[1])
+    assert details["user"] == getpass.getuser()
+    assert "\nuser       -\n" in format_details({**details, "user": None})
 
 
 def test_show_says_how_the_kernel_started(project, monkeypatch, capsys):

@@ -3,7 +3,9 @@ the project (its queue and warm kernels) when one runs; `--local` and `--server`
 A real `jupyter server` with jupyter_mlx, the CLI as the user runs it, on 127.0.0.1."""
 from __future__ import annotations
 
+import getpass
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +55,8 @@ def test_run_goes_through_the_server_and_its_warm_kernels(served):
         for ref in ("count.ipynb@v1", "count.ipynb@v2"):
             run = service.get_run(ref)
             assert run.pid == server.process.pid  # executed by the server, not by the command
+            # recorded as the server's identity of the request: its bare token's anonymous user
+            assert re.fullmatch(r"[0-9a-f]{32}", run.user or ""), run.user
         warm = service.get_run("count.ipynb@v2")
         assert warm.kernel_start["warm"] is True and warm.kernel_start["modules"][0] == "numpy", warm.kernel_start
         printed = service.executed_notebook(warm.id)["cells"][-1]["outputs"][0]["text"]
@@ -74,6 +78,7 @@ def test_local_forces_this_process_and_server_options_it_cannot_take_are_refused
     try:
         runs = service.list_runs("count.ipynb", limit=50).runs
         assert len(runs) == 2 + 1 and runs[0].pid != server.process.pid  # the local one; the refused one recorded nothing
+        assert runs[0].user == getpass.getuser()  # in this process: the OS user
         assert runs[0].kernel_start["cold"] == "not forked from a zygote (a kernel started for this run alone)"
     finally:
         service.close()

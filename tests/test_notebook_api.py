@@ -1,6 +1,7 @@
 """The notebook Python API (``jupyter_mlx.runs/run/sweep/plot_metric``), its handles and views, in process."""
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Iterator
 
@@ -77,10 +78,11 @@ def test_runs_is_a_typed_dataframe(handles: dict[str, object]) -> None:
     assert frame.index.name == "ref"
     assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
         "id": "str", "version": "int64", "status": "str", "started_at": "datetime64[ns, UTC]",
-        "duration": "float64", "sweep_id": "str", "x": "int64", "label": "str", "score": "float64",
+        "duration": "float64", "sweep_id": "str", "user": "str", "x": "int64", "label": "str", "score": "float64",
         "loss": "float64",
     }
     assert frame["label"].tolist() == ["a", "a", "a"]  # a default is a value, not NaN
+    assert frame["user"].tolist() == [getpass.getuser()] * 3  # who ran it: the OS user, in process
     assert frame["score"].tolist() == [4.0, 2.0, 6.0] and frame.loc["tiny.ipynb@v1", "id"] == handles["run"].id
     assert list(jupyter_mlx.runs("tiny.ipynb", limit=1).index) == ["tiny.ipynb@v3"]
     assert jupyter_mlx.runs(status="failed").empty
@@ -166,3 +168,19 @@ def test_the_widgets(handles: dict[str, object], capsys: pytest.CaptureFixture[s
     assert "mlx-summary" in widget.summary.value and widget.report.value == ""
     widget.report_button.click()
     assert widget.report.value.startswith("<iframe srcdoc=") and "tiny.ipynb@v2" in widget.report.value
+
+
+def test_the_user_column_of_runs_older_ones_and_a_parameter_named_user() -> None:
+    from jupyter_mlx.notebook_api import runs_frame
+
+    def record(version: int, **fields: object) -> dict[str, object]:
+        return {"id": f"{version:032x}", "ref": f"nb.ipynb@v{version}", "version": version, "status": "succeeded",
+                "started_at": None, "duration": 1.0, "sweep_id": None, "parameters": {"user": "u", "C": version},
+                "metrics": {"user": 0.5}, **fields}
+
+    # v2 by alice; v1 recorded before users were (null), v0 from an older server (no "user" at all)
+    frame = runs_frame([record(2, user="alice"), record(1, user=None), record(0)])
+    assert list(frame.columns) == ["id", "version", "status", "started_at", "duration", "sweep_id", "user",
+                                   "param:user", "C", "metric:user"]
+    assert frame.loc["nb.ipynb@v2", "user"] == "alice" and frame["user"].isna().tolist() == [False, True, True]
+    assert frame["param:user"].tolist() == ["u"] * 3 and frame["metric:user"].tolist() == [0.5] * 3

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -181,6 +182,43 @@ async def test_cancel_a_sweep_stops_running_and_queued_runs_then_requeue_runs_th
     assert [run["status"] for run in finals] == ["succeeded"] * 3
     code, message = await _error(jp_fetch, "POST", "sweeps", sweep_id, "requeue", body={})
     assert code == 409 and "no interrupted or cancelled runs" in message
+
+
+async def test_each_run_records_the_jupyter_user_who_asked_for_it(jp_fetch, jp_serverapp, jp_root_dir, monkeypatch):
+    from jupyter_server.auth import User
+
+    # a bare token: jupyter_server's anonymous identity, a new username (32 hex digits) per request
+    # without its cookie, and that is what is recorded (not the server's OS user)
+    code, run = await _call(jp_fetch, "POST", "runs", body={"notebook": "tiny.ipynb"})
+    assert code == 201 and re.fullmatch(r"[0-9a-f]{32}", run["user"])
+    me = json.loads((await jp_fetch("api", "me")).body)["identity"]["username"]
+    assert re.fullmatch(r"[0-9a-f]{32}", me) and me != run["user"]
+    # a named identity, as JupyterHub's gives (here: the token's user, named by a header)
+    monkeypatch.setattr(jp_serverapp.identity_provider, "generate_anonymous_user",
+                        lambda handler: User(handler.request.headers.get("X-Test-User", "nobody")))
+
+    async def call(user, *parts, body=None):
+        response = await jp_fetch("mlx", *parts, method="POST", body=json.dumps(body or {}),
+                                  headers={"X-Test-User": user})
+        return json.loads(response.body)
+
+    alone = await call("alice", "runs", body={"notebook": "tiny.ipynb", "parameters": {"x": 2}})
+    swept = await call("bob", "sweeps", body={"notebook": "tiny.ipynb", "grid": {"x": [3, 4]}})
+    assert alone["user"] == "alice" and [r["user"] for r in swept["runs"]] == ["bob", "bob"]
+    slow = await call("alice", "runs", body={"notebook": "slow.ipynb"})
+    await _wait_status(jp_fetch, slow["id"], "running")
+    await call("bob", "runs", slow["id"], "cancel")
+    await _wait_final(jp_fetch, [alone["id"], slow["id"], *(r["id"] for r in swept["runs"])])
+    (jp_root_dir / "gate").unlink()
+    (again,) = (await call("carol", "runs", slow["id"], "requeue"))["runs"]
+    assert again["parent_id"] == slow["id"] and again["user"] == "carol"  # who asked for it again
+    (final,) = await _wait_final(jp_fetch, [again["id"]])
+    assert final["status"] == "succeeded" and final["user"] == "carol"
+    _, page = await _call(jp_fetch, "GET", "runs", filter="user=bob")
+    assert sorted(r["version"] for r in page["runs"]) == [3, 4]
+    _, page = await _call(jp_fetch, "GET", "runs", notebook="slow.ipynb")
+    assert [(r["version"], r["user"], r["status"]) for r in page["runs"]] == [
+        (2, "carol", "succeeded"), (1, "alice", "cancelled")]
 
 
 async def test_64_runs_from_8_threads_get_versions_1_to_64(jp_fetch, jp_serverapp, jp_base_url, jp_auth_header):

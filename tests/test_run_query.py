@@ -57,6 +57,14 @@ def test_names_values_quotes_and_bare_words():
         True, True, False, False, False
     ]
     assert parse_filter("Succeeded  CONVERGE").terms == (TextSearch("succeeded"), TextSearch("converge"))
+    # user: who asked for the run, compared as a string (a uid too); "user" quoted: a parameter/metric
+    assert parse_filter('user=alice user!="Alice Liddell" user=1000 "user"=x params.user=y').terms == (
+        Comparison("user", None, "=", "alice"),
+        Comparison("user", None, "!=", "Alice Liddell"),
+        Comparison("user", None, "=", "1000"),
+        Comparison("any", "user", "=", "x"),
+        Comparison("params", "user", "=", "y"),
+    )
     for empty in (None, "", "   \t "):
         assert not parse_filter(empty) and parse_filter(empty).terms == ()
 
@@ -104,8 +112,8 @@ def test_sort_keys_and_orders():
 
 # -- the store -------------------------------------------------------------------------------
 def _add(store, notebook, parameters, *, metrics=None, status="succeeded", tags=(), duration=1.0, error=None,
-         backend="local"):
-    run = store.create_run(NewRun(notebook, b"{}", parameters, list(tags), backend=backend))
+         backend="local", user=None):
+    run = store.create_run(NewRun(notebook, b"{}", parameters, list(tags), backend=backend, user=user))
     if status == "queued":
         return run
     now = time.time()
@@ -116,8 +124,9 @@ def _add(store, notebook, parameters, *, metrics=None, status="succeeded", tags=
 
 @pytest.fixture(scope="module", params=STORE_BACKENDS)
 def seeded(tmp_path_factory, request):
-    """24 runs: train.ipynb v1-v20 (C, solver, deep; accuracy on most; a failure; 2 queued)
-    and eval/holdout.ipynb v1-v4 (odd parameter names, a *metric* named C), on SQLite and PostgreSQL."""
+    """24 runs: train.ipynb v1-v20 (C, solver, deep; accuracy on most; a failure; 2 queued; by alice,
+    bob or nobody recorded, in turn) and eval/holdout.ipynb v1-v4 (odd parameter names, a *metric*
+    named C; v2 by "Alice Liddell"), on SQLite and PostgreSQL."""
     root = tmp_path_factory.mktemp("query")
     url = store_url(request.param, root, request)
     # the project's configuration: the CLI and the server below open the same store
@@ -132,12 +141,13 @@ def seeded(tmp_path_factory, request):
                                    "deep": i % 3 == 0},
             metrics={"loss": 0.3} if i % 5 == 4 else {"accuracy": round(0.5 + i / 100, 2)},
             status=status, error=error, tags=["best"] if i in (3, 11) else [], duration=i + 1.0,
+            user=("alice", "bob", None)[i % 3],
         )
     for j in range(4):
         _add(
             store, "eval/holdout.ipynb", {"split": "test set" if j % 2 else "train", "my name": j, "λ": j / 2, 'a"b': j},
             metrics={"C": 5.0 + j, "accuracy": 0.9}, tags=["best", "holdout"] if j == 0 else [],
-            duration=0.5, backend="dask" if j == 3 else "local",
+            duration=0.5, backend="dask" if j == 3 else "local", user="Alice Liddell" if j == 1 else None,
         )
     yield root, service
     service.close()
@@ -292,6 +302,25 @@ def test_bare_words_search_text_fields_in_any_case(store):
     assert len(_matching(store, '"test set"')) == 2
     assert _matching(store, "%") == _matching(store, "_") == []  # no LIKE wildcards
     assert len(_matching(store, "  ")) == 24
+    # the user: alice's seven, and Alice Liddell in any case
+    assert _matching(store, "ALICE") == _where(store, lambda r: "alice" in (r.user or "").lower())
+    assert len(_matching(store, "ALICE")) == 7 + 1 and _matching(store, "liddell") == ["eval/holdout.ipynb@v2"]
+
+
+def test_who_ran_it(store):
+    """user=NAME / user!=NAME: the recorded user exactly (case and all); a run recorded before users
+    were (no user) matches neither, as a run without a parameter matches no comparison of it."""
+    alice = _matching(store, "user=alice")
+    assert alice == _where(store, lambda r: r.user == "alice") and len(alice) == 7
+    assert "train.ipynb@v1" in alice and "train.ipynb@v3" not in alice
+    assert _matching(store, "user!=alice") == _where(store, lambda r: r.user not in (None, "alice"))
+    assert len(_matching(store, "user!=alice")) == 7 + 1
+    assert _matching(store, 'user="Alice Liddell"') == ["eval/holdout.ipynb@v2"]
+    assert _matching(store, "user=Alice") == _matching(store, "user=nobody") == []
+    assert _matching(store, "user>b") == _matching(store, "user=bob")
+    assert _matching(store, "user=bob status=failed") == ["train.ipynb@v8"]
+    assert _matching(store, "user=alice", notebook="eval/holdout.ipynb") == []
+    assert len(_all(store)) - len(_matching(store, "user=alice")) - len(_matching(store, "user!=alice")) == 6 + 3
 
 
 def test_totals_and_keys(store):
@@ -381,6 +410,13 @@ def test_cli_runs_sorts_and_filters(seeded, capsys):
     assert main(["--root", str(root), "runs", "--filter", "tag=best", "--sort", "version"]) == 0
     out = capsys.readouterr()[0]
     assert out.index("train.ipynb@v12") < out.index("train.ipynb@v4") < out.index("eval/holdout.ipynb@v1")
+    # who ran it: a column (- for a run recorded before users were), a filter, the JSON's "user"
+    assert out.splitlines()[0].split() == ["RUN", "STATUS", "STARTED", "DURATION", "USER", "PARAMS", "METRICS"]
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:-1]}
+    assert rows["train.ipynb@v4"][5] == "alice" and rows["eval/holdout.ipynb@v1"][5] == "-"
+    assert main(["--root", str(root), "runs", "train.ipynb", "--filter", "user=bob", "--json"]) == 0
+    page = json.loads(capsys.readouterr()[0])
+    assert page["total"] == 7 and {run["user"] for run in page["runs"]} == {"bob"}
     for argv, message in [
         (["--filter", "status=done"], "unknown status 'done'"),
         (["--sort", "speed"], "unknown sort key 'speed'"),
@@ -412,6 +448,8 @@ async def test_rest_sorts_filters_pages_and_lists_keys(jp_fetch):
     assert set(plain) == {"runs", "total", "limit", "offset"} and plain["total"] == 24
     spaced = await get_json(jp_fetch, "runs", filter='split="test set"', sort="params.my name")
     assert [run["ref"] for run in spaced["runs"]] == ["eval/holdout.ipynb@v4", "eval/holdout.ipynb@v2"]
+    alice = await get_json(jp_fetch, "runs", filter='user!=bob "alice"')
+    assert sorted(run["user"] for run in alice["runs"]) == ["Alice Liddell", *["alice"] * 7]
 
 
 @pytest.mark.parametrize(

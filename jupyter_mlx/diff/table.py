@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..metrics import Metric
     from ..store.records import RunRecord
 
-RUN_COLUMNS = ("ref", "version", "status", "started_at", "duration", "sweep_id")
+RUN_COLUMNS = ("ref", "version", "status", "started_at", "duration", "sweep_id", "user")
 
 
 @dataclass
@@ -78,6 +78,7 @@ class RunsTable:
             "started_at": iso(run.started_at),
             "duration": run.duration,
             "sweep_id": run.sweep_id,
+            "user": _user(run),
             "parameters": {name: run.parameters.get(name) for name in self.parameters},
             "metrics": {name: run.metrics.get(name) for name in self.metrics},
             "artifacts": self._artifact_cells(run),
@@ -91,7 +92,8 @@ class RunsTable:
 
     def frame(self) -> Any:
         """A pandas DataFrame indexed by run (``train.ipynb@v3``): run columns, then parameters, then
-        metrics (a parameter and a metric of the same name: the metric's column is ``metric:NAME``)."""
+        metrics (a parameter and a metric of the same name: the metric's column is ``metric:NAME``; a
+        parameter named as a run column, ``user`` say: ``param:NAME``)."""
         import pandas as pd
 
         records = []
@@ -99,14 +101,14 @@ class RunsTable:
             record: dict[str, Any] = {
                 "ref": run.ref, "version": run.version, "status": run.status,
                 "started_at": pd.Timestamp(run.started_at, unit="s", tz="UTC") if run.started_at else pd.NaT,
-                "duration": run.duration, "sweep_id": run.sweep_id,
+                "duration": run.duration, "sweep_id": run.sweep_id, "user": _user(run),
             }
-            record.update({name: run.parameters.get(name) for name in self.parameters})
+            record.update({self._parameter_column(name): run.parameters.get(name) for name in self.parameters})
             record.update({self._metric_column(name): run.metrics.get(name) for name in self.metrics})
             record.update({f"artifact:{path}": value for path, value in self._artifact_cells(run).items()})
             record.update({f"state:{name}": value for name, value in self._state_cells(run).items()})
             records.append(record)
-        columns = [*RUN_COLUMNS, *self.parameters, *(self._metric_column(m) for m in self.metrics),
+        columns = [*RUN_COLUMNS, *map(self._parameter_column, self.parameters), *map(self._metric_column, self.metrics),
                    *(f"artifact:{path}" for path in self.artifacts), *(f"state:{name}" for name in self.state)]
         frame = pd.DataFrame.from_records(records, columns=columns).set_index("ref")
         frame = frame.infer_objects()
@@ -117,6 +119,10 @@ class RunsTable:
 
     def _metric_column(self, name: str) -> str:
         return f"metric:{name}" if name in self.parameters or name in RUN_COLUMNS else name
+
+    @staticmethod
+    def _parameter_column(name: str) -> str:
+        return f"param:{name}" if name in RUN_COLUMNS else name
 
     def plot(self, metric: str, by: str | None = None) -> Any:
         """A matplotlib Figure of ``metric`` against the parameter ``by`` (default: the first
@@ -152,6 +158,11 @@ class RunsTable:
         axes.set_title(f"{metric} by {by}" if by else metric)
         axes.grid(alpha=0.3)
         return figure
+
+
+def _user(run: "RunRecord") -> str | None:
+    """Who asked for the run (None: recorded before users were, or a server's JSON without it)."""
+    return getattr(run, "user", None)
 
 
 def _has_state(run: "RunRecord") -> bool:

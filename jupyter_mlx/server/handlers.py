@@ -31,6 +31,17 @@ class MLXHandler(ExtensionHandlerMixin, APIHandler):
     def service(self) -> RunService:
         return self.settings["mlx_service"]
 
+    @property
+    def user_name(self) -> str | None:
+        """Who asks, as the runs they start record it: the Jupyter identity's ``username`` (the
+        JupyterHub user; with a bare token, the name jupyter_server makes up for the browser
+        session, kept in its cookie)."""
+        user = self.current_user
+        name = getattr(user, "username", None) if user is not None else None
+        if name is None and isinstance(user, str):  # an identity provider of jupyter_server 1
+            name = user
+        return name or None
+
     async def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a service call on a worker thread: SQLite and files never block the loop."""
         try:
@@ -164,7 +175,8 @@ class RunsHandler(MLXHandler):
     async def post(self) -> None:
         body = self.json_body({**_LAUNCH_FIELDS, "parameters": dict}, required=("notebook",))
         run = await self.call(
-            self.service.submit, body["notebook"], body.get("parameters") or {}, **_launch_options(body)
+            self.service.submit, body["notebook"], body.get("parameters") or {}, **_launch_options(body),
+            user=self.user_name,
         )
         self.set_status(201)
         self.finish(run.to_json())
@@ -193,7 +205,8 @@ class SweepsHandler(MLXHandler):
             raise web.HTTPError(400, log_message='give exactly one of "grid" ({name: [values]}) or "list" ([{...}])')
         spec = {"grid": body["grid"]} if "grid" in body else {"list": body["list"]}
         sweep, runs = await self.call(
-            self.service.sweep, body["notebook"], spec, confirm=bool(body.get("confirm")), **_launch_options(body)
+            self.service.sweep, body["notebook"], spec, confirm=bool(body.get("confirm")), **_launch_options(body),
+            user=self.user_name,
         )
         self.set_status(201)
         self.finish({"sweep": sweep.to_json(), "runs": [run.to_json() for run in runs]})
@@ -233,7 +246,8 @@ class RequeueHandler(MLXHandler):
     async def post(self, target: str) -> None:
         body = self.json_body({"include_failed": bool})
         runs = await self.call(
-            self.service.requeue, target, include_failed=bool(body.get("include_failed")), kind=self.kind
+            self.service.requeue, target, include_failed=bool(body.get("include_failed")), kind=self.kind,
+            user=self.user_name,
         )
         self.set_status(201)
         self.finish({"runs": [run.to_json() for run in runs]})

@@ -86,6 +86,9 @@ SCHEMAS: dict[str, Any] = {
             "duration": {"type": "number", "nullable": True},
             "error": {"type": "object", "nullable": True},
             "backend": {"type": "string"},
+            "user": {"type": "string", "nullable": True,
+                     "description": "who asked for it: the Jupyter user (REST, the panel; a requeued run: who asked "
+                     "again), else the OS user or c.MLXConfig.user (CLI, magic); null for runs recorded before users were"},
             "sweep_id": {**_ID, "nullable": True},
             "parent_id": {**_ID, "nullable": True},
             "progress": {
@@ -322,9 +325,9 @@ def operations() -> list[Operation]:
             {"name": "order", "in": "query", "required": False,
              "schema": {"type": "string", "enum": ["desc", "asc"]}, "description": "default desc"},
             _query("filter", "string", "whitespace-separated terms, all must hold: name<op>value "
-                   "(op = != < <= > >=; name status, version, backend, notebook, tag, metrics.X, "
+                   "(op = != < <= > >=; name status, version, backend, notebook, user, tag, metrics.X, "
                    'params.X or X: the parameter or metric X; "quoted values" may have spaces), '
-                   "or a bare word found (any case) in the notebook, status, vN, parameters, tags "
+                   "or a bare word found (any case) in the notebook, status, vN, user, parameters, tags "
                    "or error"),
             _query("keys", "boolean", "1: also answer keys, the parameter and metric names"),
         ], responses={200: _json(_ref("RunPage"), "a page of runs"), **_errors(400, 404)}),

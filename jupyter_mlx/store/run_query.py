@@ -7,14 +7,14 @@ query language. A mistake raises ``MLXError("invalid_request", ...)`` naming the
 Filter grammar: whitespace-separated terms, all of which must hold.
 
 - ``name<op>value``, op one of ``= != < <= > >=``; name is ``status``, ``version``,
-  ``backend``, ``notebook``, ``tag``, ``metrics.X``, ``params.X`` or a bare ``X`` (the
+  ``backend``, ``notebook``, ``user``, ``tag``, ``metrics.X``, ``params.X`` or a bare ``X`` (the
   parameter X or the metric X). A value that reads as a number compares numerically
   (with JSON numbers), any other value as a string. A comparison holds only for runs that
   have the value (``C!=1`` skips runs without a parameter C).
 - ``artifact:PATH``: the run wrote a file at ``PATH`` (relative to the project, or to any folder
   of it: ``artifact:model.pkl`` finds ``examples/model.pkl``); ``*`` matches any characters.
 - a bare word: a case-insensitive substring of the notebook path, the status, ``v<version>``,
-  the parameters, the tags or the error's name and message.
+  the user, the parameters, the tags or the error's name and message.
 
 Double quotes group words with spaces (``solver="l bfgs"``, ``"did not converge"``);
 ``\\"`` and ``\\\\`` escape inside them.
@@ -35,7 +35,7 @@ ORDERS = ("desc", "asc")
 #: comparison operators, longest first (the tokenizer tries them in this order)
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">")
 #: filter names that are fields of the run (anything else is a parameter or metric name)
-FIELDS = ("status", "version", "backend", "notebook", "tag")
+FIELDS = ("status", "version", "backend", "notebook", "user", "tag")
 _EQUALITY_ONLY = ("status", "tag")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _SORT_HELP = "one of queued_at, version, duration, status, notebook, metrics.<name>, params.<name>"
@@ -258,7 +258,7 @@ def _comparison(pieces: list[_Piece], name_pieces: list[_Piece], op: str, value_
             if version is None:
                 raise _bad(f"filter term {shown!r}: version must be a number, not {value!r}")
             return Comparison("version", None, op, version)
-        if name in ("backend", "notebook", "tag"):
+        if name in ("backend", "notebook", "user", "tag"):
             return Comparison(name, None, op, value)
     field, dot, rest = name.partition(".")
     if not name_quoted and dot and field in ("metrics", "params"):

@@ -191,7 +191,7 @@ class SqlRunQuery:
             return has if term.op == "=" else ~has
         if term.field == "version":
             return _compare(runs.c.version, term.op, term.value)
-        if term.field in ("status", "backend", "notebook"):
+        if term.field in ("status", "backend", "notebook", "user"):  # user: NULL (an older run) never matches
             column = notebooks.c.path if term.field == "notebook" else runs.c[term.field]
             return _compare(column, term.op, term.value)
         if term.field == "metrics":
@@ -206,7 +206,7 @@ class SqlRunQuery:
         return _compare(member.number() if term.numeric else member.text(), term.op, term.value)
 
     def _text_search(self, word: str) -> sa.ColumnElement[bool]:
-        """``word`` in any case in the notebook path, status, vN, parameters, tags or the error's
+        """``word`` in any case in the notebook path, status, vN, user, parameters, tags or the error's
         name or message (``LIKE`` folds ASCII case, as SQLite's ``lower`` does; it is the cheaper)."""
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
 
@@ -224,6 +224,7 @@ class SqlRunQuery:
             like(runs.c.status),
             like(notebooks.c.path),
             like("v" + sa.cast(runs.c.version, sa.Text)),
+            like(runs.c.user),
             like(self._as_text(runs.c.parameters)),
             like(self._as_text(runs.c.tags)),
             like(name),
