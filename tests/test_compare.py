@@ -30,12 +30,13 @@ def validate(data: dict) -> None:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The example project: train.ipynb v1 and v2 with C=0.1 (same seed), v3 with C=10."""
+    """The example project: train.ipynb v1 and v2 with C=0.1 (same seed) run by alice, v3 with C=10 by bob."""
     root = tmp_path_factory.mktemp("compare")
     shutil.copy(EXAMPLE, root / "train.ipynb")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        for c in ("0.1", "0.1", "10"):
+        for c, user in (("0.1", "alice"), ("0.1", "alice"), ("10", "bob")):
+            patch.setenv("LOGNAME", user)  # the OS user the CLI records
             assert main(["run", "train.ipynb", "-p", "C", c]) == 0
     service = RunService(root)
     yield service
@@ -80,6 +81,36 @@ def test_a_run_compared_with_itself_is_identical(trained):
     data = trained.compare("train.ipynb@v1", "train.ipynb@v1").to_json()
     assert data["summary"]["outputs"]["changed"] == 0 and data["summary"]["unexpected"] == []
     assert {c["judgement"] for c in data["cells"]} == {"identical"}
+
+
+def test_the_header_shows_who_ran_each_side(trained, tmp_path, capsys):
+    from jupyter_mlx.diff.report import report_html, summary_html
+    from jupyter_mlx.diff.terminal import format_comparison
+
+    comparison = trained.compare("train.ipynb@v1", "train.ipynb@v3")
+    data = comparison.to_json()
+    assert (data["a"]["user"], data["b"]["user"]) == ("alice", "bob")
+    a, b = format_comparison(data).splitlines()[:2]
+    assert a.startswith("A  train.ipynb@v1  succeeded  ") and a.endswith("  by alice")
+    assert b.startswith("B  train.ipynb@v3  succeeded  ") and b.endswith("  by bob")
+    for html in (report_html(comparison), summary_html(comparison)):
+        sides = html[html.index('<table class="grid sides">'):]
+        sides = sides[:sides.index("</table>")]
+        assert "<th>user</th>" in sides and '<td class="user">alice</td>' in sides and '<td class="user">bob</td>' in sides
+    # a run recorded before users were: nothing said of it; none known: no user column at all
+    older = copy.deepcopy(data)
+    older["a"]["user"] = None
+    assert "  by " not in format_comparison(older).splitlines()[0]
+    executed = trained.executed_notebook("train.ipynb@v1")
+    (tmp_path / "copy.ipynb").write_text(json.dumps(executed))
+    with_file = trained.compare("train.ipynb@v3", str(tmp_path / "copy.ipynb"), anywhere=True)
+    assert with_file.to_json()["b"]["user"] is None and "<td class=\"user\">–</td>" in report_html(with_file)
+    files = trained.compare(str(tmp_path / "copy.ipynb"), str(tmp_path / "copy.ipynb"), anywhere=True)
+    assert "<th>user</th>" not in report_html(files)
+    # the CLI's diff: the same header
+    assert main(["--root", str(trained.project.root), "diff", "train.ipynb@v2", "train.ipynb@v3"]) == 0
+    out = capsys.readouterr()[0].splitlines()
+    assert out[0].endswith("  by alice") and out[1].endswith("  by bob")
 
 
 def test_a_run_against_a_notebook_file(trained, tmp_path):

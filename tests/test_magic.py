@@ -3,9 +3,11 @@ and through a real kernel executing a driver notebook (nbclient)."""
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -87,8 +89,9 @@ def test_runs_is_a_dataframe_with_parameters_and_metrics_as_columns(recorded: di
     assert result.success
     frame = shell.ip.user_ns["frame"]
     assert list(frame.index) == ["tiny.ipynb@v3", "tiny.ipynb@v2", "tiny.ipynb@v1"]
-    assert list(frame.columns) == ["id", "version", "status", "started_at", "duration", "sweep_id",
+    assert list(frame.columns) == ["id", "version", "status", "started_at", "duration", "sweep_id", "user",
                                    "x", "label", "score", "loss"]
+    assert set(frame["user"]) == {getpass.getuser()}  # the magic records the OS user, as the CLI does
     dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
     assert dtypes["version"] == "int64" and dtypes["x"] == "int64" and dtypes["score"] == "float64"
     assert dtypes["started_at"] == "datetime64[ns, UTC]" and dtypes["duration"] == "float64"
@@ -102,6 +105,7 @@ def test_diff_shows_the_comparison(recorded: dict[str, Any], shell: Shell) -> No
     result, out, _ = shell.cell("view = %mlx diff tiny.ipynb@v1 tiny.ipynb@v3 -o")
     assert result.success
     assert "A  tiny.ipynb@v1" in out and "B  tiny.ipynb@v3" in out
+    assert out.splitlines()[1].endswith(f"  by {getpass.getuser()}")  # B's header: who ran it
     assert "  x      3 -> 2\n  label  first -> a (default)\n" in out  # v3 ran with label's default: a value
     view = shell.ip.user_ns["view"]
     assert view.comparison is not None and any("metric score" in line for line in view.unexpected())
@@ -232,6 +236,9 @@ def test_the_magic_uses_the_jupyter_server_of_the_project(server: dict[str, Any]
     assert handle.transport.kind == "server" and handle.metrics == {"score": 10.0, "loss": 1 / 6}
     assert handle.notebook.cells[-1].outputs[-1].text == "hello a 5\n"
     assert [(r["ref"], r["parameters"]) for r in server_runs(server)] == [("sub/tiny.ipynb@v1", {"x": 5, "label": "a"})]
+    # through the server, the server's identity of the request is recorded: with its bare token,
+    # the anonymous user jupyter_server names for it (32 hex digits)
+    assert re.fullmatch(r"[0-9a-f]{32}", server_runs(server)[0]["user"]) and handle.record["user"]
 
     result, out, err = shell.cell("%mlx sweep tiny.ipynb -p x 1,2")
     assert result.success, err

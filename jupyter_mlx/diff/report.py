@@ -207,6 +207,7 @@ def _side_view(side: dict[str, Any]) -> dict[str, Any]:
         "duration": _duration(side.get("duration")),
         "commit": (commit[:10] + ("+dirty" if side.get("git_dirty") else "")) if commit else None,
         "commit_full": commit,
+        "user": side.get("user") if run else None,
     }
 
 

@@ -74,6 +74,7 @@ class Side:
             "git_commit": run.git_commit if run is not None else None,
             "git_dirty": run.git_dirty if run is not None else None,
             "sweep_id": run.sweep_id if run is not None else None,
+            "user": run.user if run is not None else None,
         }
 
 

@@ -43,6 +43,8 @@ def _header(side: dict[str, Any]) -> str:
             parts.append(side["started_at"][:19].replace("T", " "))
         if side["git_commit"]:
             parts.append(f"git {side['git_commit'][:8]}{'+dirty' if side['git_dirty'] else ''}")
+        if side.get("user"):
+            parts.append(f"by {side['user']}")
     else:
         parts.append("(file)")
     return "  ".join(p for p in parts if p)
