@@ -6,6 +6,7 @@ Screenshots go to ``test-artifacts/``.
 """
 from __future__ import annotations
 
+import getpass
 import json
 import re
 from pathlib import Path
@@ -85,6 +86,8 @@ def test_compare_two_selected_runs(lab: dict[str, Any], page: Any) -> None:  # n
     sides = view.locator(".jp-mlx-side")
     assert "chart.ipynb@v1" in sides.nth(0).inner_text()  # the older run is A
     assert "chart.ipynb@v2" in sides.nth(1).inner_text()
+    # who ran each side (here the CLI: the OS user)
+    assert sides.locator(".jp-mlx-side-user").all_inner_texts() == [f"by {getpass.getuser()}"] * 2
     assert "Unexpected changes" in view.locator(".jp-mlx-verdict").inner_text()
 
     parameters = view.locator(".jp-mlx-parameters")

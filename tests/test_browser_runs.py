@@ -8,6 +8,7 @@ in the compare view, and the dark theme. Screenshots go to ``test-artifacts/``.
 """
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -101,6 +102,8 @@ def test_the_list_is_virtualized_filtered_and_sorted(lab: dict[str, Any], page: 
     )
     # rows show only the parameters a run changed: x=1 is the notebook's default
     assert params_of_rows(panel) == ["(defaults)", "x=2", "x=3", "x=4"]
+    # and who ran each (the sweep from the CLI: the OS user)
+    assert panel.locator(f"{RUNS} .jp-mlx-run-user").all_inner_texts() == [f"by {getpass.getuser()}"] * 4
     screenshot(page, "runs-sorted.png")
 
     # A bad filter: the server's message next to the box, the list keeps what it showed.
@@ -117,6 +120,12 @@ def test_the_list_is_virtualized_filtered_and_sorted(lab: dict[str, Any], page: 
     assert params_of_rows(panel) == ["(defaults)", "x=2", "x=3", "x=4"]
     assert "x>>2" in problem.inner_text()
     screenshot(page, "runs-bad-filter.png")
+
+    # user=NAME: the server's filter; the seeded runs (recorded before users were) have none
+    search.fill(f"user={getpass.getuser()}")
+    panel.locator(".jp-mlx-count", has_text=f"{TINY_RUNS} runs").wait_for()
+    problem.wait_for(state="hidden")
+    choose_notebook(panel, "", TINY_RUNS + 1)  # every notebook: the failed run too
 
 
 def test_a_failed_run_opens_at_its_failing_cell_and_restores_parameters(page: Any) -> None:
@@ -138,6 +147,7 @@ def test_a_failed_run_opens_at_its_failing_cell_and_restores_parameters(page: An
     header = view.locator(".jp-mlx-run-view-header")
     assert "nb/failing.ipynb@v1" in header.inner_text()
     assert "Failed in cell" in header.inner_text()
+    assert view.locator(".jp-mlx-run-view-meta").inner_text().endswith(f" · by {getpass.getuser()}")  # the CLI's
     assert view.locator(".jp-mlx-executed-notebook .jp-Cell").count() >= 4  # with the injected cell
     screenshot(page, "run-notebook-failed.png")
 

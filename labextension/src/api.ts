@@ -66,6 +66,8 @@ export interface RunRecord {
   git: { commit: string; dirty: boolean | null } | null;
   backend: string;
   host: string;
+  /** Who asked for it: the Jupyter user (the panel, REST), else the OS user (CLI, magic); null for older runs. */
+  user?: string | null;
   sweep_id: string | null;
   parent_id: string | null;
   source_hash: string;

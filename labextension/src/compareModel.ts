@@ -17,7 +17,7 @@ import type {
 import { formatDuration, formatValue } from './model';
 import { DiffLine, parseUnifiedDiff } from './unifiedDiff';
 
-/** One side's header: `train.ipynb@v3`, its status, duration and git commit. */
+/** One side's header: `train.ipynb@v3`, its status, duration, git commit and who ran it. */
 export interface SideHeader {
   label: 'A' | 'B';
   ref: string;
@@ -25,6 +25,8 @@ export interface SideHeader {
   status: string;
   duration: string;
   git: string;
+  /** `alice`; empty when unknown (a file, an older run). */
+  user: string;
 }
 
 export interface HeaderRow {
@@ -231,7 +233,8 @@ function sideHeader(header: ComparisonHeader): SideHeader {
     runId: header.run_id,
     status: header.status ?? (header.kind === 'file' ? 'file' : 'unknown'),
     duration: formatDuration(header.duration),
-    git: commit && header.git_dirty ? `${commit} (dirty)` : commit
+    git: commit && header.git_dirty ? `${commit} (dirty)` : commit,
+    user: header.user ?? ''
   };
 }
 

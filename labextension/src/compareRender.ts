@@ -58,7 +58,8 @@ function sideCard(side: SideHeader): HTMLElement {
     h('span', 'jp-mlx-side-ref', side.ref),
     badge(side.status),
     side.duration && h('span', 'jp-mlx-muted', side.duration),
-    side.git && h('code', 'jp-mlx-muted', side.git)
+    side.git && h('code', 'jp-mlx-muted', side.git),
+    side.user && h('span', 'jp-mlx-muted jp-mlx-side-user', `by ${side.user}`)
   );
   card.dataset.side = side.label;
   return card;

@@ -28,6 +28,8 @@ export interface ComparisonHeader {
   git_commit: string | null;
   git_dirty: boolean | null;
   sweep_id: string | null;
+  /** Who asked for the run; null for a file or a run recorded before users were (absent from older servers). */
+  user?: string | null;
 }
 
 /**

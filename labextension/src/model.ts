@@ -18,6 +18,8 @@ export interface RunRow {
   whenTitle: string;
   /** `2.1 s`, `1 min 5 s`; `cell 3/7` while running; empty while unknown. */
   duration: string;
+  /** Who ran it, `alice`; empty for a run recorded before users were. */
+  user: string;
   /** `C=0.5, max_iter=200`. */
   params: string;
   /** The first few metrics, `accuracy=0.87, loss=0.31`. */
@@ -65,6 +67,7 @@ export function toRow(run: RunRecord, options: RowOptions = {}): RunRow {
     duration: run.progress
       ? `cell ${run.progress.cell}/${run.progress.cells}`
       : formatDuration(run.duration),
+    user: run.user ?? '',
     params: formatPairs(changedParameters(run, options.defaults)),
     metrics: formatPairs(Object.fromEntries(metrics)),
     error: run.error ? `${run.error.ename}: ${run.error.evalue}` : '',

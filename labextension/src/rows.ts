@@ -51,6 +51,11 @@ export function renderRow(row: RunRow, cancel: RowCancelState = {}): HTMLElement
     element('span', `jp-mlx-badge jp-mlx-badge-${row.status}`, row.status),
     element('span', 'jp-mlx-run-duration', row.duration)
   );
+  if (row.user) {
+    const user = element('span', 'jp-mlx-run-user', `by ${row.user}`);
+    user.title = `Run by ${row.user}`;
+    status.append(user);
+  }
   if (cancel.error) {
     const failure = element('span', 'jp-mlx-run-cancel-error', cancel.error);
     failure.setAttribute('role', 'alert');

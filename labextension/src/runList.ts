@@ -49,8 +49,8 @@ export class RunList extends Widget {
     this._search.type = 'search';
     this._search.placeholder = 'Filter: C>0.5 accuracy>=0.9 failed';
     this._search.title =
-      'Filter the runs: words match the notebook, status, parameters, tags or error; ' +
-      'name=value, name>value … compare a parameter or metric (metrics.x, params.x), status, version, tag';
+      'Filter the runs: words match the notebook, status, user, parameters, tags or error; ' +
+      'name=value, name>value … compare a parameter or metric (metrics.x, params.x), status, version, user, tag';
     this._search.spellcheck = false;
     this._search.setAttribute('aria-label', 'Filter runs');
     this._search.addEventListener('input', () => this._onFilterInput());

@@ -116,7 +116,17 @@ function runHeader(run: RunRecord, onRestore: (run: RunRecord) => void): HTMLEle
     'jp-mlx-run-view-title',
     h('strong', '', run.ref),
     badge(run.status),
-    h('span', 'jp-mlx-run-view-meta', [run.started_at ? new Date(run.started_at).toLocaleString() : '', formatDuration(run.duration)].filter(Boolean).join(' · ')),
+    h(
+      'span',
+      'jp-mlx-run-view-meta',
+      [
+        run.started_at ? new Date(run.started_at).toLocaleString() : '',
+        formatDuration(run.duration),
+        run.user ? `by ${run.user}` : ''
+      ]
+        .filter(Boolean)
+        .join(' · ')
+    ),
     h('span', 'jp-mlx-run-view-readonly', 'read-only'),
     button('Restore Parameters', 'jp-mlx-restore', () => onRestore(run))
   );

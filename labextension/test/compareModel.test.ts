@@ -25,6 +25,7 @@ describe('header', () => {
       ['A', 'train.ipynb@v1', 'succeeded', '3.5 s', '']
     );
     assert.equal(b.git, '01234567 (dirty)');
+    assert.deepEqual([a.user, b.user], ['', 'bob']); // who ran each side; A: recorded before users were
     assert.equal(verdict, 'unexpected_changes');
     assert.equal(summary, '5 of 7 cells changed, 7 outputs changed, 2 parameters, 1 metric');
     assert.equal(unexpected.length, 2);

@@ -17,7 +17,8 @@ function header(label: 'A' | 'B', version: number): ComparisonHeader {
     duration: 3.5,
     git_commit: label === 'B' ? '0123456789abcdef' : null,
     git_dirty: label === 'B' ? true : null,
-    sweep_id: null
+    sweep_id: null,
+    user: label === 'B' ? 'bob' : null
   };
 }
 

@@ -75,6 +75,18 @@ describe('toRows', () => {
     assert.equal(row.params, 'C=0.5, max_iter=200, solver=lbfgs');
     assert.equal(row.metrics, 'accuracy=0.8734, loss=0.31');
     assert.equal(row.error, '');
+    assert.equal(row.user, ''); // an older server's run: no user field
+  });
+
+  test('who ran it: the recorded user, or nothing for a run recorded before users were', () => {
+    const rows = toRows(page(run({ version: 2, user: 'alice' }), run({ version: 1, user: null })), { now: NOW });
+    assert.deepEqual(
+      rows.map(row => [row.version, row.user]),
+      [
+        ['v2', 'alice'],
+        ['v1', '']
+      ]
+    );
   });
 
   test('a running run shows the cell in progress', () => {
