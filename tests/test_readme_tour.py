@@ -79,6 +79,7 @@ def test_the_readme_tour_runs_in_order_as_written(tmp_path: Path) -> None:
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),  # no Jupyter server to find
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "COLUMNS": "200",
+        "LOGNAME": "alice",  # who the README's runs are recorded as (the OS user: getpass reads $LOGNAME first)
     }
     seen: dict[str, str] = {}  # README values -> this run's (ports, tokens, ids)
     try:
