@@ -11,6 +11,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_mlx.ports import free_port
+from jupyter_mlx.service import os_user
 
 from conftest import STORE_BACKENDS, store_url
 from jupyter_mlx.server.handlers import NotFoundHandler, route_handlers
@@ -187,12 +188,12 @@ async def test_cancel_a_sweep_stops_running_and_queued_runs_then_requeue_runs_th
 async def test_each_run_records_the_jupyter_user_who_asked_for_it(jp_fetch, jp_serverapp, jp_root_dir, monkeypatch):
     from jupyter_server.auth import User
 
-    # a bare token: jupyter_server's anonymous identity, a new username (32 hex digits) per request
-    # without its cookie, and that is what is recorded (not the server's OS user)
+    # a bare token: jupyter_server's anonymous identity, a new random username (32 hex digits) per
+    # request without its cookie, names nobody: the run is the server's own user's (its OS user here)
+    me = json.loads((await jp_fetch("api", "me")).body)["identity"]
+    assert re.fullmatch(r"[0-9a-f]{32}", me["username"]) and me["name"].startswith("Anonymous ")
     code, run = await _call(jp_fetch, "POST", "runs", body={"notebook": "tiny.ipynb"})
-    assert code == 201 and re.fullmatch(r"[0-9a-f]{32}", run["user"])
-    me = json.loads((await jp_fetch("api", "me")).body)["identity"]["username"]
-    assert re.fullmatch(r"[0-9a-f]{32}", me) and me != run["user"]
+    assert code == 201 and run["user"] == os_user()
     # a named identity, as JupyterHub's gives (here: the token's user, named by a header)
     monkeypatch.setattr(jp_serverapp.identity_provider, "generate_anonymous_user",
                         lambda handler: User(handler.request.headers.get("X-Test-User", "nobody")))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from typing import Any, Callable
 
 from jupyter_server.auth.decorator import authorized
@@ -17,6 +18,9 @@ from tornado import web
 
 from ..errors import MLXError, error_code_of_status
 from ..service import RunService
+
+# jupyter_server's anonymous identity (a bare token): username uuid4().hex, name "Anonymous <moon>"
+_ANONYMOUS = re.compile(r"[0-9a-f]{32}")
 
 AUTH_RESOURCE = "jupyter_mlx"
 _RUN_ID = r"(?P<run_id>[0-9a-f]{32})"
@@ -34,12 +38,15 @@ class MLXHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def user_name(self) -> str | None:
         """Who asks, as the runs they start record it: the Jupyter identity's ``username`` (the
-        JupyterHub user; with a bare token, the name jupyter_server makes up for the browser
-        session, kept in its cookie)."""
+        JupyterHub user). None (the server's own user: ``c.MLXConfig.user``, else its OS user)
+        for the anonymous identity jupyter_server makes up behind a bare token: a random id, new
+        for each client without its cookie (the CLI, curl), which would name nobody."""
         user = self.current_user
         name = getattr(user, "username", None) if user is not None else None
         if name is None and isinstance(user, str):  # an identity provider of jupyter_server 1
             name = user
+        if name and _ANONYMOUS.fullmatch(name) and str(getattr(user, "name", "")).startswith("Anonymous "):
+            return None
         return name or None
 
     async def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
