@@ -771,6 +771,8 @@ class RunService:
         interrupted = self.store.interrupt_orphans(socket.gethostname(), pid_alive)
         for run_id in interrupted:
             self._publish_run(run_id)
+            if self.config.mlflow_tracking_uri:  # finished too: logged as any other (as KILLED)
+                self._mlflow_exporter().submit(self.store.get_run(run_id))
         return interrupted
 
     def watch_orphans(self, interval: float = ORPHAN_CHECK_SECONDS) -> None:

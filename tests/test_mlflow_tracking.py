@@ -268,6 +268,26 @@ def test_every_finished_run_is_exported_in_the_background(project, tracking_uri)
     assert len(mlflow_client(tracking_uri).get_metric_history(logged.info.run_id, "loss")) == 2
 
 
+def test_a_run_of_a_dead_process_is_exported_once_marked_interrupted(project, tracking_uri):
+    import socket
+
+    from jupyter_mlx.store import NewRun
+
+    root = project["root"]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    service = RunService(root, MLXConfig(mlflow_tracking_uri=tracking_uri, mlflow_experiment="orphans"))
+    try:
+        orphan = service.store.create_run(NewRun("train.ipynb", (root / "train.ipynb").read_bytes(),
+                                                 host=socket.gethostname(), pid=dead.pid))
+        assert service.interrupt_orphans() == [orphan.id]
+        wait_for(lambda: kept(service, orphan.id, tracking_uri).get("run_id"), 60, "the interrupted run's export")
+    finally:
+        service.close()
+    (logged,) = mlflow_runs(tracking_uri, "orphans", orphan.id)
+    assert logged.info.status == "KILLED" and logged.data.tags[COMPLETE_TAG] == "complete"
+
+
 def test_an_unreachable_server_never_fails_the_run_and_is_recorded(project, monkeypatch, caplog):
     root = project["root"]
     write_notebook(root / "offline.ipynb", *TRAIN)
