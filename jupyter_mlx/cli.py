@@ -364,16 +364,22 @@ def _cmd_rm(service: Any, args: argparse.Namespace) -> int:
 
 
 def _wait_or_cancel(service: Any, runs: list[Any], report: Any = None) -> list[Any]:
-    """Wait for ``runs``, reporting each as it finishes; Ctrl-C cancels those still open."""
-    from concurrent.futures import as_completed
+    """Wait for ``runs``, reporting each as it finishes; Ctrl-C cancels those still open.
 
-    from .queue import wait_all
+    The wait wakes up every ``INTERRUPT_CHECK_SECONDS``: Ctrl-C's signal may be delivered to any
+    of the process's threads, and a main thread blocked until a run ends would only see it then."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from .queue import INTERRUPT_CHECK_SECONDS, wait_all
 
     futures = [f for f in (service.queue.future(run.id) for run in runs) if f is not None]
     try:
-        for future in as_completed(futures):
-            if report is not None and future.exception() is None:
-                report(future.result())
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=INTERRUPT_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=futures.index):
+                if report is not None and future.exception() is None:
+                    report(future.result())
     except KeyboardInterrupt:
         print("\ninterrupted: cancelling the runs still open ...", file=sys.stderr)
         service.queue.cancel([run.id for run in runs], "cancelled from the command line (Ctrl-C)")

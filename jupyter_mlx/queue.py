@@ -137,12 +137,27 @@ class RunQueue:
                 self.cancel(sorted(requested), "cancelled on request")
 
 
+INTERRUPT_CHECK_SECONDS = 0.25  # a waiting main thread wakes this often: a signal sent to the
+# process (Ctrl-C, a kernel's interrupt) may be delivered to another thread, and a thread blocked
+# on a lock sees it only when it wakes up
+
+
 def wait_all(futures: list[Future[Any]], timeout: float | None = None) -> None:
-    """Wait for ``futures`` (bounded by ``timeout``), without raising their exceptions."""
+    """Wait for ``futures`` (bounded by ``timeout``), without raising their exceptions; a
+    KeyboardInterrupt is raised within ``INTERRUPT_CHECK_SECONDS`` of Ctrl-C."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
     deadline = None if timeout is None else time.monotonic() + timeout
     for future in futures:
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            future.result(remaining)
-        except Exception:
-            pass
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = INTERRUPT_CHECK_SECONDS if remaining is None else min(remaining, INTERRUPT_CHECK_SECONDS)
+            try:
+                future.result(step)
+            except FutureTimeout:
+                if remaining is not None and remaining <= step:
+                    return
+                continue
+            except Exception:
+                pass
+            break

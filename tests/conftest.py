@@ -65,12 +65,13 @@ def _environment_left_as_found() -> Iterator[None]:
     main = sys.modules["__main__"]
     signals = _signal_state()
     yield
-    if _signal_state() != signals:  # inherited by every process started after: Ctrl-C would not reach them
+    changed_signals = _signal_state()
+    if changed_signals != signals:  # inherited by every process started after: Ctrl-C would not reach them
         signal.pthread_sigmask(signal.SIG_SETMASK, signals[0])
         for number, handler in zip(STOP_SIGNALS, signals[1:]):
             signal.signal(number, handler)
-        pytest.fail(f"this module changed the signal mask or handlers of the pytest process: {_signal_state()} "
-                    f"-> back to {signals}", pytrace=False)
+        pytest.fail(f"this module changed the signal mask or handlers of the pytest process: {changed_signals} "
+                    f"(mask, SIGINT, SIGTERM, SIGHUP) -> back to {signals}", pytrace=False)
     if sys.modules["__main__"] is not main:  # an in-process IPython shell makes its namespace __main__
         sys.modules["__main__"] = main
         pytest.fail("this module replaced sys.modules['__main__'] (multiprocessing's spawn needs the real one; "
