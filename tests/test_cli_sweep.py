@@ -120,6 +120,8 @@ def slow_sweep(project):
     sweeper = subprocess.Popen(
         _command("sweep", "slow.ipynb", "-p", "seconds", "60,61,62"),
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # as from a terminal: Ctrl-C handled, even when these tests run in a background job (which ignores it)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     service = RunService(project)
     try:

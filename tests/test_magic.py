@@ -8,6 +8,7 @@ import io
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -147,11 +148,14 @@ def test_interrupting_the_cell_cancels_its_run(project: Path, shell: Shell) -> N
     write_notebook(project / "slow.ipynb", code_cell("seconds = 30", tags=["parameters"]),
                    code_cell("import time\ntime.sleep(seconds)"))
     timer = threading.Timer(4.0, _thread.interrupt_main)  # what the kernel's stop button does
+    # a kernel handles SIGINT; a pytest run in a background job ignores it (interrupt_main then does nothing)
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer.start()
     try:
         result, _, err = shell.cell("%mlx run slow.ipynb")
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, ignored)
     assert not result.success
     assert err == "UsageError: %mlx run: interrupted (runs still open were cancelled)\n"
     assert transports.connect().get_run("slow.ipynb@v1")["status"] == "cancelled"
