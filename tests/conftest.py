@@ -56,6 +56,14 @@ def _shares_a_fixture(item: pytest.Item) -> bool:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal gives it: a background job of a non-interactive shell starts with SIGINT
+    ignored, and every kernel, server and CLI the tests start (and the tests that interrupt one)
+    would inherit that. (pytest-xdist's workers run this too.)"""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _environment_left_as_found() -> Iterator[None]:
     """A test module leaves ``os.environ``, ``sys.modules["__main__"]`` and the signal mask and stop
