@@ -174,11 +174,10 @@ class RunService:
     def migrate_store(self) -> tuple[str | None, str | None]:
         """Bring the run index to this jupyter_mlx's schema, whatever ``migrate_store`` says (the
         command a team runs on purpose): its revision before and after."""
-        from .store import migrate
-        from .store.sql import SqlRunStore
+        from .store.sql import SqlRunStore, index_revision
 
         url, blob_dir = self._store_location()
-        before = migrate.revision_of(url, self.store_status_url())
+        before = index_revision(url)
         store = SqlRunStore(url, blob_dir, migrate=True)
         try:
             return before, store.revision()

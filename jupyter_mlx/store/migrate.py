@@ -19,20 +19,6 @@ def current_revision(conn: sa.Connection) -> str | None:
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def revision_of(url: str, shown: str) -> str | None:
-    """The schema revision of the index at ``url`` (None: a new, empty one); ``shown``: the URL
-    as messages name it."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return current_revision(conn)
-    except sa.exc.OperationalError as exc:
-        raise MLXError("store_error", f"cannot open the run store at {shown}: "
-                       f"{(str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]}") from None
-    finally:
-        engine.dispose()
-
-
 def check_revision(revision: str | None, url: str, migrate: bool = True) -> bool:
     """True when the schema is current; raises for a schema this code does not know, and (with
     ``migrate`` off) for an older one. A new, empty database (no revision) is always set up."""

@@ -122,6 +122,39 @@ def display_url(url: str) -> str:
         return url
 
 
+def create_engine(url: str) -> sa.Engine:
+    """The engine of a run index: SQLite (its folder made, WAL, write lock up front), PostgreSQL
+    (NaN kept, a connect timeout), or any other SQLAlchemy URL as it is."""
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        return _sqlite_engine(url)
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        return _postgresql_engine(url)
+    return sa.create_engine(url)
+
+
+def cannot_open(url: str, exc: sa.exc.OperationalError) -> MLXError:
+    """The error of an index that cannot be opened: its URL without password, the driver's first line."""
+    text = str(exc.orig).strip()
+    reason = text.splitlines()[0] if text else type(exc.orig).__name__
+    return MLXError("store_error", f"cannot open the run store at {display_url(url)}: {reason}")
+
+
+def index_revision(url: str) -> str | None:
+    """The schema revision of the index at ``url`` without opening (or migrating) it as a store
+    (None: a new, empty one)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return migrate.current_revision(conn)
+    except sa.exc.OperationalError as exc:
+        raise cannot_open(url, exc) from None
+    finally:
+        engine.dispose()
+
+
 class SqlRunStore(RunStore):
     """The one store implementation: SQLAlchemy for the index, files for blobs."""
 
@@ -132,15 +165,7 @@ class SqlRunStore(RunStore):
         # listing scope -> (its runs' fingerprint, their parameter and metric names): see _keys
         self._keys_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, list[str]]]] = {}
         self.blobs = BlobStore(blob_dir)
-        if url.startswith("sqlite"):
-            database = sa.engine.make_url(url).database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self._engine = _sqlite_engine(url)
-        elif sa.engine.make_url(url).get_backend_name() == "postgresql":
-            self._engine = _postgresql_engine(url)
-        else:
-            self._engine = sa.create_engine(url)
+        self._engine = create_engine(url)
         self._ensure_schema()
 
     def close(self) -> None:
@@ -211,8 +236,7 @@ class SqlRunStore(RunStore):
                     migrate.upgrade(conn, blobs=self.blobs)
         except sa.exc.OperationalError as exc:
             self._engine.dispose()
-            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-            raise MLXError("store_error", f"cannot open the run store at {self.display_url}: {reason}") from None
+            raise cannot_open(self.url, exc) from None
 
     # -- writes -------------------------------------------------------------------------
     def create_runs(self, news: list[NewRun], sweep: NewSweep | None = None) -> list[RunRecord]:
